@@ -1,0 +1,92 @@
+"""`clara-runner`: serve the API, migrate the database."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from clara_runner import __version__
+from clara_runner.security.secret import load_secret
+from clara_runner.settings import Settings
+from clara_runner.store.migrate import upgrade
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    if args.host is not None:
+        os.environ["HOST"] = args.host
+    if args.port is not None:
+        os.environ["PORT"] = str(args.port)
+    settings = Settings()
+    upgrade(settings.resolved_database_url)
+    load_secret(settings.secret_key, settings.data_dir)
+    print(
+        f"Clara Agent Runner {__version__} listening on http://{settings.host}:{settings.port}",
+        file=sys.stderr,
+    )
+    uvicorn.run(
+        "clara_runner.server.app:create_app_from_environment",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=args.workers,
+        log_level=settings.log_level.lower(),
+        proxy_headers=True,
+        timeout_graceful_shutdown=args.grace,
+        access_log=args.access_log,
+    )
+    return 0
+
+
+def _migrate(_: argparse.Namespace) -> int:
+    settings = Settings()
+    upgrade(settings.resolved_database_url)
+    print("Database schema is up to date.", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="clara-runner", description="Serve Clara workflows as REST APIs.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="apply migrations, then serve the API (env HOST, PORT, DATABASE_URL)")
+    serve.add_argument("--host", help="interface to bind (env HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to bind (env PORT, default 3000)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("WEB_CONCURRENCY", "1")),
+        help="worker processes (env WEB_CONCURRENCY, default 1)",
+    )
+    serve.add_argument(
+        "--grace",
+        type=float,
+        default=float(os.environ.get("SHUTDOWN_GRACE_SECONDS", "30")),
+        help="seconds in-flight requests get to finish after SIGTERM (env SHUTDOWN_GRACE_SECONDS, default 30)",
+    )
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.set_defaults(handler=_serve)
+
+    migrate = commands.add_parser("migrate", help="bring the database (env DATABASE_URL) to the latest schema")
+    migrate.set_defaults(handler=_migrate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result: int = args.handler(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        print(f"clara-runner: error: {exc}", file=sys.stderr)
+        return 1
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

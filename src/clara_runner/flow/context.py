@@ -1,0 +1,89 @@
+"""Everything a run may use besides its inputs: where to report events, which services the operator
+configured (with their keys), and the HTTP clients to reach them.
+
+The context is built by whoever starts the run (the execute service, the CLI, a test) and is shared,
+read-only, by every node of the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import httpx2
+
+from clara_runner.flow.events import EventSink, discard
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceEndpoints:
+    """Operator-configured services and provider keys ("environment injection").
+
+    A key held here is only ever sent to the base URL configured next to it: a node that names
+    another URL gets no server key (see `owns`).
+    """
+
+    openai_base_url: str = "https://api.openai.com/v1"
+    openai_api_key: str = ""
+    anthropic_base_url: str = "https://api.anthropic.com"
+    anthropic_api_key: str = ""
+    openrouter_base_url: str = "https://openrouter.ai/api/v1"
+    openrouter_api_key: str = ""
+    comfyui_url: str = "http://localhost:8188"
+    python_backend_url: str = "http://localhost:5001"
+    clara_assistant_url: str = "http://localhost:8069"
+    ollama_url: str = "http://localhost:11434"
+    mcp_proxy_url: str = "http://127.0.0.1:8092"
+    agent_provider: str = ""
+
+    def configured_urls(self) -> tuple[str, ...]:
+        return (
+            self.openai_base_url,
+            self.anthropic_base_url,
+            self.openrouter_base_url,
+            self.comfyui_url,
+            self.python_backend_url,
+            self.clara_assistant_url,
+            self.ollama_url,
+            self.mcp_proxy_url,
+        )
+
+    def owns(self, url: str) -> bool:
+        """True when `url` lies under one of the configured service base URLs."""
+        return any(_under(url, base) for base in self.configured_urls() if base)
+
+
+def _under(url: str, base: str) -> bool:
+    base = base.rstrip("/")
+    return url == base or url.startswith(base + "/") or url.startswith(base + "?")
+
+
+@dataclass(frozen=True, slots=True)
+class HttpClients:
+    """Outbound HTTP for nodes: `services` reaches operator-configured services; `workflow` reaches URLs
+    that a workflow chose, and is where the egress policy applies."""
+
+    services: httpx2.AsyncClient
+    workflow: httpx2.AsyncClient
+
+    def for_url(self, url: str, endpoints: ServiceEndpoints) -> httpx2.AsyncClient:
+        return self.services if endpoints.owns(url) else self.workflow
+
+    async def aclose(self) -> None:
+        await self.services.aclose()
+        await self.workflow.aclose()
+
+
+def default_http_clients() -> HttpClients:
+    timeout = httpx2.Timeout(60.0, connect=10.0)
+    return HttpClients(
+        services=httpx2.AsyncClient(timeout=timeout, follow_redirects=True),
+        workflow=httpx2.AsyncClient(timeout=timeout, follow_redirects=True),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RunContext:
+    events: EventSink = discard
+    execution_id: str = ""
+    services: ServiceEndpoints = field(default_factory=ServiceEndpoints)
+    http: HttpClients | None = None

@@ -1,0 +1,25 @@
+"""The built-in node library and the default registry."""
+
+from __future__ import annotations
+
+from clara_runner.flow.nodes.base import NodeType
+from clara_runner.flow.nodes.io import InputNode, OutputNode
+from clara_runner.flow.nodes.jsonops import JsonParseNode, JsonStringifyNode
+from clara_runner.flow.nodes.registry import CustomNodeFactory, NodeRegistry, build_registry
+from clara_runner.flow.nodes.text import CombineTextNode, StaticTextNode
+
+
+def builtin_node_types() -> list[tuple[NodeType, tuple[str, ...]]]:
+    """Every built-in node type with the extra type names it also answers to."""
+    return [
+        (InputNode(), ()),
+        (OutputNode(), ()),
+        (StaticTextNode(), ()),
+        (CombineTextNode(), ()),
+        (JsonParseNode(), ()),
+        (JsonStringifyNode(), ()),
+    ]
+
+
+def default_registry(custom_factory: CustomNodeFactory | None = None) -> NodeRegistry:
+    return build_registry(builtin_node_types(), custom_factory)

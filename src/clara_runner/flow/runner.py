@@ -1,0 +1,146 @@
+"""The async scheduler: runs every node once, after all its inputs, independent nodes concurrently.
+
+Values travel port-exactly: a node receives exactly what its upstream node returned on the
+connected port, falsy values included. A port that produced nothing makes its connections
+inactive; a node whose every incoming connection is inactive is skipped, and so are the nodes
+that depend only on it. This is how `if-else` branches.
+
+Pure nodes (`NodeType.inline`) are awaited in place; others become tasks, so a fan-out of slow
+calls overlaps while a long chain of cheap transforms costs no task per node. The first failure
+cancels everything still running and is raised as `NodeFailed`. Cancelling `run` (a deadline, a
+client gone) cancels every in-flight node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from clara_runner.flow.context import RunContext
+from clara_runner.flow.errors import NodeError, NodeFailed
+from clara_runner.flow.events import NodeFinished, NodeStarted
+from clara_runner.flow.nodes.base import MISSING, ApiRole, NodeCall
+from clara_runner.flow.plan import Plan, PlannedNode
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    outputs: dict[str, Any]
+    """Output node id -> value, for every output node that received a value."""
+    nodes_executed: int
+    nodes_skipped: int
+
+
+async def run(plan: Plan, inputs: Mapping[str, Any], context: RunContext) -> RunResult:
+    """Run `plan` with API values keyed by input node id."""
+    nodes = plan.nodes
+    results: list[Mapping[str, Any] | None] = [None] * len(nodes)
+    remaining = [planned.indegree for planned in nodes]
+    ready = deque(plan.roots)
+    finished: asyncio.Queue[asyncio.Task[Mapping[str, Any]]] = asyncio.Queue()
+    running: dict[asyncio.Task[Mapping[str, Any]], int] = {}
+    executed = skipped = 0
+
+    def release(index: int) -> None:
+        for target, count in nodes[index].targets:
+            remaining[target] -= count
+            if remaining[target] == 0:
+                ready.append(target)
+
+    try:
+        while ready or running:
+            while ready:
+                index = ready.popleft()
+                planned = nodes[index]
+                call = _prepare_call(planned, results, inputs, context)
+                if call is None:
+                    _emit_skipped(planned, context)
+                    skipped += 1
+                    release(index)
+                elif planned.node_type.inline:
+                    results[index] = await _invoke(planned, call)
+                    executed += 1
+                    release(index)
+                else:
+                    task = asyncio.create_task(_invoke(planned, call), name=f"node:{planned.node.id}")
+                    task.add_done_callback(finished.put_nowait)
+                    running[task] = index
+            if running:
+                task = await finished.get()
+                index = running.pop(task)
+                results[index] = task.result()
+                executed += 1
+                release(index)
+    finally:
+        await _cancel_all(running)
+
+    outputs = {
+        planned.node.id: result["output"]
+        for planned in nodes
+        if planned.node_type.role is ApiRole.OUTPUT
+        and (result := results[planned.index]) is not None
+        and "output" in result
+    }
+    return RunResult(outputs=outputs, nodes_executed=executed, nodes_skipped=skipped)
+
+
+def _prepare_call(
+    planned: PlannedNode,
+    results: list[Mapping[str, Any] | None],
+    inputs: Mapping[str, Any],
+    context: RunContext,
+) -> NodeCall | None:
+    """The node's call, or None when every incoming connection is inactive (the node is skipped)."""
+    values: dict[str, Any] = {}
+    active = not planned.in_edges
+    for source, source_port, target_port in planned.in_edges:
+        produced = results[source]
+        if produced is not None and source_port in produced:
+            values[target_port] = produced[source_port]
+            active = True
+    if not active:
+        return None
+    external = inputs.get(planned.node.id, MISSING) if planned.node_type.role is ApiRole.INPUT else MISSING
+    return NodeCall(planned.node, planned.node_type, values, context, external)
+
+
+async def _invoke(planned: PlannedNode, call: NodeCall) -> Mapping[str, Any]:
+    node = planned.node
+    emit = call.context.events
+    started_at = time.time()
+    started = time.perf_counter()
+    emit(NodeStarted(node.id, node.type, started_at))
+    try:
+        result = await planned.node_type.run(call)
+    except asyncio.CancelledError:
+        emit(NodeFinished(node.id, node.type, "cancelled", started_at, _ms_since(started)))
+        raise
+    except NodeError as exc:
+        emit(NodeFinished(node.id, node.type, "error", started_at, _ms_since(started), str(exc)))
+        raise NodeFailed(node.id, node.type, node.label, str(exc)) from exc
+    except Exception as exc:
+        message = f"{type(exc).__name__}: {exc}"
+        emit(NodeFinished(node.id, node.type, "error", started_at, _ms_since(started), message))
+        raise NodeFailed(node.id, node.type, node.label, message) from exc
+    emit(NodeFinished(node.id, node.type, "success", started_at, _ms_since(started)))
+    return result
+
+
+def _emit_skipped(planned: PlannedNode, context: RunContext) -> None:
+    node = planned.node
+    context.events(NodeFinished(node.id, node.type, "skipped", time.time(), 0.0))
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+async def _cancel_all(running: Mapping[asyncio.Task[Mapping[str, Any]], int]) -> None:
+    for task in running:
+        task.cancel()
+    if running:
+        await asyncio.gather(*running, return_exceptions=True)

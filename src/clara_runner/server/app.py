@@ -1,0 +1,60 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import fastapi_offline
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from clara_runner import __version__
+from clara_runner.server.errors import install_error_handlers
+from clara_runner.server.logs import configure_logging
+from clara_runner.server.pages import ASSETS
+from clara_runner.server.routes import deployments, system, workflows
+from clara_runner.service.runtime import Services
+from clara_runner.settings import Settings
+
+_VENDOR_ASSETS = Path(fastapi_offline.__file__).parent / "static"
+_APP_ASSETS = Path(__file__).parent / "static"
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    """An app for `settings` (read from the environment when omitted)."""
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = services or Services.build(settings)
+        app.state.services = state
+        await state.start()
+        try:
+            yield
+        finally:
+            await state.stop()
+
+    app = FastAPI(
+        title="Clara Agent Runner",
+        version=__version__,
+        description="Deploy Clara Agent Studio workflows and call them as REST APIs.",
+        openapi_url="/api/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.mount(f"{ASSETS}/vendor", StaticFiles(directory=_VENDOR_ASSETS), name="vendor-assets")
+    app.mount(f"{ASSETS}/app", StaticFiles(directory=_APP_ASSETS), name="app-assets")
+    app.include_router(system.router)
+    app.include_router(deployments.router)
+    app.include_router(workflows.router)
+    return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """Entry point for `uvicorn --factory` worker processes."""
+    return create_app()

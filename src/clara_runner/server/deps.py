@@ -1,0 +1,39 @@
+"""What routes need from the request: the services, path parameters checked, and link building."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import Request
+
+from clara_runner.errors import InvalidId, InvalidSlug
+from clara_runner.server.presenters import Links
+from clara_runner.service.runtime import Services
+from clara_runner.service.slugs import MAX_SLUG_LENGTH, SLUG_PATTERN
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found
+
+
+def links(request: Request) -> Links:
+    configured = services(request).settings.base_url
+    return Links(configured or str(request.base_url))
+
+
+def client_host(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def checked_slug(slug: str) -> str:
+    if len(slug) > MAX_SLUG_LENGTH or not SLUG_PATTERN.match(slug):
+        raise InvalidSlug()
+    return slug
+
+
+def checked_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError as exc:
+        raise InvalidId() from exc

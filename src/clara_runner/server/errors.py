@@ -1,0 +1,84 @@
+"""The one place where errors become HTTP responses: `{success: false, error, message, code, timestamp}`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException
+
+from clara_runner.clock import iso_now
+from clara_runner.errors import (
+    ClaraError,
+    EndpointNotFound,
+    MethodNotAllowed,
+    ServiceUnavailable,
+    ValidationFailed,
+)
+
+log = structlog.get_logger(__name__)
+
+
+def error_body(error: ClaraError) -> dict[str, Any]:
+    return {
+        "success": False,
+        "error": error.error,
+        "message": error.message,
+        "code": error.code,
+        "timestamp": iso_now(),
+        **error.details,
+    }
+
+
+def error_response(error: ClaraError) -> JSONResponse:
+    return JSONResponse(error_body(error), status_code=error.status, headers=error.headers or None)
+
+
+async def _clara_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ClaraError)
+    if exc.status >= 500:
+        log.error("request_failed", code=exc.code, message=exc.message)
+    return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        error: ClaraError = EndpointNotFound(
+            f"The endpoint {request.method} {request.url.path} does not exist",
+            details={"availableEndpoints": "/api/info"},
+        )
+    elif exc.status_code == 405:
+        error = MethodNotAllowed(f"{request.url.path} does not accept {request.method}")
+    else:
+        error = ClaraError(str(exc.detail), status=exc.status_code)
+    return error_response(error)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = [f"{'.'.join(str(p) for p in item['loc'][1:])}: {item['msg']}" for item in exc.errors()]
+    return error_response(ValidationFailed(problems))
+
+
+async def _database_error(_: Request, exc: Exception) -> JSONResponse:
+    log.error("database_unavailable", error=type(exc).__name__)
+    return error_response(ServiceUnavailable("The database is unreachable; retry later", headers={"Retry-After": "5"}))
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected_error", exc_info=exc)
+    return error_response(ClaraError("An unexpected error occurred"))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ClaraError, _clara_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(OperationalError, _database_error)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(Exception, _unexpected)

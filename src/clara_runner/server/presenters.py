@@ -1,0 +1,107 @@
+"""Service results as the JSON bodies of the original server's contract."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clara_runner.clock import iso
+from clara_runner.service.deploy import Deployed
+from clara_runner.service.execute import ExecutionOutcome
+from clara_runner.service.pages import Page
+from clara_runner.store.records import DeploymentRecord, ExecutionRecord
+
+
+class Links:
+    """Absolute URLs of a deployment's endpoints under the server's public base URL."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+
+    def workflow(self, slug: str, suffix: str = "") -> str:
+        return f"{self.base_url}/api/workflows/{slug}{suffix}"
+
+    def endpoint(self, slug: str) -> str:
+        return self.workflow(slug, "/execute")
+
+    def docs(self, slug: str) -> str:
+        return self.workflow(slug, "/docs")
+
+
+def _duration(milliseconds: int | None) -> str | None:
+    return None if milliseconds is None else f"{milliseconds}ms"
+
+
+def deployed(result: Deployed, links: Links) -> dict[str, Any]:
+    record = result.deployment
+    return {
+        "success": True,
+        "deployment": {
+            "id": str(record.id),
+            "name": record.name,
+            "slug": record.slug,
+            "description": record.description,
+            "endpoint": links.endpoint(record.slug),
+            "apiKey": result.api_key,
+            "schema": result.contract.public_schema(),
+            "docs": links.docs(record.slug),
+            "version": record.current_version,
+            "warnings": list(result.contract.warnings),
+            "createdAt": iso(record.created_at),
+        },
+        "message": "Workflow deployed successfully. Save the API key - it will not be shown again!",
+    }
+
+
+def deployment_summary(record: DeploymentRecord, links: Links) -> dict[str, Any]:
+    return {
+        "id": str(record.id),
+        "name": record.name,
+        "slug": record.slug,
+        "description": record.description,
+        "endpoint": links.endpoint(record.slug),
+        "docs": links.docs(record.slug),
+        "version": record.current_version,
+        "executionCount": record.execution_count,
+        "lastExecuted": iso(record.last_executed_at),
+        "createdAt": iso(record.created_at),
+        "isActive": record.state == "active",
+    }
+
+
+def pagination(page: Page[Any]) -> dict[str, Any]:
+    return {"limit": page.request.limit, "offset": page.request.offset, "hasMore": page.has_more}
+
+
+def execution_success(outcome: ExecutionOutcome) -> dict[str, Any]:
+    deployment = outcome.deployment
+    return {
+        "success": True,
+        "outputs": outcome.outputs,
+        "metadata": {
+            "duration": _duration(outcome.duration_ms),
+            "durationMs": outcome.duration_ms,
+            "nodesExecuted": outcome.nodes_executed,
+            "timestamp": iso(outcome.finished_at),
+            "executionId": str(outcome.execution_id),
+            "version": outcome.version,
+            "workflow": {"id": str(deployment.id), "name": deployment.name, "slug": deployment.slug},
+        },
+    }
+
+
+def execution_entry(record: ExecutionRecord) -> dict[str, Any]:
+    return {
+        "id": str(record.id),
+        "status": record.status,
+        "version": record.version,
+        "inputs": record.inputs,
+        "outputs": record.outputs,
+        "error": record.error_message,
+        "errorCode": record.error_code,
+        "duration": _duration(record.duration_ms),
+        "durationMs": record.duration_ms,
+        "nodesExecuted": record.nodes_executed,
+        "trace": record.trace,
+        "createdAt": iso(record.created_at),
+        "finishedAt": iso(record.finished_at),
+    }

@@ -1,0 +1,84 @@
+"""Service-level endpoints: health, information, the management API's docs."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+
+from clara_runner import __version__
+from clara_runner.clock import iso_now
+from clara_runner.server.deps import links, services
+from clara_runner.server.pages import CONTENT_SECURITY_POLICY, swagger_page
+
+router = APIRouter(tags=["Service"])
+
+_HEALTH_TIMEOUT_SECONDS = 3.0
+
+
+@router.get("/health", summary="Health check", responses={503: {"description": "The database is unreachable"}})
+async def health(request: Request) -> JSONResponse:
+    """200 when the server can reach its database, 503 otherwise. It names no hosts and no settings."""
+    state = services(request)
+    try:
+        await asyncio.wait_for(state.database.ping(), _HEALTH_TIMEOUT_SECONDS)
+        connected = True
+    except Exception:
+        connected = False
+    body = {
+        "status": "healthy" if connected else "unhealthy",
+        "service": "Clara Agent Runner",
+        "version": __version__,
+        "timestamp": iso_now(),
+        "uptime": f"{round(time.monotonic() - state.started_at)}s",
+        "database": "connected" if connected else "disconnected",
+    }
+    return JSONResponse(body, status_code=200 if connected else 503)
+
+
+@router.get("/api/info", summary="Service information")
+async def info(request: Request) -> dict[str, Any]:
+    base = links(request).base_url
+    return {
+        "service": "Clara Agent Runner API",
+        "version": __version__,
+        "description": "Deploy and execute Clara workflows as REST APIs",
+        "features": [
+            "Workflow deployment with static checks and auto-generated schemas",
+            "Per-workflow OpenAPI 3.1 documents and Swagger UI, served offline",
+            "Input validation that reports every problem at once",
+            "Execution history with per-node traces",
+            "API keys stored only as HMACs",
+        ],
+        "endpoints": {
+            "POST /api/deploy": "Deploy a new workflow",
+            "GET /api/deployments": "List all deployed workflows",
+            "GET /api/workflows/:slug": "Get workflow details",
+            "GET /api/workflows/:slug/schema": "Get the workflow's OpenAPI document",
+            "GET /api/workflows/:slug/docs": "Interactive API documentation",
+            "POST /api/workflows/:slug/execute": "Execute workflow",
+            "GET /api/workflows/:slug/executions": "Get execution history",
+            "DELETE /api/workflows/:id": "Delete (deactivate) workflow",
+            "POST /api/workflows/:id/regenerate-key": "Regenerate API key",
+            "GET /health": "Health check",
+            "GET /api/info": "Service information",
+        },
+        "documentation": f"{base}/api/docs",
+        "openapi": f"{base}/api/openapi.json",
+    }
+
+
+@router.get("/api/docs", include_in_schema=False)
+async def management_docs() -> HTMLResponse:
+    return HTMLResponse(
+        swagger_page("Clara Agent Runner", "/api/openapi.json"),
+        headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY},
+    )
+
+
+@router.get("/", include_in_schema=False)
+async def root() -> RedirectResponse:
+    return RedirectResponse("/api/docs")

@@ -1,0 +1,143 @@
+"""Deploy: a workflow document becomes a live deployment with version 1, a slug and an API key."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from sqlalchemy.exc import IntegrityError
+
+from clara_runner.clock import utcnow
+from clara_runner.contract.schema import Contract, build_contract
+from clara_runner.errors import InvalidWorkflow, SlugTaken, ValidationFailed
+from clara_runner.flow.errors import FlowDefinitionError
+from clara_runner.flow.formats import parse_flow
+from clara_runner.flow.nodes.registry import NodeRegistry
+from clara_runner.flow.plan import compile_flow
+from clara_runner.security import api_keys
+from clara_runner.service.slugs import MAX_SLUG_LENGTH, SLUG_PATTERN, first_free, slugify
+from clara_runner.store import deployments as deployment_queries
+from clara_runner.store import keys as key_queries
+from clara_runner.store.database import Database
+from clara_runner.store.records import DeploymentRecord
+
+log = structlog.get_logger(__name__)
+
+_SLUG_ATTEMPTS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class DeployRequest:
+    name: str
+    slug: str | None
+    description: str | None
+    user_id: str | None
+    workflow: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Deployed:
+    deployment: DeploymentRecord
+    api_key: str
+    contract: Contract
+
+
+def parse_deploy_request(body: Any) -> DeployRequest:
+    """Check the deploy body's own fields; every problem is reported, in the original's wording."""
+    if not isinstance(body, Mapping):
+        raise ValidationFailed(["Request body must be a JSON object with name and workflow"])
+    problems: list[str] = []
+    name = body.get("name")
+    if not isinstance(name, str) or not name.strip():
+        problems.append("name is required and must be a non-empty string")
+    elif len(name) > 255:
+        problems.append("name must be 255 characters or less")
+    slug = body.get("slug")
+    if slug is not None and slug != "":
+        if not isinstance(slug, str):
+            problems.append("slug must be a string")
+        elif len(slug) > MAX_SLUG_LENGTH:
+            problems.append(f"slug must be {MAX_SLUG_LENGTH} characters or less")
+        elif not SLUG_PATTERN.match(slug):
+            problems.append("slug must contain only lowercase letters, numbers, and hyphens")
+    description = body.get("description")
+    if description is not None:
+        if not isinstance(description, str):
+            problems.append("description must be a string")
+        elif len(description) > 5000:
+            problems.append("description must be 5000 characters or less")
+    user_id = body.get("userId")
+    if user_id is not None and (not isinstance(user_id, str) or len(user_id) > 255):
+        problems.append("userId must be a string of 255 characters or less")
+    if body.get("workflow") is None:
+        problems.append("workflow is required")
+    if problems:
+        raise ValidationFailed(problems)
+    assert isinstance(name, str)
+    return DeployRequest(
+        name=name.strip(),
+        slug=slug or None,
+        description=description,
+        user_id=user_id,
+        workflow=body["workflow"],
+    )
+
+
+def derive_contract(workflow: Any, registry: NodeRegistry) -> Contract:
+    """Check the workflow statically and derive its API; raise `InvalidWorkflow` listing every problem."""
+    try:
+        plan = compile_flow(parse_flow(workflow), registry)
+    except FlowDefinitionError as exc:
+        more = f" (and {len(exc.problems) - 1} more)" if len(exc.problems) > 1 else ""
+        message = f"The workflow cannot be deployed: {exc.problems[0]}{more}"
+        raise InvalidWorkflow(exc.problems, message=message) from exc
+    return build_contract(plan)
+
+
+async def deploy(database: Database, registry: NodeRegistry, secret: bytes, request: DeployRequest) -> Deployed:
+    contract = derive_contract(request.workflow, registry)
+    issued = api_keys.generate()
+    base = request.slug or slugify(request.name)
+    for _ in range(_SLUG_ATTEMPTS):
+        deployment_id = uuid.uuid4()
+        now = utcnow()
+        try:
+            async with database.write() as conn:
+                taken = await deployment_queries.live_slugs_like(conn, base)
+                if request.slug is not None and request.slug in taken:
+                    raise SlugTaken(
+                        f"The slug '{request.slug}' is already taken. Please choose a different name or slug."
+                    )
+                slug = first_free(base, taken)
+                await deployment_queries.insert_deployment(
+                    conn,
+                    deployment_id=deployment_id,
+                    slug=slug,
+                    name=request.name,
+                    description=request.description,
+                    user_id=request.user_id,
+                    workflow=request.workflow,
+                    contract=contract.to_document(),
+                    now=now,
+                )
+                await key_queries.insert_key(
+                    conn,
+                    key_id=uuid.uuid4(),
+                    deployment_id=deployment_id,
+                    name="default",
+                    lookup_id=issued.lookup_id,
+                    key_hash=api_keys.key_hash(secret, issued.plaintext),
+                    display_prefix=issued.display_prefix,
+                    now=now,
+                )
+                record = await deployment_queries.find_live(conn, deployment_id=deployment_id)
+        except IntegrityError:
+            log.info("deploy_slug_race", slug=base)
+            continue
+        assert record is not None
+        log.info("deployed", deployment_id=str(deployment_id), slug=record.slug)
+        return Deployed(record, issued.plaintext, contract)
+    raise SlugTaken(f"Could not find a free slug for '{base}' after {_SLUG_ATTEMPTS} attempts; pass an explicit slug")

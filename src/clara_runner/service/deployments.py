@@ -1,0 +1,101 @@
+"""Use cases on deployments: deploy, list, look up, delete, regenerate a key."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from typing import Any
+
+from clara_runner.clock import utcnow
+from clara_runner.errors import WorkflowNotFound
+from clara_runner.flow.nodes.registry import NodeRegistry
+from clara_runner.security import api_keys
+from clara_runner.service.auth import KeyAuthenticator
+from clara_runner.service.deploy import Deployed, deploy, parse_deploy_request
+from clara_runner.service.pages import Page, PageRequest
+from clara_runner.service.usage import UsageRecorder
+from clara_runner.service.versions import LoadedVersion, VersionCache
+from clara_runner.store import deployments as deployment_queries
+from clara_runner.store import keys as key_queries
+from clara_runner.store.database import Database
+from clara_runner.store.records import DeploymentRecord
+
+
+class DeploymentService:
+    def __init__(
+        self,
+        database: Database,
+        registry: NodeRegistry,
+        secret: bytes,
+        keys: KeyAuthenticator,
+        usage: UsageRecorder,
+        versions: VersionCache,
+    ) -> None:
+        self._database = database
+        self._registry = registry
+        self._secret = secret
+        self._keys = keys
+        self._usage = usage
+        self._versions = versions
+
+    async def deploy(self, body: Any) -> Deployed:
+        return await deploy(self._database, self._registry, self._secret, parse_deploy_request(body))
+
+    async def list(self, user_id: str | None, page: PageRequest) -> Page[DeploymentRecord]:
+        async with self._database.read() as conn:
+            rows = await deployment_queries.list_live(conn, user_id=user_id, limit=page.limit + 1, offset=page.offset)
+        return Page.from_overfetch([self._with_pending(row) for row in rows], page)
+
+    async def get(self, slug: str) -> DeploymentRecord:
+        async with self._database.read() as conn:
+            record = await deployment_queries.find_live(conn, slug=slug)
+        if record is None:
+            raise WorkflowNotFound()
+        return self._with_pending(record)
+
+    async def get_by_id(self, deployment_id: uuid.UUID) -> DeploymentRecord:
+        async with self._database.read() as conn:
+            record = await deployment_queries.find_live(conn, deployment_id=deployment_id)
+        if record is None:
+            raise WorkflowNotFound()
+        return record
+
+    async def current_version(self, record: DeploymentRecord) -> LoadedVersion:
+        return await self._versions.get(record.id, record.current_version)
+
+    async def delete(self, deployment_id: uuid.UUID) -> DeploymentRecord:
+        async with self._database.write() as conn:
+            record = await deployment_queries.find_live(conn, deployment_id=deployment_id)
+            if record is None or not await deployment_queries.soft_delete(conn, deployment_id, utcnow()):
+                raise WorkflowNotFound()
+        self._keys.forget(deployment_id)
+        return record
+
+    async def regenerate_key(self, deployment_id: uuid.UUID) -> tuple[DeploymentRecord, str]:
+        """Revoke every key of the deployment and issue a new one, returned once."""
+        issued = api_keys.generate()
+        now = utcnow()
+        async with self._database.write() as conn:
+            record = await deployment_queries.find_live(conn, deployment_id=deployment_id)
+            if record is None:
+                raise WorkflowNotFound()
+            await key_queries.revoke_all(conn, deployment_id, now)
+            await key_queries.insert_key(
+                conn,
+                key_id=uuid.uuid4(),
+                deployment_id=deployment_id,
+                name="default",
+                lookup_id=issued.lookup_id,
+                key_hash=api_keys.key_hash(self._secret, issued.plaintext),
+                display_prefix=issued.display_prefix,
+                now=now,
+            )
+        self._keys.forget(deployment_id)
+        return record, issued.plaintext
+
+    def _with_pending(self, record: DeploymentRecord) -> DeploymentRecord:
+        count, last = self._usage.pending(record.id)
+        if not count:
+            return record
+        latest = max(last, record.last_executed_at) if record.last_executed_at and last else last
+        return dataclasses.replace(record, execution_count=record.execution_count + count, last_executed_at=latest)

@@ -1,0 +1,224 @@
+"""Execute a deployed workflow for an API caller, and its history.
+
+Path of one request: authenticate the key (cached) -> check the slug is the key's deployment ->
+load the current version (cached: plan, contract, validator) -> read and validate the body -> run
+under the `MAX_EXECUTION_TIME` deadline -> record -> respond.
+
+Every request that passes authentication leaves exactly one execution row with a final status
+(success, error or timeout), whatever fails after that point: the row is written once, in a
+`finally`, shielded from cancellation. Nothing is written before the run, so no row can be left
+`running`, and the hot path costs one database write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+import structlog
+
+from clara_runner.clock import utcnow
+from clara_runner.errors import (
+    ClaraError,
+    ExecutionTimeout,
+    InvalidParameter,
+    MalformedJSON,
+    WorkflowFailed,
+    WorkflowNotFound,
+)
+from clara_runner.flow.context import RunContext
+from clara_runner.flow.errors import NodeFailed
+from clara_runner.flow.events import EventSink, TraceRecorder
+from clara_runner.flow.runner import run
+from clara_runner.security.api_keys import PREFIX
+from clara_runner.service.access import ManagementAccess
+from clara_runner.service.auth import KeyAuthenticator, bearer_token
+from clara_runner.service.pages import Page, PageRequest
+from clara_runner.service.usage import UsageRecorder
+from clara_runner.service.versions import VersionCache
+from clara_runner.store import deployments as deployment_queries
+from clara_runner.store import executions as execution_queries
+from clara_runner.store.database import Database
+from clara_runner.store.records import DeploymentRecord, ExecutionRecord
+
+log = structlog.get_logger(__name__)
+
+ContextFactory = Callable[[str, EventSink], RunContext]
+BodyReader = Callable[[], Awaitable[bytes]]
+
+EXECUTION_STATUSES = ("queued", "running", "success", "error", "timeout", "cancelled", "interrupted")
+
+
+def default_context(execution_id: str, events: EventSink) -> RunContext:
+    return RunContext(events=events, execution_id=execution_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionOutcome:
+    execution_id: uuid.UUID
+    deployment: DeploymentRecord
+    version: int
+    outputs: dict[str, Any]
+    duration_ms: int
+    nodes_executed: int
+    finished_at: datetime
+
+
+def parse_payload(raw: bytes, content_type: str | None) -> Any:
+    """The request body as a value: JSON, or a URL-encoded form (what `curl -d` sends by default)."""
+    if not raw.strip():
+        return {}
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type == "application/x-www-form-urlencoded" and raw.lstrip()[:1] not in (b"{", b"["):
+        try:
+            return dict(parse_qsl(raw.decode(), keep_blank_values=True, strict_parsing=True))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise MalformedJSON(f"Request body is neither JSON nor a valid form: {exc}") from exc
+    try:
+        return json.loads(raw)
+    except RecursionError as exc:
+        raise MalformedJSON("Request body is nested too deeply to parse") from exc
+    except UnicodeDecodeError as exc:
+        raise MalformedJSON("Request body is not valid UTF-8 text") from exc
+    except json.JSONDecodeError as exc:
+        raise MalformedJSON(
+            f"Request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from exc
+
+
+class ExecutionService:
+    def __init__(
+        self,
+        database: Database,
+        keys: KeyAuthenticator,
+        access: ManagementAccess,
+        versions: VersionCache,
+        usage: UsageRecorder,
+        max_seconds: float,
+        context_factory: ContextFactory = default_context,
+    ) -> None:
+        self._database = database
+        self._keys = keys
+        self._access = access
+        self._versions = versions
+        self._usage = usage
+        self._max_seconds = max_seconds
+        self._context_factory = context_factory
+
+    async def execute(
+        self, slug: str, authorization: str | None, read_body: BodyReader, content_type: str | None
+    ) -> ExecutionOutcome:
+        principal = await self._keys.authenticate(authorization)
+        deployment = principal.deployment
+        if deployment.slug != slug:
+            raise WorkflowNotFound(f"No workflow '{slug}' belongs to this API key")
+
+        execution_id = uuid.uuid4()
+        started_at = utcnow()
+        started = time.perf_counter()
+        trace = TraceRecorder()
+        record: dict[str, Any] = {
+            "status": "error",
+            "inputs": None,
+            "outputs": None,
+            "version": deployment.current_version,
+        }
+        try:
+            loaded = await self._versions.get(deployment.id, deployment.current_version)
+            values, record["inputs"] = loaded.binder.bind(parse_payload(await read_body(), content_type))
+            context = self._context_factory(str(execution_id), trace)
+            try:
+                async with asyncio.timeout(self._max_seconds):
+                    result = await run(loaded.plan, values, context)
+            except TimeoutError as exc:
+                raise ExecutionTimeout(
+                    f"Workflow execution timeout after {round(self._max_seconds * 1000)}ms; the run was cancelled"
+                ) from exc
+            except NodeFailed as exc:
+                raise WorkflowFailed(str(exc), details={"nodeId": exc.node_id}) from exc
+            outputs = loaded.outputs_by_field(result.outputs)
+            record.update(status="success", outputs=outputs)
+        except ClaraError as exc:
+            record.update(
+                status="timeout" if isinstance(exc, ExecutionTimeout) else "error",
+                error_code=exc.code,
+                error_message=exc.message,
+            )
+            exc.details["executionId"] = str(execution_id)
+            raise
+        except Exception as exc:
+            record.update(error_code="internal_error", error_message=f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            duration_ms = round((time.perf_counter() - started) * 1000)
+            finished_at = utcnow()
+            row = ExecutionRecord(
+                id=execution_id,
+                deployment_id=deployment.id,
+                version=record["version"],
+                api_key_id=principal.key_id,
+                status=record["status"],
+                inputs=record["inputs"],
+                outputs=record["outputs"],
+                error_code=record.get("error_code"),
+                error_message=record.get("error_message"),
+                duration_ms=duration_ms,
+                nodes_executed=sum(1 for entry in trace.entries if entry["status"] == "success"),
+                trace=trace.entries,
+                created_at=started_at,
+                finished_at=finished_at,
+            )
+            await asyncio.shield(self._record(row))
+        return ExecutionOutcome(
+            execution_id=execution_id,
+            deployment=deployment,
+            version=row.version,
+            outputs=outputs,
+            duration_ms=duration_ms,
+            nodes_executed=row.nodes_executed,
+            finished_at=finished_at,
+        )
+
+    async def _record(self, row: ExecutionRecord) -> None:
+        async with self._database.write() as conn:
+            await execution_queries.insert_execution(conn, row)
+        self._usage.record(row.deployment_id, row.api_key_id, row.finished_at or row.created_at)
+
+    async def history(
+        self,
+        slug: str,
+        authorization: str | None,
+        client_host: str | None,
+        page: PageRequest,
+        status: str | None,
+    ) -> tuple[DeploymentRecord, Page[ExecutionRecord]]:
+        """Executions of `slug`, newest first, for its key holder or the admin."""
+        if status is not None and status not in EXECUTION_STATUSES:
+            raise InvalidParameter(f"status must be one of: {', '.join(EXECUTION_STATUSES)}")
+        token = bearer_token(authorization)
+        holds_key = token is not None and token.startswith(PREFIX)
+        if not holds_key and self._access.admin.allows(token, client_host):
+            deployment = await self._live(slug)
+        else:
+            deployment = (await self._keys.authenticate(authorization)).deployment
+            if deployment.slug != slug:
+                raise WorkflowNotFound(f"No workflow '{slug}' belongs to this API key")
+        async with self._database.read() as conn:
+            rows = await execution_queries.list_for_deployment(
+                conn, deployment.id, limit=page.limit + 1, offset=page.offset, status=status
+            )
+        return deployment, Page.from_overfetch(rows, page)
+
+    async def _live(self, slug: str) -> DeploymentRecord:
+        async with self._database.read() as conn:
+            found = await deployment_queries.find_live(conn, slug=slug)
+        if found is None:
+            raise WorkflowNotFound()
+        return found

@@ -1,0 +1,58 @@
+"""Pagination with the original server's parameters and messages, and an exact `hasMore`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from clara_runner.errors import ValidationFailed
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    limit: int
+    offset: int
+
+    @classmethod
+    def parse(cls, limit: str | None, offset: str | None, default_limit: int) -> PageRequest:
+        problems = []
+        parsed_limit, parsed_offset = default_limit, 0
+        if limit is not None:
+            number = _integer(limit)
+            if number is None or number < 1:
+                problems.append("limit must be a positive integer")
+            elif number > 1000:
+                problems.append("limit must be 1000 or less")
+            else:
+                parsed_limit = number
+        if offset is not None:
+            number = _integer(offset)
+            if number is None or number < 0:
+                problems.append("offset must be a non-negative integer")
+            else:
+                parsed_offset = number
+        if problems:
+            raise ValidationFailed(problems)
+        return cls(parsed_limit, parsed_offset)
+
+
+def _integer(text: str) -> int | None:
+    stripped = text.strip()
+    if not stripped.lstrip("-").isdigit() or len(stripped) > 12:
+        return None
+    return int(stripped)
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: Sequence[T]
+    request: PageRequest
+    has_more: bool
+
+    @classmethod
+    def from_overfetch(cls, rows: Sequence[T], request: PageRequest) -> Page[T]:
+        """Rows fetched with `limit + 1`: one extra row proves there is more."""
+        return cls(rows[: request.limit], request, len(rows) > request.limit)

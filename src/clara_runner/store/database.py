@@ -1,0 +1,106 @@
+"""One async engine for SQLite (the zero-setup default) or PostgreSQL (production).
+
+SQLite gets WAL, a busy timeout and foreign keys on every connection, and write transactions start
+with `BEGIN IMMEDIATE`: a deferred transaction that later writes can fail at once with "database is
+locked", whatever the busy timeout says. Reads stay deferred so they never wait for writers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+_IMMEDIATE = "clara_immediate"
+
+
+def async_database_url(url: str) -> URL:
+    """Accept the seed's plain `postgresql://user:pass@host/db` and `sqlite:///file` forms."""
+    parsed = make_url(url)
+    driver = {
+        "postgresql": "postgresql+psycopg",
+        "postgres": "postgresql+psycopg",
+        "sqlite": "sqlite+aiosqlite",
+    }.get(parsed.drivername)
+    if driver is not None:
+        parsed = parsed.set(drivername=driver)
+    return parsed
+
+
+def sync_database_url(url: str) -> URL:
+    """The same database through a blocking driver, for Alembic and command-line tools."""
+    parsed = async_database_url(url)
+    if parsed.drivername == "sqlite+aiosqlite":
+        return parsed.set(drivername="sqlite")
+    return parsed
+
+
+class Database:
+    def __init__(self, url: str, *, pool_size: int = 5, max_overflow: int = 10) -> None:
+        self.url = async_database_url(url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        options: dict[str, Any] = {"pool_pre_ping": True}
+        if self.is_sqlite:
+            _ensure_parent_folder(self.url)
+            options["connect_args"] = {"timeout": 30}
+        else:
+            options.update(pool_size=pool_size, max_overflow=max_overflow, pool_recycle=1800)
+            options["connect_args"] = {"connect_timeout": 5}
+        self.engine: AsyncEngine = create_async_engine(self.url, **options)
+        if self.is_sqlite:
+            _configure_sqlite(self.engine)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A read-only transaction."""
+        async with self.engine.connect() as connection, connection.begin():
+            yield connection
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction; committed when the block exits normally, rolled back otherwise."""
+        async with self.engine.connect() as connection:
+            if self.is_sqlite:
+                await connection.execution_options(**{_IMMEDIATE: True})
+            async with connection.begin():
+                yield connection
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def _ensure_parent_folder(url: URL) -> None:
+    database = url.database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA busy_timeout=30000",
+            "PRAGMA synchronous=NORMAL",
+            "PRAGMA foreign_keys=ON",
+        ):
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        immediate = connection.get_execution_options().get(_IMMEDIATE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -1,0 +1,59 @@
+"""Plain records the store returns, so nothing above it handles SQLAlchemy rows."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentRecord:
+    id: uuid.UUID
+    slug: str
+    name: str
+    description: str | None
+    user_id: str | None
+    state: str
+    current_version: int
+    execution_count: int
+    last_executed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRecord:
+    deployment_id: uuid.UUID
+    version: int
+    workflow: Any
+    contract: dict[str, Any]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    id: uuid.UUID
+    deployment_id: uuid.UUID
+    key_hash: str
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionRecord:
+    id: uuid.UUID
+    deployment_id: uuid.UUID
+    version: int
+    api_key_id: uuid.UUID | None
+    status: str
+    inputs: Any
+    outputs: Any
+    error_code: str | None
+    error_message: str | None
+    duration_ms: int | None
+    nodes_executed: int
+    trace: Any
+    created_at: datetime
+    finished_at: datetime | None

@@ -1,0 +1,134 @@
+"""The schema, in SQLAlchemy Core, identical on SQLite and PostgreSQL.
+
+Alembic migrations (`store/migrations`) create exactly these tables; a test checks that they agree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    Uuid,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both databases (SQLite itself keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        del dialect
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("slug", String(100), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("description", Text),
+    Column("user_id", String(255)),
+    Column("state", String(16), nullable=False, server_default="active"),
+    Column("current_version", Integer, nullable=False, server_default="1"),
+    Column("execution_count", BigInteger, nullable=False, server_default="0"),
+    Column("last_executed_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("deleted_at", UTCDateTime),
+    Index(
+        "uq_deployments_live_slug",
+        "slug",
+        unique=True,
+        sqlite_where=text("state = 'active'"),
+        postgresql_where=text("state = 'active'"),
+    ),
+    Index("ix_deployments_created_at", "created_at"),
+)
+
+deployment_versions = Table(
+    "deployment_versions",
+    metadata,
+    Column("deployment_id", Uuid, ForeignKey("deployments.id", ondelete="CASCADE"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("workflow", Json, nullable=False),
+    Column("contract", Json, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("deployment_id", Uuid, ForeignKey("deployments.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("lookup_id", String(16), nullable=False),
+    Column("key_hash", String(64), nullable=False),
+    Column("display_prefix", String(32), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime),
+    Column("expires_at", UTCDateTime),
+    Column("revoked_at", UTCDateTime),
+    Index("ix_api_keys_lookup_id", "lookup_id"),
+    Index("ix_api_keys_deployment_id", "deployment_id"),
+)
+
+executions = Table(
+    "executions",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("deployment_id", Uuid, ForeignKey("deployments.id", ondelete="CASCADE"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("api_key_id", Uuid, ForeignKey("api_keys.id", ondelete="SET NULL")),
+    Column("status", String(16), nullable=False),
+    Column("inputs", Json),
+    Column("outputs", Json),
+    Column("error_code", String(64)),
+    Column("error_message", Text),
+    Column("duration_ms", Integer),
+    Column("nodes_executed", Integer, nullable=False, server_default="0"),
+    Column("trace", Json),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Index("ix_executions_deployment_created", "deployment_id", "created_at"),
+    Index("ix_executions_created_at", "created_at"),
+)

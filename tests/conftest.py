@@ -1,0 +1,89 @@
+"""Fixtures: a fresh database per test (SQLite by default, PostgreSQL when `CLARA_TEST_DATABASE_URL`
+names one), the app in-process over ASGI, and the real server over HTTP."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx2
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import create_engine, text
+
+from clara_runner.server.app import create_app
+from clara_runner.settings import Settings
+from clara_runner.store.database import sync_database_url
+from clara_runner.store.migrate import upgrade
+from clara_runner.store.tables import metadata
+from tests.support import (
+    POSTGRES_URL,
+    REMOTE_CLIENT,
+    LiveServer,
+    asgi_client,
+    make_settings,
+    on_postgres,
+    server_env,
+)
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A database at the latest schema: a SQLite file to copy, or the PostgreSQL test database."""
+    if on_postgres():
+        upgrade(POSTGRES_URL)
+        return POSTGRES_URL
+    template = tmp_path_factory.mktemp("template") / "clara.db"
+    upgrade(f"sqlite:///{template}")
+    return str(template)
+
+
+@pytest.fixture
+def database_url(migrated_template: str, tmp_path: Path) -> str:
+    """An empty database at the latest schema, private to this test."""
+    if on_postgres():
+        engine = create_engine(sync_database_url(POSTGRES_URL))
+        with engine.begin() as conn:
+            names = ", ".join(table.name for table in reversed(metadata.sorted_tables))
+            conn.execute(text(f"TRUNCATE {names} CASCADE"))
+        engine.dispose()
+        return POSTGRES_URL
+    path = tmp_path / "clara.db"
+    shutil.copy(migrated_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return make_settings(database_url, tmp_path / "data")
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx2.AsyncClient]:
+    """A client on the server's own machine (management answers it when no admin key is set)."""
+    async with asgi_client(app) as http:
+        yield http
+
+
+@pytest.fixture
+async def remote_client(app: FastAPI) -> AsyncIterator[httpx2.AsyncClient]:
+    """A client on another machine."""
+    async with asgi_client(app, REMOTE_CLIENT) as http:
+        yield http
+
+
+@pytest.fixture
+def live_server(database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    server = LiveServer(server_env(database_url, tmp_path / "data"))
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,125 @@
+"""Helpers shared by tests: settings, clients, deploying, and the real server in a child process."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx2
+from fastapi import FastAPI
+
+from clara_runner.settings import Settings
+
+FIXTURES = Path(__file__).parent / "fixtures"
+WORKFLOWS = FIXTURES / "workflows"
+POSTGRES_URL = os.environ.get("CLARA_TEST_DATABASE_URL", "")
+LOCAL_CLIENT = ("127.0.0.1", 50000)
+REMOTE_CLIENT = ("203.0.113.7", 40000)
+
+HELLO_WORLD: dict[str, Any] = {
+    "nodes": [
+        {"id": "input-1", "type": "input", "data": {"label": "Name"}},
+        {"id": "output-1", "type": "output", "data": {"outputLabel": "Greeting"}},
+    ],
+    "connections": [{"source": "input-1", "target": "output-1", "sourceHandle": "output", "targetHandle": "input"}],
+}
+
+
+def on_postgres() -> bool:
+    return bool(POSTGRES_URL)
+
+
+def shared_workflow(name: str) -> Any:
+    """One of the real Agent Studio exports (copied from ../shared/workflows)."""
+    return json.loads((WORKFLOWS / name).read_text())
+
+
+def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "DATABASE_URL": database_url,
+        "CLARA_DATA_DIR": data_dir,
+        "CLARA_SECRET_KEY": "test-secret-key",
+        "LOG_LEVEL": "warning",
+        **overrides,
+    }
+    return Settings(_env_file=None, **values)
+
+
+def asgi_client(app: FastAPI, client: tuple[str, int] = LOCAL_CLIENT) -> httpx2.AsyncClient:
+    transport = httpx2.ASGITransport(app=app, client=client)
+    return httpx2.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+async def deploy(
+    client: httpx2.AsyncClient, workflow: Any = None, name: str = "Hello World", **extra: Any
+) -> dict[str, Any]:
+    """Deploy and return the `deployment` object, failing the test on anything but 201."""
+    response = await client.post("/api/deploy", json={"name": name, "workflow": workflow or HELLO_WORLD, **extra})
+    assert response.status_code == 201, response.text
+    deployment: dict[str, Any] = response.json()["deployment"]
+    return deployment
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def server_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    return {
+        "DATABASE_URL": database_url,
+        "CLARA_DATA_DIR": str(data_dir),
+        "CLARA_SECRET_KEY": "test-secret-key",
+        "LOG_LEVEL": "warning",
+        "HOST": "127.0.0.1",
+        **extra,
+    }
+
+
+class LiveServer:
+    """`clara-runner serve` in a child process, on a free port."""
+
+    def __init__(self, env: dict[str, str], args: list[str] | None = None) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        data_dir = Path(env.get("CLARA_DATA_DIR", "."))
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.log = data_dir / f"server-{self.port}.log"
+        command = [sys.executable, "-m", "clara_runner", "serve", "--port", str(self.port), *(args or [])]
+        with self.log.open("w") as log:
+            self.process = subprocess.Popen(command, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
+        self._wait_until_ready()
+
+    def _wait_until_ready(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log.read_text()}")
+            try:
+                if httpx2.get(f"{self.base_url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx2.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.process.kill()
+        raise RuntimeError(f"server did not become healthy:\n{self.log.read_text()}")
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.terminate()
+        return self.process.wait(timeout=30)
