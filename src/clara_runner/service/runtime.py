@@ -55,6 +55,7 @@ class Services:
 
         def run_context(execution_id: str, events: EventSink) -> RunContext:
             return RunContext(events=events, execution_id=execution_id, services=endpoints, http=http)
+
         return cls(
             settings=settings,
             database=database,
