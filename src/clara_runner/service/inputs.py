@@ -42,13 +42,13 @@ class InputBinder:
                 errors=[{"path": "", "message": "Request body must be a JSON object of input fields"}],
             )
         clean = sanitise(payload, "")
-        problems: list[str] = []
-        pointers: list[dict[str, str]] = []
-        for error in self._validator.iter_errors(clean):
-            for sentence, pointer in _describe(error):
-                problems.append(sentence)
-                pointers.append({"path": pointer, "message": sentence})
-        if problems:
+        found = sorted(
+            (described for error in self._validator.iter_errors(clean) for described in _describe(error)),
+            key=lambda described: described[0],
+        )
+        if found:
+            problems = [sentence for _, sentence, _ in found]
+            pointers = [{"path": pointer, "message": sentence} for _, sentence, pointer in found]
             raise InputValidationFailed(problems, errors=pointers)
         values = {field.node_id: clean[field.name] for field in self._fields if field.name in clean}
         return values, clean
@@ -78,17 +78,19 @@ def _escape(key: str) -> str:
     return key.replace("~", "~0").replace("/", "~1")
 
 
-def _describe(error: jsonschema_rs.ValidationError) -> list[tuple[str, str]]:
+def _describe(error: jsonschema_rs.ValidationError) -> list[tuple[int, str, str]]:
+    """(rank, sentence, JSON pointer): missing fields are listed first, then unknown ones, then the rest,
+    in the order the original server reported them."""
     path = list(error.instance_path)
     pointer = "".join(f"/{_escape(str(part))}" for part in path)
     kind = error.kind
     if isinstance(kind, jsonschema_rs.ValidationErrorKind.Required):
         name = str(kind.property)
-        return [(f"Missing required field: {name}", f"{pointer}/{_escape(name)}")]
+        return [(0, f"Missing required field: {name}", f"{pointer}/{_escape(name)}")]
     if isinstance(kind, jsonschema_rs.ValidationErrorKind.AdditionalProperties):
-        return [(f"Unknown field: {name}", f"{pointer}/{_escape(name)}") for name in kind.unexpected]
+        return [(1, f"Unknown field: {name}", f"{pointer}/{_escape(name)}") for name in kind.unexpected]
     field = ".".join(str(part) for part in path) or "body"
     if isinstance(kind, jsonschema_rs.ValidationErrorKind.Type):
         wanted = " or ".join(_ARTICLES.get(name, f"a {name}") for name in kind.types)
-        return [(f"Field '{field}' must be {wanted}", pointer)]
-    return [(f"Field '{field}': {error.message}", pointer)]
+        return [(2, f"Field '{field}' must be {wanted}", pointer)]
+    return [(2, f"Field '{field}': {error.message}", pointer)]

@@ -20,7 +20,8 @@ _PG_LOCK_KEY = 0x0C1A_7A00
 def alembic_config(url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", sync_database_url(url).render_as_string(hide_password=False))
+    rendered = sync_database_url(url).render_as_string(hide_password=False)
+    config.set_main_option("sqlalchemy.url", rendered.replace("%", "%%"))
     return config
 
 

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import httpx2
+import pytest
+
+from tests.support import bearer, deploy
+
+
+async def run_times(client: httpx2.AsyncClient, key: str, count: int) -> None:
+    for index in range(count):
+        response = await client.post(
+            "/api/workflows/hello-world/execute", json={"name": f"n{index}"}, headers=bearer(key)
+        )
+        assert response.status_code == 200
+
+
+async def test_has_more_is_exact_at_the_page_boundary(client: httpx2.AsyncClient) -> None:
+    key = (await deploy(client))["apiKey"]
+    await run_times(client, key, 4)
+    url = "/api/workflows/hello-world/executions"
+    exact = (await client.get(url, params={"limit": 4}, headers=bearer(key))).json()
+    assert len(exact["executions"]) == 4
+    assert exact["pagination"] == {"limit": 4, "offset": 0, "hasMore": False}
+    partial = (await client.get(url, params={"limit": 3}, headers=bearer(key))).json()
+    assert partial["pagination"]["hasMore"] is True
+    rest = (await client.get(url, params={"limit": 3, "offset": 3}, headers=bearer(key))).json()
+    assert [e["inputs"]["name"] for e in rest["executions"]] == ["n0"]
+    assert rest["pagination"] == {"limit": 3, "offset": 3, "hasMore": False}
+    newest_first = [e["inputs"]["name"] for e in exact["executions"]]
+    assert newest_first == ["n3", "n2", "n1", "n0"]
+
+
+async def test_status_filter(client: httpx2.AsyncClient) -> None:
+    key = (await deploy(client))["apiKey"]
+    await run_times(client, key, 2)
+    await client.post("/api/workflows/hello-world/execute", json={}, headers=bearer(key))
+    url = "/api/workflows/hello-world/executions"
+    errors = (await client.get(url, params={"status": "error"}, headers=bearer(key))).json()["executions"]
+    assert [e["errorCode"] for e in errors] == ["input_validation_failed"]
+    bad = await client.get(url, params={"status": "weird"}, headers=bearer(key))
+    assert (bad.status_code, bad.json()["code"]) == (400, "invalid_parameter")
+
+
+@pytest.mark.parametrize(
+    ("params", "problem"),
+    [
+        ({"limit": "0"}, "limit must be a positive integer"),
+        ({"limit": "abc"}, "limit must be a positive integer"),
+        ({"limit": "1001"}, "limit must be 1000 or less"),
+        ({"offset": "-1"}, "offset must be a non-negative integer"),
+    ],
+)
+async def test_pagination_errors_use_the_originals_words(
+    client: httpx2.AsyncClient, params: dict[str, str], problem: str
+) -> None:
+    key = (await deploy(client))["apiKey"]
+    response = await client.get("/api/workflows/hello-world/executions", params=params, headers=bearer(key))
+    assert response.status_code == 400
+    assert response.json()["validationErrors"] == [problem]
+
+
+async def test_history_is_only_for_the_keys_own_workflow(
+    remote_client: httpx2.AsyncClient, client: httpx2.AsyncClient
+) -> None:
+    first = await deploy(client, name="First")
+    await deploy(client, name="Second")
+    other = await remote_client.get("/api/workflows/second/executions", headers=bearer(first["apiKey"]))
+    assert (other.status_code, other.json()["code"]) == (404, "workflow_not_found")
+    anonymous = await remote_client.get("/api/workflows/first/executions")
+    assert (anonymous.status_code, anonymous.json()["code"]) == (401, "missing_authorization")
+    own = await remote_client.get("/api/workflows/first/executions", headers=bearer(first["apiKey"]))
+    assert own.status_code == 200
+
+
+async def test_the_local_admin_reads_any_history(client: httpx2.AsyncClient) -> None:
+    key = (await deploy(client))["apiKey"]
+    await run_times(client, key, 1)
+    response = await client.get("/api/workflows/hello-world/executions")
+    assert response.status_code == 200
+    assert len(response.json()["executions"]) == 1
