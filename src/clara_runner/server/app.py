@@ -49,9 +49,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     install_error_handlers(app)
     app.mount(f"{ASSETS}/vendor", StaticFiles(directory=_VENDOR_ASSETS), name="vendor-assets")
     app.mount(f"{ASSETS}/app", StaticFiles(directory=_APP_ASSETS), name="app-assets")
-    app.include_router(system.router)
-    app.include_router(deployments.router)
     app.include_router(workflows.router)
+    app.include_router(deployments.router)
+    app.include_router(system.router)
     return app
 
 

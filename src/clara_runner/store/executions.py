@@ -12,26 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from clara_runner.store.records import ExecutionRecord
 from clara_runner.store.tables import executions
 
+_INSERT = insert(executions)
+"""Built once: executed with a parameter dict, the compiled form is reused from SQLAlchemy's cache
+instead of building fourteen bind parameters per request (the execute path's only write)."""
+
 
 async def insert_execution(conn: AsyncConnection, record: ExecutionRecord) -> None:
-    await conn.execute(
-        insert(executions).values(
-            id=record.id,
-            deployment_id=record.deployment_id,
-            version=record.version,
-            api_key_id=record.api_key_id,
-            status=record.status,
-            inputs=record.inputs,
-            outputs=record.outputs,
-            error_code=record.error_code,
-            error_message=record.error_message,
-            duration_ms=record.duration_ms,
-            nodes_executed=record.nodes_executed,
-            trace=record.trace,
-            created_at=record.created_at,
-            finished_at=record.finished_at,
-        )
-    )
+    await conn.execute(_INSERT, {name: getattr(record, name) for name in _COLUMNS})
 
 
 async def list_for_deployment(
@@ -44,5 +31,8 @@ async def list_for_deployment(
     return [_execution(row) for row in (await conn.execute(query)).mappings()]
 
 
+_COLUMNS: tuple[str, ...] = ExecutionRecord.__slots__
+
+
 def _execution(row: Any) -> ExecutionRecord:
-    return ExecutionRecord(**{name: row[name] for name in ExecutionRecord.__slots__})
+    return ExecutionRecord(**{name: row[name] for name in _COLUMNS})

@@ -1,0 +1,183 @@
+"""Execute throughput: hello-world through uvicorn at 32 connections, next to a floor, on SQLite and PostgreSQL.
+
+    .venv/bin/python bench/execute_throughput.py [--seconds 10] [--connections 32] [--databases sqlite,postgresql]
+
+Needs `wrk` (Debian package `wrk`) as the load generator. Both servers run under the same uvicorn
+settings (one worker, uvloop, httptools, no access log) on 127.0.0.1. The floor is `floor_app.py`:
+parse the same body, one INSERT into the same database. Prints req/s, p50 and p99 for both and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx2
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+POSTGRES_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+BENCH_DATABASE = "clara_bench"
+HELLO_WORLD = {
+    "nodes": [
+        {"id": "input-1", "type": "input", "data": {"label": "Name"}},
+        {"id": "output-1", "type": "output", "data": {"outputLabel": "Greeting"}},
+    ],
+    "connections": [{"source": "input-1", "target": "output-1", "sourceHandle": "output", "targetHandle": "input"}],
+}
+BODY = json.dumps({"name": "Alice"})
+
+
+@dataclass(frozen=True)
+class Measured:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start_uvicorn(target: str, env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        target,
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    process = subprocess.Popen(command, env={**os.environ, **env, "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}"}, cwd=ROOT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx2.get(f"http://127.0.0.1:{port}/", timeout=1)
+            return process
+        except httpx2.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"{target} did not start")
+
+
+def wrk(url: str, headers: dict[str, str], seconds: int, connections: int) -> Measured:
+    header_lines = "".join(f'wrk.headers["{name}"] = "{value}"\n' for name, value in headers.items())
+    script = f'wrk.method = "POST"\nwrk.body = {json.dumps(BODY)}\n{header_lines}'
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script)
+    subprocess.run(["wrk", "-t1", f"-c{connections}", "-d2s", "-s", handle.name, url], capture_output=True, check=True)
+    result = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", handle.name, url],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    os.unlink(handle.name)
+    return parse_wrk(result.stdout)
+
+
+def parse_wrk(output: str) -> Measured:
+    def latency(percentile: str) -> float:
+        match = re.search(rf"^\s+{percentile}%\s+([\d.]+)(us|ms|s)\s*$", output, flags=re.MULTILINE)
+        assert match, output
+        value, unit = float(match.group(1)), match.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    assert rate, output
+    failures = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    return Measured(float(rate.group(1)), latency("50"), latency("99"), int(failures.group(1)) if failures else 0)
+
+
+def database_urls(kind: str, folder: Path) -> tuple[str, str]:
+    """(URL for the runner, URL for the floor): a fresh database each."""
+    if kind == "sqlite":
+        return f"sqlite:///{folder / 'runner.db'}", f"sqlite:///{folder / 'floor.db'}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+        for name in (f"{BENCH_DATABASE}_runner", f"{BENCH_DATABASE}_floor"):
+            conn.execute(f"DROP DATABASE IF EXISTS {name}")
+            conn.execute(f"CREATE DATABASE {name}")
+    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+    return f"{base}/{BENCH_DATABASE}_runner", f"{base}/{BENCH_DATABASE}_floor"
+
+
+def measure_runner(url: str, folder: Path, seconds: int, connections: int) -> Measured:
+    from clara_runner.store.migrate import upgrade
+
+    upgrade(url)
+    port = free_port()
+    env = {"DATABASE_URL": url, "CLARA_DATA_DIR": str(folder), "CLARA_SECRET_KEY": "bench", "LOG_LEVEL": "warning"}
+    server = start_uvicorn("clara_runner.server.app:create_app_from_environment", env, port)
+    try:
+        deployed = httpx2.post(
+            f"http://127.0.0.1:{port}/api/deploy", json={"name": "Hello World", "workflow": HELLO_WORLD}
+        )
+        key = deployed.json()["deployment"]["apiKey"]
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        return wrk(f"http://127.0.0.1:{port}/api/workflows/hello-world/execute", headers, seconds, connections)
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def measure_floor(url: str, seconds: int, connections: int) -> Measured:
+    port = free_port()
+    server = start_uvicorn("bench.floor_app:create_floor_app", {"DATABASE_URL": url}, port)
+    try:
+        return wrk(f"http://127.0.0.1:{port}/floor", {"Content-Type": "application/json"}, seconds, connections)
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is needed: apt-get install -y wrk")
+    print(f"hello-world execute, {args.connections} connections, {args.seconds} s per run, 1 uvicorn worker each")
+    print(f"{'database':<11} {'server':<8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    for kind in args.databases.split(","):
+        with tempfile.TemporaryDirectory() as folder:
+            runner_url, floor_url = database_urls(kind, Path(folder))
+            floor = measure_floor(floor_url, args.seconds, args.connections)
+            runner = measure_runner(runner_url, Path(folder), args.seconds, args.connections)
+        for name, measured in (("floor", floor), ("runner", runner)):
+            print(
+                f"{kind:<11} {name:<8} {measured.requests_per_second:>9.0f} {measured.p50_ms:>8.2f} "
+                f"{measured.p99_ms:>8.2f} {measured.non_2xx:>8}"
+            )
+        print(f"{kind:<11} ratio    {runner.requests_per_second / floor.requests_per_second:>9.2f}  (target >= 0.75)")
+
+
+if __name__ == "__main__":
+    main()
