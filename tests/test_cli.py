@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx2
+from sqlalchemy import create_engine, text
+
+from clara_runner.store.database import sync_database_url
+from tests.support import HELLO_WORLD, LiveServer, bearer, free_port, server_env
+
+
+def test_migrate_brings_an_empty_database_to_the_latest_schema(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    env = {**os.environ, "DATABASE_URL": url, "CLARA_DATA_DIR": str(tmp_path)}
+    completed = subprocess.run(
+        [sys.executable, "-m", "clara_runner", "migrate"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "up to date" in completed.stderr
+    assert (tmp_path / "fresh.db").stat().st_size > 0
+
+
+def test_serve_honours_port_and_base_url_from_the_environment(database_url: str, tmp_path: Path) -> None:
+    port = free_port()
+    env = server_env(database_url, tmp_path / "data", PORT=str(port), BASE_URL="https://api.example.com/")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "clara_runner", "serve"],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        info = None
+        deadline = time.monotonic() + 30
+        while info is None and time.monotonic() < deadline and process.poll() is None:
+            try:
+                info = httpx2.get(f"http://127.0.0.1:{port}/api/info", timeout=1)
+            except httpx2.HTTPError:
+                time.sleep(0.1)
+        assert info is not None
+        assert info.json()["documentation"] == "https://api.example.com/api/docs"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_sigterm_shuts_down_gracefully_flushing_pending_counters(database_url: str, tmp_path: Path) -> None:
+    server = LiveServer(server_env(database_url, tmp_path / "data", KEY_CACHE_SECONDS="0"))
+    try:
+        deployed = httpx2.post(f"{server.base_url}/api/deploy", json={"name": "Hello World", "workflow": HELLO_WORLD})
+        key = deployed.json()["deployment"]["apiKey"]
+        executed = httpx2.post(
+            f"{server.base_url}/api/workflows/hello-world/execute", json={"name": "A"}, headers=bearer(key)
+        )
+        assert executed.status_code == 200
+        server.process.send_signal(signal.SIGTERM)
+        # uvicorn runs the lifespan shutdown, then re-raises the signal so supervisors see it.
+        assert server.process.wait(timeout=30) == -signal.SIGTERM
+    finally:
+        server.stop()
+    engine = create_engine(sync_database_url(database_url))
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT execution_count FROM deployments")).scalar_one() == 1
+    engine.dispose()
+
+
+def test_a_bad_command_line_is_a_usage_error() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "clara_runner", "fly"], capture_output=True, text=True, timeout=30
+    )
+    assert completed.returncode == 2
+    assert "invalid choice" in completed.stderr
