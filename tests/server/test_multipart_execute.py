@@ -92,12 +92,12 @@ async def test_a_multipart_png_reaches_the_node_as_the_json_value_would(
 ) -> None:
     headers = await _deploy_uploads(upload_client)
     image = png(3, 2)
-    data_url = "data:image/png;base64," + base64.b64encode(image).decode()
-    pdf_base64 = base64.b64encode(PDF).decode()
+    data_url = "data:image/png;name=red.png;base64," + base64.b64encode(image).decode()
+    pdf_url = "data:application/pdf;name=r.pdf;base64," + base64.b64encode(PDF).decode()
 
     as_json = await upload_client.post(
         "/api/workflows/uploads/execute",
-        json={"photo": data_url, "report": pdf_base64, "caption": "A red square", "size": 3},
+        json={"photo": data_url, "report": pdf_url, "caption": "A red square", "size": 3},
         headers=headers,
     )
     assert as_json.status_code == 200, as_json.text
@@ -109,8 +109,8 @@ async def test_a_multipart_png_reaches_the_node_as_the_json_value_would(
     )
     assert as_form.status_code == 200, as_form.text
     assert as_form.json()["outputs"] == as_json.json()["outputs"]
-    assert as_form.json()["outputs"] == {"photo": data_url, "report": pdf_base64, "caption": "A red square", "size": 3}
-    assert file_input.received == [data_url, pdf_base64, data_url, pdf_base64]
+    assert as_form.json()["outputs"] == {"photo": data_url, "report": pdf_url, "caption": "A red square", "size": 3}
+    assert file_input.received == [data_url, pdf_url, data_url, pdf_url]
 
     history = (await upload_client.get("/api/workflows/uploads/executions", headers=headers)).json()["executions"]
     assert history[0]["inputs"] == history[1]["inputs"]

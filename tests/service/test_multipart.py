@@ -29,14 +29,19 @@ def _parse(data: dict[str, str] | None = None, files: dict[str, Any] | None = No
     return parse_multipart(body, content_type, FIELDS)
 
 
-def test_file_parts_become_base64_and_images_data_urls_with_their_content_type() -> None:
+def test_file_parts_become_data_urls_with_their_content_type_and_file_name() -> None:
     image = png()
     pdf = b"%PDF-1.4\n\x00\xff binary\n%%EOF"
     parsed = _parse(files={"photo": ("red.png", image, "image/png"), "document": ("doc.pdf", pdf, "application/pdf")})
     assert parsed == {
-        "photo": "data:image/png;base64," + base64.b64encode(image).decode(),
-        "document": base64.b64encode(pdf).decode(),
+        "photo": "data:image/png;name=red.png;base64," + base64.b64encode(image).decode(),
+        "document": "data:application/pdf;name=doc.pdf;base64," + base64.b64encode(pdf).decode(),
     }
+
+
+def test_a_file_name_is_percent_encoded_so_the_data_url_stays_well_formed() -> None:
+    parsed = _parse(files={"document": ("my report;v=2,final é.pdf", b"%PDF-", "application/pdf")})
+    assert parsed["document"].startswith("data:application/pdf;name=my%20report%3Bv%3D2%2Cfinal%20%C3%A9.pdf;base64,")
 
 
 def test_a_file_part_is_recognised_by_its_content_type_when_it_has_no_file_name() -> None:
@@ -49,14 +54,14 @@ def test_a_file_part_is_recognised_by_its_content_type_when_it_has_no_file_name(
     assert parsed == {"photo": "data:image/png;base64," + base64.b64encode(image).decode()}
 
 
-def test_an_image_without_a_specific_content_type_takes_the_fields_or_a_generic_one() -> None:
+def test_a_part_without_a_specific_content_type_takes_the_fields_or_a_generic_one() -> None:
     concrete = (ApiField("photo", "n", "t", "photo", {**IMAGE, "contentMediaType": "image/jpeg"}, False),)
     body, content_type = multipart(files={"photo": ("a", b"\xff\xd8", "application/octet-stream")})
-    assert parse_multipart(body, content_type, concrete)["photo"].startswith("data:image/jpeg;base64,")
+    assert parse_multipart(body, content_type, concrete)["photo"].startswith("data:image/jpeg;name=a;base64,")
     generic = _parse(files={"photo": ("a", b"\xff\xd8", "application/octet-stream")})["photo"]
-    assert generic.startswith("data:application/octet-stream;base64,")
-    with_parameters = _parse(files={"photo": ("a", b"GIF8", "image/GIF; name=a")})["photo"]
-    assert with_parameters.startswith("data:image/gif;base64,")
+    assert generic.startswith("data:application/octet-stream;name=a;base64,")
+    with_parameters = _parse(files={"photo": ("a", b"GIF8", "image/GIF; q=1")})["photo"]
+    assert with_parameters.startswith("data:image/gif;name=a;base64,")
 
 
 def test_other_parts_are_text_or_json_by_the_fields_type() -> None:

@@ -88,8 +88,8 @@ _JSON_ONLY_KEYWORDS = frozenset(
 def multipart_form(contract: Contract) -> dict[str, Any]:
     """The execute body as `multipart/form-data`: a binary part per file field, the other fields as in JSON.
 
-    The server turns each file part into the base64 (or, for images, data URL) value the JSON body
-    would have carried, so one input schema holds for both content types.
+    The server turns each file part into the data URL a JSON body would carry for the field (with the
+    part's content type and file name), so one input schema holds for both content types.
     """
     input_schema = contract.input_schema
     properties: dict[str, Any] = {}

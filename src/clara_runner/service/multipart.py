@@ -2,10 +2,11 @@
 
 Each part becomes the value the JSON body would have carried for its field, so validation and the
 nodes see no difference:
-- a file field (its schema has `contentEncoding: base64`) sent as a file part (a file name or a
-  Content-Type) gets the part's bytes in base64; for an image field (`contentMediaType: image/...`)
-  as a data URL with the part's own content type, `data:image/png;base64,...`, which is what Studio
-  sends for images. A plain part for a file field is taken as the base64 text itself;
+- a file field (its schema has `contentEncoding: base64`) sent as a file part (with a file name or
+  a Content-Type) gets the file as a data URL, `data:image/png;name=cat.png;base64,...`: the base64
+  bytes with the part's content type and file name, which every file node reads (file-upload
+  checks `acceptedTypes` and reports the name from them). A plain part for a file field is taken
+  as the base64 or data-URL text itself;
 - a field whose schema type is a string gets the part's text (UTF-8);
 - any other field (number, boolean, object, array) gets the part's text parsed as JSON, or the text
   itself when it is not JSON, so validation names the field and the type it wanted.
@@ -20,11 +21,12 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from clara_runner.contract.files import is_file_field, is_image_field
+from clara_runner.contract.files import is_file_field
 from clara_runner.contract.schema import ApiField
 from clara_runner.errors import InvalidRequest
 
@@ -147,10 +149,7 @@ def parse_multipart(raw: bytes, content_type: str | None, fields: Iterable[ApiFi
 
 def _value(part: Part, schema: Mapping[str, Any]) -> Any:
     if is_file_field(schema) and part.is_file:
-        encoded = base64.b64encode(part.data).decode("ascii")
-        if is_image_field(schema):
-            return f"data:{_image_media_type(part, schema)};base64,{encoded}"
-        return encoded
+        return _data_url(part, schema)
     try:
         text = bytes(part.data).decode()
     except UnicodeDecodeError as exc:
@@ -171,10 +170,18 @@ def _wants_text(schema: Mapping[str, Any]) -> bool:
     return declared is None or "string" in types
 
 
-def _image_media_type(part: Part, schema: Mapping[str, Any]) -> str:
-    """The part's own content type; the field's when the client sent none or a generic one."""
+def _data_url(part: Part, schema: Mapping[str, Any]) -> str:
+    """`data:<type>[;name=<file name>];base64,<bytes>`, the form JSON clients send files in."""
+    params = [_media_type(part, schema)]
+    if part.filename:
+        params.append("name=" + quote(part.filename, safe=""))
+    return f"data:{';'.join(params)};base64,{base64.b64encode(part.data).decode('ascii')}"
+
+
+def _media_type(part: Part, schema: Mapping[str, Any]) -> str:
+    """The part's own content type; the field's when the part names none or a generic one."""
     declared = (part.content_type or "").split(";", 1)[0].strip().lower()
     if declared and declared != _DEFAULT_MEDIA_TYPE:
         return declared
-    media_type = str(schema["contentMediaType"])
-    return media_type if "*" not in media_type else _DEFAULT_MEDIA_TYPE
+    media_type = str(schema.get("contentMediaType", _DEFAULT_MEDIA_TYPE))
+    return media_type if "*" not in media_type and "," not in media_type else _DEFAULT_MEDIA_TYPE

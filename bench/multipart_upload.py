@@ -2,7 +2,7 @@
 same image as a base64 data URL (the floor: what every JSON upload already costs), and the output
 check on a typical result.
 
-Run: .venv/bin/python bench/bench_uploads.py
+Run: .venv/bin/python bench/multipart_upload.py
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def main() -> None:
     image = os.urandom(IMAGE_SIZE)
     schema = {"type": "string", "contentEncoding": "base64", "contentMediaType": "image/png"}
     fields = (ApiField("photo", "photo", "image-input", "Photo", schema, True),)
-    data_url = "data:image/png;base64," + base64.b64encode(image).decode()
+    data_url = "data:image/png;name=a.png;base64," + base64.b64encode(image).decode()
     json_body = json.dumps({"photo": data_url, "question": "What is it?"}).encode()
     request = httpx2.Request(
         "POST", "http://bench/", files={"photo": ("a.png", image, "image/png"), "question": (None, "What is it?")}
