@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from clara_runner.contract.examples import example_object
+from clara_runner.contract.files import is_file_field
 from clara_runner.contract.schema import Contract
 
 _ERROR_STATUSES: Mapping[int, str] = {
@@ -68,6 +69,46 @@ def _without_dialect(schema: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in schema.items() if key != "$schema"}
 
 
+VERSION_HEADER_PARAMETER: Mapping[str, Any] = {
+    "name": "X-Workflow-Version",
+    "in": "header",
+    "required": False,
+    "description": "Run this version instead of the current one; the response's metadata.version names the "
+    "version that ran. An unknown version is a 404 (version_not_found), a malformed one a 400.",
+    "schema": {"type": "integer", "minimum": 1},
+}
+
+
+_JSON_ONLY_KEYWORDS = frozenset(
+    {"contentEncoding", "default", "examples", "example", "minLength", "maxLength", "pattern"}
+)
+"""Keywords about a file field's base64 text, which do not describe a binary part."""
+
+
+def multipart_form(contract: Contract) -> dict[str, Any]:
+    """The execute body as `multipart/form-data`: a binary part per file field, the other fields as in JSON.
+
+    The server turns each file part into the data URL a JSON body would carry for the field (with the
+    part's content type and file name), so one input schema holds for both content types.
+    """
+    input_schema = contract.input_schema
+    properties: dict[str, Any] = {}
+    encoding: dict[str, Any] = {}
+    for name, schema in input_schema.get("properties", {}).items():
+        if not is_file_field(schema):
+            properties[name] = dict(schema)
+            continue
+        part = {key: value for key, value in schema.items() if key not in _JSON_ONLY_KEYWORDS}
+        properties[name] = {**part, "type": "string", "format": "binary"}
+        if "contentMediaType" in schema:
+            encoding[name] = {"contentType": schema["contentMediaType"]}
+    form: dict[str, Any] = {"type": "object", "properties": properties}
+    for keyword in ("required", "additionalProperties"):
+        if keyword in input_schema:
+            form[keyword] = input_schema[keyword]
+    return {"schema": form, **({"encoding": encoding} if encoding else {})}
+
+
 def workflow_openapi(
     *,
     contract: Contract,
@@ -100,6 +141,7 @@ def workflow_openapi(
         "description": description or f"Run the deployed workflow '{name}' and return its outputs.",
         "tags": ["Workflow Execution"],
         "security": [{"bearerAuth": []}],
+        "parameters": [dict(VERSION_HEADER_PARAMETER)],
         "requestBody": {
             "required": True,
             "content": {
@@ -111,7 +153,8 @@ def workflow_openapi(
                             "value": example_object(contract.input_schema),
                         }
                     },
-                }
+                },
+                "multipart/form-data": multipart_form(contract),
             },
         },
         "responses": {

@@ -14,7 +14,7 @@ from clara_runner import __version__
 from clara_runner.server.errors import install_error_handlers
 from clara_runner.server.logs import configure_logging
 from clara_runner.server.pages import ASSETS
-from clara_runner.server.routes import deployments, system, workflows
+from clara_runner.server.routes import deployments, system, versions, workflows
 from clara_runner.service.runtime import Services
 from clara_runner.settings import Settings
 
@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.mount(f"{ASSETS}/vendor", StaticFiles(directory=_VENDOR_ASSETS), name="vendor-assets")
     app.mount(f"{ASSETS}/app", StaticFiles(directory=_APP_ASSETS), name="app-assets")
     app.include_router(workflows.router)
+    app.include_router(versions.router)
     app.include_router(deployments.router)
     app.include_router(system.router)
     return app

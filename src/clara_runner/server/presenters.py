@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from clara_runner.clock import iso
+from clara_runner.contract.schema import Contract
 from clara_runner.service.deploy import Deployed
 from clara_runner.service.execute import ExecutionOutcome
 from clara_runner.service.pages import Page
-from clara_runner.store.records import DeploymentRecord, ExecutionRecord
+from clara_runner.service.versions_admin import NewVersion, Rollback
+from clara_runner.store.records import DeploymentRecord, ExecutionRecord, VersionSummaryRecord
 
 
 class Links:
@@ -31,24 +33,73 @@ def _duration(milliseconds: int | None) -> str | None:
     return None if milliseconds is None else f"{milliseconds}ms"
 
 
+def _deployed_contract(record: DeploymentRecord, contract: Contract, links: Links) -> dict[str, Any]:
+    """What deploy and a new version both answer: where the API is and what its contract became."""
+    return {
+        "id": str(record.id),
+        "name": record.name,
+        "slug": record.slug,
+        "description": record.description,
+        "endpoint": links.endpoint(record.slug),
+        "schema": contract.public_schema(),
+        "docs": links.docs(record.slug),
+        "version": record.current_version,
+        "warnings": list(contract.warnings),
+    }
+
+
 def deployed(result: Deployed, links: Links) -> dict[str, Any]:
     record = result.deployment
     return {
         "success": True,
         "deployment": {
-            "id": str(record.id),
-            "name": record.name,
-            "slug": record.slug,
-            "description": record.description,
-            "endpoint": links.endpoint(record.slug),
+            **_deployed_contract(record, result.contract, links),
             "apiKey": result.api_key,
-            "schema": result.contract.public_schema(),
-            "docs": links.docs(record.slug),
-            "version": record.current_version,
-            "warnings": list(result.contract.warnings),
             "createdAt": iso(record.created_at),
         },
         "message": "Workflow deployed successfully. Save the API key - it will not be shown again!",
+    }
+
+
+def version_deployed(result: NewVersion, links: Links) -> dict[str, Any]:
+    record = result.deployment
+    return {
+        "success": True,
+        "deployment": {
+            **_deployed_contract(record, result.contract, links),
+            "previousVersion": result.previous_version,
+            "updatedAt": iso(record.updated_at),
+        },
+        "message": f"Version {record.current_version} deployed and now current; the API keys are unchanged",
+    }
+
+
+def rolled_back(result: Rollback) -> dict[str, Any]:
+    record = result.deployment
+    return {
+        "success": True,
+        "message": f"Version {record.current_version} is now current (was version {result.previous_version})",
+        "workflow": {
+            "id": str(record.id),
+            "slug": record.slug,
+            "version": record.current_version,
+            "previousVersion": result.previous_version,
+            "updatedAt": iso(record.updated_at),
+        },
+    }
+
+
+def version_entry(summary: VersionSummaryRecord, current_version: int) -> dict[str, Any]:
+    contract = summary.contract
+    metadata = contract.get("metadata", {})
+    return {
+        "version": summary.version,
+        "createdAt": iso(summary.created_at),
+        "isCurrent": summary.version == current_version,
+        "nodeCount": metadata.get("nodeCount"),
+        "connectionCount": metadata.get("connectionCount"),
+        "inputs": [item["name"] for item in contract.get("inputs", [])],
+        "outputs": [item["name"] for item in contract.get("outputs", [])],
     }
 
 
@@ -62,6 +113,7 @@ def deployment_summary(record: DeploymentRecord, links: Links) -> dict[str, Any]
         "docs": links.docs(record.slug),
         "version": record.current_version,
         "executionCount": record.execution_count,
+        "outputSchemaMismatches": record.output_schema_mismatches,
         "lastExecuted": iso(record.last_executed_at),
         "createdAt": iso(record.created_at),
         "isActive": record.state == "active",

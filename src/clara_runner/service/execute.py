@@ -1,8 +1,10 @@
 """Execute a deployed workflow for an API caller, and its history.
 
 Path of one request: authenticate the key (cached) -> check the slug is the key's deployment ->
-load the current version (cached: plan, contract, validator) -> read and validate the body -> run
-under the `MAX_EXECUTION_TIME` deadline -> record -> respond.
+load the current version or the one `X-Workflow-Version` pins (cached: plan, contract, validators)
+-> read (JSON, form or multipart) and validate the body -> run under the `MAX_EXECUTION_TIME`
+deadline -> check the outputs against the output schema (a mismatch is traced and counted, never
+fatal) -> record -> respond.
 
 Every request that passes authentication leaves exactly one execution row with a final status
 (success, error or timeout), whatever fails after that point: the row is written once, in a
@@ -40,9 +42,11 @@ from clara_runner.flow.runner import run
 from clara_runner.security.api_keys import PREFIX
 from clara_runner.service.access import ManagementAccess
 from clara_runner.service.auth import KeyAuthenticator, bearer_token
+from clara_runner.service.multipart import is_multipart, parse_multipart
 from clara_runner.service.pages import Page, PageRequest
 from clara_runner.service.usage import UsageRecorder
 from clara_runner.service.versions import VersionCache
+from clara_runner.service.versions_admin import pinned_version
 from clara_runner.store import deployments as deployment_queries
 from clara_runner.store import executions as execution_queries
 from clara_runner.store.database import Database
@@ -113,7 +117,12 @@ class ExecutionService:
         self._context_factory = context_factory
 
     async def execute(
-        self, slug: str, authorization: str | None, read_body: BodyReader, content_type: str | None
+        self,
+        slug: str,
+        authorization: str | None,
+        read_body: BodyReader,
+        content_type: str | None,
+        version_header: str | None = None,
     ) -> ExecutionOutcome:
         principal = await self._keys.authenticate(authorization)
         deployment = principal.deployment
@@ -131,8 +140,15 @@ class ExecutionService:
             "version": deployment.current_version,
         }
         try:
-            loaded = await self._versions.get(deployment.id, deployment.current_version)
-            values, record["inputs"] = loaded.binder.bind(parse_payload(await read_body(), content_type))
+            record["version"] = pinned_version(version_header, deployment.current_version)
+            loaded = await self._versions.get(deployment.id, record["version"])
+            raw = await read_body()
+            payload = (
+                parse_multipart(raw, content_type, loaded.contract.inputs)
+                if is_multipart(content_type)
+                else parse_payload(raw, content_type)
+            )
+            values, record["inputs"] = loaded.binder.bind(payload)
             context = self._context_factory(str(execution_id), trace)
             try:
                 async with asyncio.timeout(self._max_seconds):
@@ -144,7 +160,10 @@ class ExecutionService:
             except NodeFailed as exc:
                 raise WorkflowFailed(str(exc), details={"nodeId": exc.node_id}) from exc
             outputs = loaded.outputs_by_field(result.outputs)
-            record.update(status="success", outputs=outputs)
+            mismatch = loaded.output_checker.check(outputs)
+            if mismatch is not None:
+                trace.entries.append(mismatch)
+            record.update(status="success", outputs=outputs, output_mismatch=mismatch is not None)
         except ClaraError as exc:
             record.update(
                 status="timeout" if isinstance(exc, ExecutionTimeout) else "error",
@@ -175,7 +194,7 @@ class ExecutionService:
                 created_at=started_at,
                 finished_at=finished_at,
             )
-            await asyncio.shield(self._record(row))
+            await asyncio.shield(self._record(row, output_mismatch=record.get("output_mismatch", False)))
         return ExecutionOutcome(
             execution_id=execution_id,
             deployment=deployment,
@@ -186,9 +205,11 @@ class ExecutionService:
             finished_at=finished_at,
         )
 
-    async def _record(self, row: ExecutionRecord) -> None:
+    async def _record(self, row: ExecutionRecord, *, output_mismatch: bool) -> None:
         async with self._database.write() as conn:
             await execution_queries.insert_execution(conn, row)
+            if output_mismatch:
+                await deployment_queries.add_output_mismatch(conn, row.deployment_id)
         self._usage.record(row.deployment_id, row.api_key_id, row.finished_at or row.created_at)
 
     async def history(

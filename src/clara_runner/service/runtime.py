@@ -19,6 +19,7 @@ from clara_runner.service.deployments import DeploymentService
 from clara_runner.service.execute import ExecutionService
 from clara_runner.service.usage import UsageRecorder
 from clara_runner.service.versions import VersionCache
+from clara_runner.service.versions_admin import VersionAdmin
 from clara_runner.settings import Settings
 from clara_runner.store.database import Database
 
@@ -33,6 +34,7 @@ class Services:
     access: ManagementAccess
     deployments: DeploymentService
     executions: ExecutionService
+    versions: VersionAdmin
     usage: UsageRecorder
     http: HttpClients
     started_at: float
@@ -65,6 +67,7 @@ class Services:
             executions=ExecutionService(
                 database, keys, access, versions, usage, settings.max_execution_seconds, run_context
             ),
+            versions=VersionAdmin(database, registry, keys, access),
             usage=usage,
             http=http,
             started_at=time.monotonic(),

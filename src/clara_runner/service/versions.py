@@ -18,6 +18,7 @@ from clara_runner.flow.formats import parse_flow
 from clara_runner.flow.nodes.registry import NodeRegistry
 from clara_runner.flow.plan import Plan, compile_flow
 from clara_runner.service.inputs import InputBinder
+from clara_runner.service.output_check import OutputChecker
 from clara_runner.store import deployments as deployment_queries
 from clara_runner.store.database import Database
 
@@ -30,6 +31,13 @@ class DeploymentBroken(ClaraError):
     error = "Deployment cannot run"
 
 
+class VersionNotFound(WorkflowNotFound):
+    """The workflow has no version with this number."""
+
+    code = "version_not_found"
+    error = "Version not found"
+
+
 @dataclass(frozen=True, slots=True)
 class LoadedVersion:
     deployment_id: uuid.UUID
@@ -37,6 +45,7 @@ class LoadedVersion:
     plan: Plan
     contract: Contract
     binder: InputBinder
+    output_checker: OutputChecker
 
     def outputs_by_field(self, outputs_by_node: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -76,9 +85,12 @@ class VersionCache:
         async with self._database.read() as conn:
             record = await deployment_queries.get_version(conn, deployment_id, version)
         if record is None:
-            raise WorkflowNotFound(f"Version {version} of this workflow does not exist")
+            raise VersionNotFound(
+                f"Version {version} of this workflow does not exist; GET /api/workflows/<slug>/versions lists them",
+                details={"version": version},
+            )
         try:
             plan, contract = await asyncio.to_thread(load_version, record.workflow, record.contract, self._registry)
         except FlowDefinitionError as exc:
             raise DeploymentBroken(f"The deployed workflow no longer compiles: {exc}") from exc
-        return LoadedVersion(deployment_id, version, plan, contract, InputBinder(contract))
+        return LoadedVersion(deployment_id, version, plan, contract, InputBinder(contract), OutputChecker(contract))

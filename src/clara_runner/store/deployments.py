@@ -44,9 +44,21 @@ async def insert_deployment(
             updated_at=now,
         )
     )
+    await insert_version(conn, deployment_id, 1, workflow=workflow, contract=contract, now=now)
+
+
+async def insert_version(
+    conn: AsyncConnection,
+    deployment_id: uuid.UUID,
+    version: int,
+    *,
+    workflow: Any,
+    contract: dict[str, Any],
+    now: datetime,
+) -> None:
     await conn.execute(
         insert(deployment_versions).values(
-            deployment_id=deployment_id, version=1, workflow=workflow, contract=contract, created_at=now
+            deployment_id=deployment_id, version=version, workflow=workflow, contract=contract, created_at=now
         )
     )
 
@@ -135,6 +147,15 @@ async def add_usage(conn: AsyncConnection, deployment_id: uuid.UUID, count: int,
     )
 
 
+async def add_output_mismatch(conn: AsyncConnection, deployment_id: uuid.UUID) -> None:
+    """Count one execution whose outputs did not match the published output schema."""
+    await conn.execute(
+        update(deployments)
+        .where(deployments.c.id == deployment_id)
+        .values(output_schema_mismatches=deployments.c.output_schema_mismatches + 1)
+    )
+
+
 def deployment_from_row(row: Any) -> DeploymentRecord:
     return DeploymentRecord(
         id=row["id"],
@@ -148,4 +169,5 @@ def deployment_from_row(row: Any) -> DeploymentRecord:
         last_executed_at=row["last_executed_at"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        output_schema_mismatches=row["output_schema_mismatches"],
     )

@@ -21,6 +21,8 @@ class DeploymentRecord:
     last_executed_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    output_schema_mismatches: int = 0
+    """Executions whose outputs did not match the published output schema (recorded, not failed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,3 +59,12 @@ class ExecutionRecord:
     trace: Any
     created_at: datetime
     finished_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class VersionSummaryRecord:
+    """A version as listed: its number, its stored contract and when it was deployed (not its workflow)."""
+
+    version: int
+    contract: dict[str, Any]
+    created_at: datetime

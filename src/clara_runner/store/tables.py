@@ -71,6 +71,7 @@ deployments = Table(
     Column("state", String(16), nullable=False, server_default="active"),
     Column("current_version", Integer, nullable=False, server_default="1"),
     Column("execution_count", BigInteger, nullable=False, server_default="0"),
+    Column("output_schema_mismatches", BigInteger, nullable=False, server_default="0"),
     Column("last_executed_at", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),

@@ -15,6 +15,7 @@ from clara_runner.server.deps import checked_slug, client_host, links, services
 from clara_runner.server.pages import CONTENT_SECURITY_POLICY, swagger_page
 from clara_runner.service.pages import PageRequest
 from clara_runner.service.runtime import Services
+from clara_runner.service.versions_admin import VERSION_HEADER
 from clara_runner.store.records import DeploymentRecord
 
 router = APIRouter(tags=["Workflows"])
@@ -83,6 +84,7 @@ async def execute(request: Request, slug: str) -> JSONResponse:
         request.headers.get("authorization"),
         read_body,
         request.headers.get("content-type"),
+        request.headers.get(VERSION_HEADER),
     )
     return JSONResponse(presenters.execution_success(outcome))
 

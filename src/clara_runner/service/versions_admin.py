@@ -1,0 +1,224 @@
+"""Versions of a deployment: deploy a new one under the same slug and keys, list them, roll back.
+
+Versions are immutable and numbered 1, 2, 3... per deployment. A deployment's `current_version` is a
+pointer: a new version (PUT) takes the next free number and becomes current; a rollback moves the
+pointer to an existing version and creates nothing. So deploy, PUT, rollback leaves versions 1 and
+2 with 1 current, and the next PUT makes version 3.
+
+Who may do it: the admin (the admin key, or a loopback client while no admin key is set) or the
+holder of the deployment's own API key, exactly as for delete and regenerate-key. Listing versions
+is allowed to the same callers.
+
+The execute path reads `current_version` from the key cache (`KEY_CACHE_SECONDS`). A change made
+here drops that cache in this process at once; other processes and replicas follow when their
+cached entry expires, within `KEY_CACHE_SECONDS`.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from clara_runner.clock import utcnow
+from clara_runner.contract.schema import Contract
+from clara_runner.errors import AccessDenied, ClaraError, InvalidRequest, ValidationFailed, WorkflowNotFound
+from clara_runner.flow.nodes.registry import NodeRegistry
+from clara_runner.security.api_keys import PREFIX
+from clara_runner.service.access import ManagementAccess
+from clara_runner.service.auth import KeyAuthenticator, bearer_token
+from clara_runner.service.deploy import derive_contract
+from clara_runner.service.pages import Page, PageRequest
+from clara_runner.service.versions import VersionNotFound
+from clara_runner.store import deployments as deployment_queries
+from clara_runner.store import versions as version_queries
+from clara_runner.store.database import Database
+from clara_runner.store.records import DeploymentRecord, VersionSummaryRecord
+
+log = structlog.get_logger(__name__)
+
+VERSION_HEADER = "X-Workflow-Version"
+_VERSION_NUMBER = re.compile(r"^[1-9][0-9]{0,8}$")
+
+
+class InvalidVersionHeader(InvalidRequest):
+    """X-Workflow-Version must be a version number (1, 2, ...); omit it to run the current version."""
+
+    code = "invalid_workflow_version"
+    error = "Invalid workflow version"
+
+
+class NoEarlierVersion(ClaraError):
+    """The current version is the first one; there is nothing earlier to roll back to."""
+
+    code = "no_earlier_version"
+    status = 409
+    error = "No earlier version"
+
+
+def pinned_version(header: str | None, current: int) -> int:
+    """The version an execute request asks for with `X-Workflow-Version`, else `current`."""
+    if header is None:
+        return current
+    value = header.strip()
+    if not _VERSION_NUMBER.match(value):
+        shown = value if len(value) <= 40 else value[:40] + "..."
+        raise InvalidVersionHeader(
+            f"{VERSION_HEADER} must be a version number such as 1 or 2, not '{shown}'; "
+            "omit the header to run the current version",
+            details={"header": VERSION_HEADER},
+        )
+    return int(value)
+
+
+@dataclass(frozen=True, slots=True)
+class NewVersion:
+    deployment: DeploymentRecord
+    """The deployment as it is after the change (its `current_version` is the new version)."""
+    contract: Contract
+    previous_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Rollback:
+    deployment: DeploymentRecord
+    previous_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRequest:
+    workflow: Any
+    name: str | None
+    description: str | None
+
+
+def parse_version_request(body: Any, slug: str) -> VersionRequest:
+    """The PUT body: the deploy body's `workflow`, and optionally a new `name` and `description`.
+
+    `slug` and `userId` belong to the deployment and cannot change here; sending them is allowed
+    (so a deploy body can be sent again as is) only with the deployment's values.
+    """
+    if not isinstance(body, Mapping):
+        raise ValidationFailed(["Request body must be a JSON object with a workflow"])
+    problems: list[str] = []
+    name = body.get("name")
+    if name is not None and (not isinstance(name, str) or not name.strip() or len(name) > 255):
+        problems.append("name must be a non-empty string of 255 characters or less")
+    description = body.get("description")
+    if description is not None and (not isinstance(description, str) or len(description) > 5000):
+        problems.append("description must be a string of 5000 characters or less")
+    given_slug = body.get("slug")
+    if given_slug is not None and given_slug != "" and given_slug != slug:
+        problems.append(f"slug cannot be changed by a new version: it must be '{slug}' or omitted")
+    if body.get("workflow") is None:
+        problems.append("workflow is required")
+    if problems:
+        raise ValidationFailed(problems)
+    return VersionRequest(
+        workflow=body["workflow"],
+        name=name.strip() if isinstance(name, str) else None,
+        description=description,
+    )
+
+
+def parse_rollback_request(body: Any) -> int | None:
+    """The version to make current, or None for "the one before the current one"."""
+    if body == {} or body is None:
+        return None
+    if not isinstance(body, Mapping) or set(body) - {"version"}:
+        raise ValidationFailed(['Request body must be {"version": N} or empty (to go back one version)'])
+    version = body.get("version")
+    if version is None:
+        return None
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValidationFailed(["version must be a positive integer (a number listed by GET .../versions)"])
+    return version
+
+
+class VersionAdmin:
+    def __init__(
+        self, database: Database, registry: NodeRegistry, keys: KeyAuthenticator, access: ManagementAccess
+    ) -> None:
+        self._database = database
+        self._registry = registry
+        self._keys = keys
+        self._access = access
+
+    async def authorize(
+        self, slug: str, authorization: str | None, client_host: str | None, action: str
+    ) -> DeploymentRecord:
+        """The live deployment `slug`, if the caller holds its API key or is the admin."""
+        token = bearer_token(authorization)
+        if token is not None and token.startswith(PREFIX):
+            deployment = (await self._keys.authenticate(authorization)).deployment
+            if deployment.slug != slug:
+                raise AccessDenied(f"You do not have permission to {action} this workflow")
+        else:
+            self._access.require_admin(authorization, client_host)
+        async with self._database.read() as conn:
+            found = await deployment_queries.find_live(conn, slug=slug)
+        if found is None:
+            raise WorkflowNotFound()
+        return found
+
+    async def deploy_version(self, deployment: DeploymentRecord, body: Any) -> NewVersion:
+        """Check the workflow as deploy does, store it as the next version and make it current."""
+        request = parse_version_request(body, deployment.slug)
+        contract = derive_contract(request.workflow, self._registry)
+        result = await self._insert(deployment.id, request, contract)
+        self._keys.forget(deployment.id)
+        log.info("version_deployed", deployment_id=str(deployment.id), version=result.deployment.current_version)
+        return result
+
+    async def _insert(self, deployment_id: uuid.UUID, request: VersionRequest, contract: Contract) -> NewVersion:
+        """Next number under the deployment row's lock, so concurrent PUTs get N+1 and N+2."""
+        now = utcnow()
+        async with self._database.write() as conn:
+            previous = await version_queries.lock_deployment(conn, deployment_id)
+            if previous is None:
+                raise WorkflowNotFound()
+            version = await version_queries.latest_version(conn, deployment_id) + 1
+            await deployment_queries.insert_version(
+                conn, deployment_id, version, workflow=request.workflow, contract=contract.to_document(), now=now
+            )
+            await version_queries.set_current_version(
+                conn, deployment_id, version, now, name=request.name, description=request.description
+            )
+            record = await deployment_queries.find_live(conn, deployment_id=deployment_id)
+        assert record is not None
+        return NewVersion(record, contract, previous)
+
+    async def rollback(self, deployment: DeploymentRecord, body: Any) -> Rollback:
+        """Make an existing version current (by default the one before the current one)."""
+        wanted = parse_rollback_request(body)
+        async with self._database.write() as conn:
+            previous = await version_queries.lock_deployment(conn, deployment.id)
+            if previous is None:
+                raise WorkflowNotFound()
+            if wanted is None:
+                if previous == 1:
+                    raise NoEarlierVersion(
+                        "Version 1 is current and is the first version; there is nothing earlier to roll back to"
+                    )
+                wanted = previous - 1
+            if not await version_queries.version_exists(conn, deployment.id, wanted):
+                raise VersionNotFound(
+                    f"Version {wanted} of this workflow does not exist; GET /api/workflows/{deployment.slug}/versions "
+                    "lists them",
+                    details={"version": wanted},
+                )
+            await version_queries.set_current_version(conn, deployment.id, wanted, utcnow())
+            record = await deployment_queries.find_live(conn, deployment_id=deployment.id)
+        assert record is not None
+        self._keys.forget(deployment.id)
+        log.info("version_rolled_back", deployment_id=str(deployment.id), version=wanted, previous=previous)
+        return Rollback(record, previous)
+
+    async def list_versions(self, deployment: DeploymentRecord, page: PageRequest) -> Page[VersionSummaryRecord]:
+        async with self._database.read() as conn:
+            rows = await version_queries.list_versions(conn, deployment.id, limit=page.limit + 1, offset=page.offset)
+        return Page.from_overfetch(rows, page)
