@@ -45,6 +45,10 @@ async def http(server: LiveServer) -> AsyncIterator[httpx2.AsyncClient]:
         yield client
 
 
+def edge(source: str, source_port: str, target: str, target_port: str) -> dict[str, str]:
+    return {"sourceNodeId": source, "sourcePortId": source_port, "targetNodeId": target, "targetPortId": target_port}
+
+
 def audio_transcription_without_llm() -> dict[str, Any]:
     """The Studio template `audio-transcription.json` with its `llm` node cut out (that node type is
     another family's): the combined prompt goes straight to the output the LLM answer fed."""
@@ -54,9 +58,7 @@ def audio_transcription_without_llm() -> dict[str, Any]:
     answer_output = next(c["targetNodeId"] for c in flow["connections"] if c["sourceNodeId"] == llm)
     flow["nodes"] = [node for node in flow["nodes"] if node["id"] != llm]
     flow["connections"] = [c for c in flow["connections"] if llm not in (c["sourceNodeId"], c["targetNodeId"])]
-    flow["connections"].append(
-        {"sourceNodeId": combine, "sourcePortId": "combined", "targetNodeId": answer_output, "targetPortId": "input"}
-    )
+    flow["connections"].append(edge(combine, "combined", answer_output, "input"))
     return flow
 
 
@@ -99,10 +101,10 @@ DOCUMENT_INTAKE: dict[str, Any] = {
         {"id": "upload-out", "type": "output", "data": {"outputLabel": "Attachment Text"}},
     ],
     "connections": [
-        {"sourceNodeId": "photo", "sourcePortId": "base64", "targetNodeId": "photo-out", "targetPortId": "input"},
-        {"sourceNodeId": "photo", "sourcePortId": "metadata", "targetNodeId": "photo-meta", "targetPortId": "input"},
-        {"sourceNodeId": "contract", "sourcePortId": "text", "targetNodeId": "contract-out", "targetPortId": "input"},
-        {"sourceNodeId": "upload", "sourcePortId": "content", "targetNodeId": "upload-out", "targetPortId": "input"},
+        edge("photo", "base64", "photo-out", "input"),
+        edge("photo", "metadata", "photo-meta", "input"),
+        edge("contract", "text", "contract-out", "input"),
+        edge("upload", "content", "upload-out", "input"),
     ],
 }
 
@@ -150,9 +152,7 @@ async def test_a_saved_image_makes_the_field_optional(client: httpx2.AsyncClient
             {"id": "photo", "type": "image-input", "data": {"label": "Photo", "imageFile": saved}},
             {"id": "out", "type": "output", "data": {"outputLabel": "Image"}},
         ],
-        "connections": [
-            {"sourceNodeId": "photo", "sourcePortId": "base64", "targetNodeId": "out", "targetPortId": "input"}
-        ],
+        "connections": [edge("photo", "base64", "out", "input")],
     }
     deployment = await deploy(client, flow, name="Saved Photo")
     assert "required" not in deployment["schema"]["input"]
@@ -172,12 +172,12 @@ GENERATION: dict[str, Any] = {
         {"id": "answer", "type": "output", "data": {"outputLabel": "Answer"}},
     ],
     "connections": [
-        {"sourceNodeId": "idea", "sourcePortId": "output", "targetNodeId": "paint", "targetPortId": "prompt"},
-        {"sourceNodeId": "idea", "sourcePortId": "output", "targetNodeId": "speak", "targetPortId": "text"},
-        {"sourceNodeId": "idea", "sourcePortId": "output", "targetNodeId": "ask", "targetPortId": "query"},
-        {"sourceNodeId": "paint", "sourcePortId": "image", "targetNodeId": "image", "targetPortId": "input"},
-        {"sourceNodeId": "speak", "sourcePortId": "audioUrl", "targetNodeId": "audio", "targetPortId": "input"},
-        {"sourceNodeId": "ask", "sourcePortId": "answer", "targetNodeId": "answer", "targetPortId": "input"},
+        edge("idea", "output", "paint", "prompt"),
+        edge("idea", "output", "speak", "text"),
+        edge("idea", "output", "ask", "query"),
+        edge("paint", "image", "image", "input"),
+        edge("speak", "audioUrl", "audio", "input"),
+        edge("ask", "answer", "answer", "input"),
     ],
 }
 

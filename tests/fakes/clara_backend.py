@@ -5,17 +5,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.loopback import RecordedRequest, record, serve
+from tests.fakes.loopback import LoopbackFake
 from tests.samples import wav
 
 AUDIO_EXTENSIONS = ("mp3", "wav", "flac", "m4a", "ogg", "opus")
@@ -23,13 +20,11 @@ DOCUMENT_EXTENSIONS = (".pdf", ".txt", ".md", ".csv", ".json")
 MP3_BYTES = b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x64" + b"\x00" * 64
 
 
-class FakeClaraBackend:
+class FakeClaraBackend(LoopbackFake):
     def __init__(self, transcript: str = "Hello, thanks for calling support.", notebooks: tuple[str, ...] = ("nb-1",)):
         self.transcript = transcript
         self.notebooks: dict[str, list[dict[str, Any]]] = {notebook: [] for notebook in notebooks}
-        self.requests: list[RecordedRequest] = []
-        self.url = ""
-        self.app = Starlette(
+        super().__init__(
             routes=[
                 Route("/transcribe", self._transcribe, methods=["POST"]),
                 Route("/synthesize", self._synthesize, methods=["POST"]),
@@ -38,20 +33,8 @@ class FakeClaraBackend:
             ]
         )
 
-    @classmethod
-    @contextmanager
-    def running(cls, **options: Any) -> Iterator[FakeClaraBackend]:
-        fake = cls(**options)
-        with serve(fake.app) as url:
-            fake.url = url
-            yield fake
-
-    def last(self, path: str) -> RecordedRequest:
-        return [request for request in self.requests if request.path == path][-1]
-
     async def _transcribe(self, request: Request) -> Response:
-        recorded = await record(request)
-        self.requests.append(recorded)
+        recorded = await self.receive(request)
         upload = recorded.files["file"][0]
         extension = upload.filename.lower().rsplit(".", 1)[-1]
         if extension not in AUDIO_EXTENSIONS:
@@ -69,8 +52,7 @@ class FakeClaraBackend:
         return JSONResponse({"status": "success", "filename": upload.filename, "transcription": result})
 
     async def _synthesize(self, request: Request) -> Response:
-        recorded = await record(request)
-        self.requests.append(recorded)
+        recorded = await self.receive(request)
         body = recorded.json or {}
         if not isinstance(body.get("text"), str):
             return JSONResponse({"detail": [{"loc": ["body", "text"], "msg": "Field required"}]}, status_code=422)
@@ -79,10 +61,10 @@ class FakeClaraBackend:
         return Response(MP3_BYTES, media_type="audio/mpeg")
 
     async def _upload(self, request: Request) -> Response:
-        recorded = await record(request)
-        self.requests.append(recorded)
+        recorded = await self.receive(request)
         notebook_id = request.path_params["notebook_id"]
-        if notebook_id not in self.notebooks:
+        documents = self.notebooks.get(notebook_id)
+        if documents is None:
             return _detail(404, "Notebook not found")
         stored = []
         for upload in recorded.files.get("files", []):
@@ -98,15 +80,14 @@ class FakeClaraBackend:
                 "status": "processing",
                 "file_path": f"notebooks/{notebook_id}/{upload.filename}",
             }
-            self.notebooks[notebook_id].append(document)
+            documents.append(document)
             stored.append(document)
         return JSONResponse(stored)
 
     async def _chat(self, request: Request) -> Response:
-        recorded = await record(request)
-        self.requests.append(recorded)
-        notebook_id = request.path_params["notebook_id"]
-        if notebook_id not in self.notebooks:
+        recorded = await self.receive(request)
+        documents = self.notebooks.get(request.path_params["notebook_id"])
+        if documents is None:
             return _detail(404, "Notebook not found")
         query = recorded.json or {}
         citations = [
@@ -116,7 +97,7 @@ class FakeClaraBackend:
                 "document_id": document["id"],
                 "title": document["filename"].rsplit(".", 1)[0].replace("_", " ").title(),
             }
-            for document in self.notebooks[notebook_id]
+            for document in documents
         ]
         return JSONResponse(
             {

@@ -5,34 +5,29 @@ while a prompt is pending) and a real PNG as the generated image."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, Literal
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.loopback import RecordedRequest, record, serve
+from tests.fakes.loopback import LoopbackFake
 from tests.samples import png
 
 Outcome = Literal["success", "error", "never"]
 IMAGE_NAME = "clara_00001_.png"
 
 
-class FakeComfyUI:
+class FakeComfyUI(LoopbackFake):
     def __init__(self, models: tuple[str, ...] = ("sd15.safetensors",), polls: int = 2, outcome: Outcome = "success"):
         self.models = list(models)
         self.polls = polls
         """How many history polls answer `{}` (pending) before the prompt settles."""
         self.outcome = outcome
         self.image = png(2, 2, (10, 200, 30))
-        self.requests: list[RecordedRequest] = []
         self.prompts: dict[str, dict[str, Any]] = {}
         self.deleted: list[str] = []
-        self.url = ""
-        self.app = Starlette(
+        super().__init__(
             routes=[
                 Route("/prompt", self._prompt, methods=["POST"]),
                 Route("/history/{prompt_id}", self._history),
@@ -42,17 +37,8 @@ class FakeComfyUI:
             ]
         )
 
-    @classmethod
-    @contextmanager
-    def running(cls, **options: Any) -> Iterator[FakeComfyUI]:
-        fake = cls(**options)
-        with serve(fake.app) as url:
-            fake.url = url
-            yield fake
-
     async def _prompt(self, request: Request) -> Response:
-        recorded = await record(request)
-        self.requests.append(recorded)
+        recorded = await self.receive(request)
         graph = (recorded.json or {}).get("prompt")
         if not isinstance(graph, dict):
             return _invalid({"type": "no_prompt", "message": "No prompt provided", "details": ""}, {})
@@ -70,7 +56,7 @@ class FakeComfyUI:
         return JSONResponse({"prompt_id": prompt_id, "number": len(self.prompts), "node_errors": {}})
 
     async def _history(self, request: Request) -> Response:
-        self.requests.append(await record(request))
+        await self.receive(request)
         prompt_id = request.path_params["prompt_id"]
         state = self.prompts.get(prompt_id)
         if state is None:
@@ -90,22 +76,21 @@ class FakeComfyUI:
         return JSONResponse({prompt_id: entry})
 
     async def _view(self, request: Request) -> Response:
-        self.requests.append(await record(request))
+        await self.receive(request)
         query = request.query_params
         if query.get("filename") != IMAGE_NAME or query.get("type") != "output":
             return Response(status_code=404)
         return Response(self.image, media_type="image/png")
 
     async def _object_info(self, request: Request) -> Response:
-        self.requests.append(await record(request))
+        await self.receive(request)
         if request.path_params["node_class"] != "CheckpointLoaderSimple":
             return JSONResponse({})
         required = {"ckpt_name": [self.models, {"tooltip": "The checkpoint to load."}]}
         return JSONResponse({"CheckpointLoaderSimple": {"input": {"required": required}, "output": ["MODEL"]}})
 
     async def _queue(self, request: Request) -> Response:
-        recorded = await record(request)
-        self.requests.append(recorded)
+        recorded = await self.receive(request)
         self.deleted.extend((recorded.json or {}).get("delete", []))
         return Response(status_code=200)
 

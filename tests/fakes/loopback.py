@@ -12,11 +12,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import uvicorn
+from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
+from starlette.routing import Route
 from starlette.types import ASGIApp
 
 
@@ -75,3 +77,29 @@ async def record(request: Request) -> RecordedRequest:
     elif content_type.startswith("application/json"):
         recorded.json = await request.json()
     return recorded
+
+
+class LoopbackFake:
+    """A fake service: its routes, the requests it received, and its base URL while it runs."""
+
+    def __init__(self, routes: list[Route]) -> None:
+        self.requests: list[RecordedRequest] = []
+        self.url = ""
+        self.app = Starlette(routes=routes)
+
+    @classmethod
+    @contextmanager
+    def running(cls, **options: Any) -> Iterator[Self]:
+        fake = cls(**options)
+        with serve(fake.app) as url:
+            fake.url = url
+            yield fake
+
+    async def receive(self, request: Request) -> RecordedRequest:
+        recorded = await record(request)
+        self.requests.append(recorded)
+        return recorded
+
+    def last(self, path: str) -> RecordedRequest:
+        """The latest request to `path`."""
+        return [request for request in self.requests if request.path == path][-1]

@@ -3,42 +3,26 @@ with OpenAI's error shape for a wrong key or a missing field."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.loopback import RecordedRequest, record, serve
+from tests.fakes.loopback import LoopbackFake
 
 
-class FakeTranscriptionServer:
+class FakeTranscriptionServer(LoopbackFake):
     def __init__(self, text: str = "The quarterly invoice is attached.", api_key: str = "") -> None:
         self.text = text
         self.api_key = api_key
         """When set, requests must carry `Authorization: Bearer <api_key>`."""
-        self.requests: list[RecordedRequest] = []
-        self.url = ""
-        self.app = Starlette(routes=[Route("/v1/audio/transcriptions", self._transcribe, methods=["POST"])])
+        super().__init__(routes=[Route("/v1/audio/transcriptions", self._transcribe, methods=["POST"])])
 
     @property
     def base_url(self) -> str:
         return f"{self.url}/v1"
 
-    @classmethod
-    @contextmanager
-    def running(cls, **options: Any) -> Iterator[FakeTranscriptionServer]:
-        fake = cls(**options)
-        with serve(fake.app) as url:
-            fake.url = url
-            yield fake
-
     async def _transcribe(self, request: Request) -> Response:
-        recorded = await record(request)
-        self.requests.append(recorded)
+        recorded = await self.receive(request)
         if self.api_key and recorded.headers.get("authorization") != f"Bearer {self.api_key}":
             return _error(401, "Incorrect API key provided.", "invalid_api_key")
         if "file" not in recorded.files:

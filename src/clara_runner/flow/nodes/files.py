@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from clara_runner.flow.errors import NodeError
 from clara_runner.flow.model import Node
@@ -73,29 +73,40 @@ def _number_problem(node: Node, name: str) -> list[str]:
     return [] if valid else [f"{name} must be a positive number, not {value!r}"]
 
 
-class ImageInputNode(NodeType):
+class _SavedFileInput(NodeType):
+    """An API field holding one file of `media_type`, optional when the workflow saved one under `saved_key`."""
+
+    saved_key: ClassVar[str]
+    media_type: ClassVar[str]
+    field_description: ClassVar[str]
+    example: ClassVar[str]
+    role = ApiRole.INPUT
+
+    def api_schema(self, node: Node) -> dict[str, Any]:
+        description = self.field_description + (" " + _SAVED if self.api_optional(node) else "")
+        return {
+            "type": "string",
+            "contentEncoding": "base64",
+            "contentMediaType": self.media_type,
+            "description": description,
+            "examples": [self.example],
+        }
+
+    def api_optional(self, node: Node) -> bool:
+        return _has_file(node.data.get(self.saved_key))
+
+
+class ImageInputNode(_SavedFileInput):
     """An image from the caller (or saved in the workflow), checked and returned as a data URL."""
 
     type_name = "image-input"
     title = "Image Input"
     outputs = (PortSpec("base64", "Base64 Image", "string"), PortSpec("metadata", "Metadata", "object"))
     defaults = {"imageFile": "", "maxWidth": 1024, "maxHeight": 1024, "quality": 0.8}
-    role = ApiRole.INPUT
-
-    def api_schema(self, node: Node) -> dict[str, Any]:
-        description = "An image (PNG, JPEG, GIF, WebP...) as base64 or as a data URL."
-        if self.api_optional(node):
-            description += " " + _SAVED
-        return {
-            "type": "string",
-            "contentEncoding": "base64",
-            "contentMediaType": "image/*",
-            "description": description,
-            "examples": [_PNG_EXAMPLE],
-        }
-
-    def api_optional(self, node: Node) -> bool:
-        return _has_file(node.data.get("imageFile"))
+    saved_key = "imageFile"
+    media_type = "image/*"
+    field_description = "An image (PNG, JPEG, GIF, WebP...) as base64 or as a data URL."
+    example = _PNG_EXAMPLE
 
     async def run(self, call: NodeCall) -> Mapping[str, Any]:
         value = _api_value(call, call.prop("imageFile"))
@@ -107,29 +118,17 @@ class ImageInputNode(NodeType):
         return {"base64": data_url(payload.data, info.media_type), "metadata": metadata}
 
 
-class PdfInputNode(NodeType):
+class PdfInputNode(_SavedFileInput):
     """A PDF from the caller (or saved in the workflow), turned into text page by page."""
 
     type_name = "pdf-input"
     title = "PDF Input"
     outputs = (PortSpec("text", "Extracted Text", "string"), PortSpec("metadata", "Metadata", "object"))
     defaults = {"pdfFile": "", "maxPages": 50, "preserveFormatting": False}
-    role = ApiRole.INPUT
-
-    def api_schema(self, node: Node) -> dict[str, Any]:
-        description = "A PDF document as base64 or as a data URL (data:application/pdf;base64,...)."
-        if self.api_optional(node):
-            description += " " + _SAVED
-        return {
-            "type": "string",
-            "contentEncoding": "base64",
-            "contentMediaType": "application/pdf",
-            "description": description,
-            "examples": [_PDF_EXAMPLE],
-        }
-
-    def api_optional(self, node: Node) -> bool:
-        return _has_file(node.data.get("pdfFile"))
+    saved_key = "pdfFile"
+    media_type = "application/pdf"
+    field_description = "A PDF document as base64 or as a data URL (data:application/pdf;base64,...)."
+    example = _PDF_EXAMPLE
 
     def configuration_problems(self, node: Node) -> list[str]:
         return _number_problem(node, "maxPages")
