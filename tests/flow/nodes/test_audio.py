@@ -92,6 +92,7 @@ async def test_whisper_takes_a_file_upload_object(openai: FakeTranscriptionServe
     upload = {"name": "call.wav", "type": "audio/wav", "size": 10, "content": samples.b64(samples.wav())}
     result = await call_node(WhisperTranscriptionNode(), inputs={"audioData": upload}, services=_configured(openai))
     assert result["text"] == openai.text
+    assert result["metadata"]["inputFormat"] == "object"
 
 
 async def test_whisper_fails_clearly_without_audio_or_service() -> None:
@@ -196,6 +197,11 @@ async def test_text_to_speech_needs_text_and_a_reachable_backend() -> None:
         NodeError, match=r"could not reach the Clara Python backend at http://127\.0\.0\.1:9/synthesize"
     ):
         await call_node(TextToSpeechNode(), inputs={"text": "hi"}, services=backend_services(UNREACHABLE))
+
+
+async def test_a_run_without_http_clients_fails_the_node_clearly() -> None:
+    with pytest.raises(NodeError, match="started without an HTTP client, so the node cannot reach"):
+        await call_node(TextToSpeechNode(), inputs={"text": "hi"})
 
 
 def test_text_to_speech_reports_an_impossible_speed_at_deploy() -> None:

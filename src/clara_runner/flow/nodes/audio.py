@@ -36,6 +36,13 @@ def _file_part(payload: Payload, fallback_extension: str) -> tuple[str, bytes, s
     return f"audio.{extension_for(media_type, fallback_extension)}", payload.data, media_type
 
 
+def _input_format(value: Any) -> str:
+    """How the audio arrived, in Studio's words: `binary` (byte array), `object` or `string`."""
+    if isinstance(value, list):
+        return "binary"
+    return "object" if isinstance(value, Mapping) else "string"
+
+
 class WhisperTranscriptionNode(NodeType):
     """Transcribes audio with an OpenAI-compatible `POST {base}/audio/transcriptions`.
 
@@ -93,7 +100,7 @@ class WhisperTranscriptionNode(NodeType):
             "model": model,
             "temperature": temperature,
             "prompt": prompt,
-            "inputFormat": "binary" if isinstance(call.inputs.get("audioData"), list) else "string",
+            "inputFormat": _input_format(call.inputs.get("audioData")),
         }
         if "usage" in result:
             metadata["usage"] = result["usage"]

@@ -140,8 +140,8 @@ class PdfInputNode(_SavedFileInput):
         max_pages = int(_positive(call.prop("maxPages"), 50))
         preserve = bool(call.prop("preserveFormatting"))
         payload = decode(value, "the PDF", PDF_MAX_BYTES)
-        if not payload.data.lstrip()[:5] == b"%PDF-":
-            raise NodeError("the file is not a PDF (it does not start with %PDF-)")
+        if b"%PDF-" not in payload.data[:1024]:
+            raise NodeError("the file is not a PDF (it has no %PDF- header)")
         extracted = await asyncio.to_thread(pdf_text, payload.data, max_pages, preserve)
         metadata = {
             "pageCount": extracted.pages_read,
