@@ -115,7 +115,11 @@ def build_contract(plan: Plan) -> Contract:
     inputs = []
     for planned, named in zip(input_nodes, named_inputs, strict=True):
         default = planned.node_type.api_default(planned.node)
-        optional = default is not MISSING or planned.node.data.get("required") is False
+        optional = (
+            default is not MISSING
+            or planned.node_type.api_optional(planned.node)
+            or planned.node.data.get("required") is False
+        )
         schema = _field_schema(planned, named.label, planned.node_type.api_schema(planned.node), default)
         inputs.append(
             ApiField(named.field, planned.node.id, planned.node.type, named.label, schema, not optional, default)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from clara_runner.flow.nodes.audio import SpeechToTextNode, TextToSpeechNode, WhisperTranscriptionNode
 from clara_runner.flow.nodes.base import NodeType
+from clara_runner.flow.nodes.comfyui import ComfyUIImageGenNode
+from clara_runner.flow.nodes.files import FileUploadNode, ImageInputNode, PdfInputNode
 from clara_runner.flow.nodes.io import InputNode, OutputNode
 from clara_runner.flow.nodes.jsonops import JsonParseNode, JsonStringifyNode
+from clara_runner.flow.nodes.notebook import NotebookChatNode, NotebookWriterNode
 from clara_runner.flow.nodes.registry import CustomNodeFactory, NodeRegistry, build_registry
 from clara_runner.flow.nodes.text import CombineTextNode, StaticTextNode
 
@@ -18,6 +22,15 @@ def builtin_node_types() -> list[tuple[NodeType, tuple[str, ...]]]:
         (CombineTextNode(), ()),
         (JsonParseNode(), ()),
         (JsonStringifyNode(), ()),
+        (ImageInputNode(), ()),
+        (PdfInputNode(), ()),
+        (FileUploadNode(), ()),
+        (WhisperTranscriptionNode(), ()),
+        (SpeechToTextNode(), ()),
+        (TextToSpeechNode(), ()),
+        (NotebookWriterNode(), ()),
+        (NotebookChatNode(), ()),
+        (ComfyUIImageGenNode(), ()),
     ]
 
 

@@ -126,6 +126,12 @@ class NodeType(ABC):
         del node
         return MISSING
 
+    def api_optional(self, node: Node) -> bool:
+        """True when an INPUT node can run without an API value although `api_default` gives none to
+        document (a file saved in the workflow, too large to print as a schema default)."""
+        del node
+        return False
+
     def configuration_problems(self, node: Node) -> list[str]:
         """Static problems with the node's configuration, reported at deploy."""
         del node
