@@ -30,7 +30,6 @@ from clara_runner.errors import (
     ExecutionTimeout,
     InvalidParameter,
     MalformedJSON,
-    WorkflowFailed,
     WorkflowNotFound,
 )
 from clara_runner.flow.context import RunContext
@@ -40,7 +39,9 @@ from clara_runner.flow.runner import run
 from clara_runner.security.api_keys import PREFIX
 from clara_runner.service.access import ManagementAccess
 from clara_runner.service.auth import KeyAuthenticator, bearer_token
+from clara_runner.service.failures import node_failure
 from clara_runner.service.pages import Page, PageRequest
+from clara_runner.service.safeguards import Safeguards
 from clara_runner.service.usage import UsageRecorder
 from clara_runner.service.versions import VersionCache
 from clara_runner.store import deployments as deployment_queries
@@ -103,6 +104,7 @@ class ExecutionService:
         usage: UsageRecorder,
         max_seconds: float,
         context_factory: ContextFactory = default_context,
+        safeguards: Safeguards | None = None,
     ) -> None:
         self._database = database
         self._keys = keys
@@ -111,6 +113,7 @@ class ExecutionService:
         self._usage = usage
         self._max_seconds = max_seconds
         self._context_factory = context_factory
+        self._safeguards = safeguards or Safeguards()
 
     async def execute(
         self, slug: str, authorization: str | None, read_body: BodyReader, content_type: str | None
@@ -124,6 +127,7 @@ class ExecutionService:
         started_at = utcnow()
         started = time.perf_counter()
         trace = TraceRecorder()
+        guard = self._safeguards.begin(authorization)
         record: dict[str, Any] = {
             "status": "error",
             "inputs": None,
@@ -132,7 +136,8 @@ class ExecutionService:
         }
         try:
             loaded = await self._versions.get(deployment.id, deployment.current_version)
-            values, record["inputs"] = loaded.binder.bind(parse_payload(await read_body(), content_type))
+            values, inputs = loaded.binder.bind(parse_payload(await read_body(), content_type))
+            record["inputs"] = guard.inputs(loaded.plan, loaded.contract.inputs, inputs)
             context = self._context_factory(str(execution_id), trace)
             try:
                 async with asyncio.timeout(self._max_seconds):
@@ -142,10 +147,11 @@ class ExecutionService:
                     f"Workflow execution timeout after {round(self._max_seconds * 1000)}ms; the run was cancelled"
                 ) from exc
             except NodeFailed as exc:
-                raise WorkflowFailed(str(exc), details={"nodeId": exc.node_id}) from exc
-            outputs = loaded.outputs_by_field(result.outputs)
+                raise node_failure(exc) from exc
+            outputs = guard.outputs(loaded.outputs_by_field(result.outputs))
             record.update(status="success", outputs=outputs)
         except ClaraError as exc:
+            guard.error(exc)
             record.update(
                 status="timeout" if isinstance(exc, ExecutionTimeout) else "error",
                 error_code=exc.code,
@@ -175,7 +181,7 @@ class ExecutionService:
                 created_at=started_at,
                 finished_at=finished_at,
             )
-            await asyncio.shield(self._record(row))
+            await asyncio.shield(self._record(guard.finish(row)))
         return ExecutionOutcome(
             execution_id=execution_id,
             deployment=deployment,
