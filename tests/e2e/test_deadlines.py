@@ -31,7 +31,9 @@ async def _run_against_hanging_server(
         upstream.routes["/slow"] = upstream.hang()
         app = app_with_test_nodes(database_url, data_dir, EGRESS_ALLOW_HOSTS="127.0.0.1", **settings)
         async with serve_in_process(app) as base_url, httpx2.AsyncClient(base_url=base_url, timeout=30) as http:
-            workflow = chain({"id": "fetch", "type": "test-fetch", "data": {"url": f"{upstream.url}/slow", **fetch_data}})
+            workflow = chain(
+                {"id": "fetch", "type": "test-fetch", "data": {"url": f"{upstream.url}/slow", **fetch_data}}
+            )
             deployed = await http.post("/api/deploy", json={"name": "Slow", "workflow": workflow})
             assert deployed.status_code == 201, deployed.text
             key = deployed.json()["deployment"]["apiKey"]

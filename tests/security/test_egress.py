@@ -76,9 +76,10 @@ def client(policy: EgressPolicy, table: dict[str, list[str]], calls: list[str] |
 
 
 async def test_a_name_resolving_to_loopback_is_blocked_before_connecting() -> None:
-    async with loopback_server(root=reply("internal data")) as server, client(
-        EgressPolicy(), {"evil.example": ["127.0.0.1"]}
-    ) as http:
+    async with (
+        loopback_server(root=reply("internal data")) as server,
+        client(EgressPolicy(), {"evil.example": ["127.0.0.1"]}) as http,
+    ):
         with pytest.raises(EgressBlocked) as blocked:
             await http.get(f"http://evil.example:{server.port}/")
     message = str(blocked.value)
@@ -95,9 +96,10 @@ async def test_every_resolved_address_is_checked_not_only_the_first() -> None:
 
 
 async def test_real_localhost_and_ip_literals_are_blocked_with_the_system_resolver() -> None:
-    async with loopback_server(root=reply("internal")) as server, httpx2.AsyncClient(
-        transport=GuardedTransport(EgressPolicy())
-    ) as http:
+    async with (
+        loopback_server(root=reply("internal")) as server,
+        httpx2.AsyncClient(transport=GuardedTransport(EgressPolicy())) as http,
+    ):
         for url in (f"http://localhost:{server.port}/", f"http://127.0.0.1:{server.port}/", "http://[::1]:9/"):
             with pytest.raises(EgressBlocked, match="loopback"):
                 await http.get(url)
@@ -119,9 +121,10 @@ async def test_an_allowed_host_connects_to_the_address_that_was_checked() -> Non
         return next(answers)
 
     policy = EgressPolicy.from_lists(allow_private=False, hosts=[], cidrs=["127.0.0.2/32"])
-    async with loopback_server(host="127.0.0.2", root=reply("pinned")) as server, httpx2.AsyncClient(
-        transport=GuardedTransport(policy, rebinding)
-    ) as http:
+    async with (
+        loopback_server(host="127.0.0.2", root=reply("pinned")) as server,
+        httpx2.AsyncClient(transport=GuardedTransport(policy, rebinding)) as http,
+    ):
         response = await http.get(f"http://rebind.example:{server.port}/")
     assert response.text == "pinned"
     assert calls == ["rebind.example"]
@@ -167,9 +170,10 @@ async def test_allow_lists_open_exactly_what_they_name() -> None:
 
 async def test_allow_private_opens_private_space_but_not_metadata() -> None:
     policy = EgressPolicy.from_lists(allow_private=True, hosts=[], cidrs=[])
-    async with loopback_server(root=reply("on-prem")) as server, client(
-        policy, {"intranet.example": ["127.0.0.1"]}
-    ) as http:
+    async with (
+        loopback_server(root=reply("on-prem")) as server,
+        client(policy, {"intranet.example": ["127.0.0.1"]}) as http,
+    ):
         assert (await http.get(f"http://intranet.example:{server.port}/")).text == "on-prem"
         with pytest.raises(EgressBlocked, match="metadata"):
             await http.get("http://169.254.169.254/")
