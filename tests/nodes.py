@@ -3,6 +3,7 @@ deadlines, large outputs, failing with a message, logging) that real node types 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from typing import Any
 
@@ -83,6 +84,6 @@ def chain(*nodes: dict[str, Any]) -> dict[str, Any]:
     ]
     connections = [
         {"source": first["id"], "target": second["id"], "sourceHandle": "output", "targetHandle": "input"}
-        for first, second in zip(all_nodes, all_nodes[1:], strict=False)
+        for first, second in itertools.pairwise(all_nodes)
     ]
     return {"nodes": all_nodes, "connections": connections}

@@ -31,7 +31,7 @@ BLOCKED = [
     ("fd00:ec2::254", "metadata"),
     ("169.254.1.1", "link-local"),
     ("100.64.0.1", "non-public"),
-    ("0.0.0.0", "unspecified"),
+    ("0.0.0.0", "unspecified"),  # noqa: S104
     ("::", "unspecified"),
     ("::1", "loopback"),
     ("fe80::1", "link-local"),
