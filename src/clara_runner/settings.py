@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 
 from clara_runner.flow.context import ServiceEndpoints
 from clara_runner.security.egress import EgressPolicy
+from clara_runner.service.workflow_limits import WorkflowLimits
 
 
 class Settings(BaseSettings):
@@ -33,6 +34,10 @@ class Settings(BaseSettings):
     admin_key: str = Field("", alias="CLARA_ADMIN_KEY")
 
     max_input_size: int = Field(10 * 1024 * 1024, alias="MAX_INPUT_SIZE", ge=1)
+    max_workflow_nodes: int = Field(2_000, alias="MAX_WORKFLOW_NODES", ge=1)
+    max_workflow_connections: int = Field(10_000, alias="MAX_WORKFLOW_CONNECTIONS", ge=0)
+    max_workflow_depth: int = Field(32, alias="MAX_WORKFLOW_DEPTH", ge=4)
+    max_workflow_string: int = Field(1_048_576, alias="MAX_WORKFLOW_STRING", ge=256)
     max_output_size: int = Field(10 * 1024 * 1024, alias="MAX_OUTPUT_SIZE", ge=1)
     max_execution_time_ms: int = Field(300_000, alias="MAX_EXECUTION_TIME", ge=1)
     key_cache_seconds: float = Field(5.0, alias="KEY_CACHE_SECONDS", ge=0)
@@ -70,6 +75,14 @@ class Settings(BaseSettings):
             except ValueError as exc:
                 raise ValueError(f"EGRESS_ALLOW_CIDRS: '{item}' is not a network like 10.0.0.0/8") from exc
         return value
+
+    def workflow_limits(self) -> WorkflowLimits:
+        return WorkflowLimits(
+            max_nodes=self.max_workflow_nodes,
+            max_connections=self.max_workflow_connections,
+            max_depth=self.max_workflow_depth,
+            max_string=self.max_workflow_string,
+        )
 
     def egress_policy(self) -> EgressPolicy:
         return EgressPolicy.from_lists(

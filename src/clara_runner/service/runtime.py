@@ -64,7 +64,9 @@ class Services:
             database=database,
             registry=registry,
             access=access,
-            deployments=DeploymentService(database, registry, secret, keys, usage, versions),
+            deployments=DeploymentService(
+                database, registry, secret, keys, usage, versions, settings.workflow_limits()
+            ),
             executions=ExecutionService(
                 database,
                 keys,
