@@ -8,7 +8,8 @@ that depend only on it. This is how `if-else` branches.
 Pure nodes (`NodeType.inline`) are awaited in place; others become tasks, so a fan-out of slow
 calls overlaps while a long chain of cheap transforms costs no task per node. The first failure
 cancels everything still running and is raised as `NodeFailed`. Cancelling `run` (a deadline, a
-client gone) cancels every in-flight node.
+client gone) cancels every in-flight node. A node with `data.timeoutMs` is cancelled past it and
+fails with `NodeTimedOut` (trace status `timeout`), whatever its type (`flow/deadlines.py`).
 """
 
 from __future__ import annotations
