@@ -127,7 +127,7 @@ class ExecutionService:
         started_at = utcnow()
         started = time.perf_counter()
         trace = TraceRecorder()
-        guard = self._safeguards.begin(authorization)
+        guard = self._safeguards.begin()
         record: dict[str, Any] = {
             "status": "error",
             "inputs": None,

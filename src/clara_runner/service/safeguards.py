@@ -3,7 +3,7 @@ secrets redacted (inputs, outputs, trace, errors, log lines written during the r
 bounded by `MAX_OUTPUT_SIZE`.
 
 `Safeguards` lives for the process; `RunGuard` is one run's view of it, and learns the run's secrets
-as they become known (the caller's key, the workflow's keys, the values of sensitive inputs).
+as they become known (the workflow's keys, the values of sensitive inputs).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from clara_runner.security.redaction import (
     map_json,
     secrets_in,
 )
-from clara_runner.service.auth import bearer_token
 from clara_runner.store.records import ExecutionRecord
 
 DEFAULT_MAX_OUTPUT_SIZE = 10 * 1024 * 1024
@@ -37,10 +36,13 @@ class Safeguards:
         self.max_output_size = max_output_size
         self._workflows = WorkflowSecrets()
 
-    def begin(self, authorization: str | None) -> RunGuard:
-        """Start guarding a run; log lines written from here on are redacted with what it learns."""
-        token = bearer_token(authorization)
-        return RunGuard(self, self.server.with_secrets([token] if token else []))
+    def begin(self) -> RunGuard:
+        """Start guarding a run; log lines written from here on are redacted with what it learns.
+
+        The caller's key needs no learning: a run starts only after it authenticated as a Clara key,
+        and every `clara_sk_...` text is redacted by shape.
+        """
+        return RunGuard(self, self.server)
 
     def workflow_secrets(self, plan: Plan) -> frozenset[str]:
         return self._workflows.of(plan.flow)
