@@ -136,3 +136,27 @@ async def test_a_node_output_with_nul_characters_is_returned_and_recorded_withou
     [row] = (await client.get("/api/workflows/parse/executions")).json()["executions"]
     assert row["status"] == "success"
     assert row["outputs"] == {"result": {"v": "ab"}}
+
+
+async def test_outputs_named_like_secrets_are_returned_when_their_values_are_not_secrets(
+    client: httpx2.AsyncClient,
+) -> None:
+    workflow = {
+        "nodes": [
+            {"id": "in", "type": "input", "data": {"label": "Password"}},
+            {"id": "session", "type": "input", "data": {"label": "Session", "value": "s-1"}},
+            {"id": "out", "type": "output", "data": {"outputLabel": "Echoed"}},
+            {"id": "tok", "type": "output", "data": {"outputLabel": "Api Token"}},
+        ],
+        "connections": [{"source": "in", "target": "out"}, {"source": "session", "target": "tok"}],
+    }
+    deployment = await deploy(client, workflow, name="Tokens")
+    response = await client.post(
+        "/api/workflows/tokens/execute",
+        json={"password": "hunter2-long-password", "session": "issued-session-token-77"},
+        headers=bearer(deployment["apiKey"]),
+    )
+    assert response.json()["outputs"] == {"echoed": "[REDACTED]", "apiToken": "issued-session-token-77"}
+    [row] = (await client.get("/api/workflows/tokens/executions")).json()["executions"]
+    assert row["inputs"] == {"password": "[REDACTED]", "session": "issued-session-token-77"}
+    assert row["outputs"] == {"echoed": "[REDACTED]", "apiToken": "issued-session-token-77"}

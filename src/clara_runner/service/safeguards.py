@@ -59,22 +59,27 @@ class RunGuard:
         active_redactor.set(self.redactor)
 
     def inputs(self, plan: Plan, fields: Sequence[ApiField], inputs: Mapping[str, Any]) -> Any:
-        """The request's inputs as recorded: the workflow's secrets and `data.sensitive` fields hidden."""
+        """The request's inputs as recorded: the workflow's secrets, `data.sensitive` fields and fields
+        named like secrets hidden; their values are learned, so an echo of them is redacted too."""
         self._learn(self._safeguards.workflow_secrets(plan))
         sensitive = {
             field.name
             for field in fields
             if field.name in inputs and plan.flow.node_by_id[field.node_id].data.get("sensitive") is True
         }
-        self._learn(
-            {secret for name in sensitive for secret in secrets_in({_WHOLE: inputs[name]}, frozenset({_WHOLE}))}
-        )
+        every_value = frozenset({_WHOLE})
+        marked = {secret for name in sensitive for secret in secrets_in({_WHOLE: inputs[name]}, every_value)}
+        self._learn(marked | secrets_in(inputs))
         shown = {name: REDACTED if name in sensitive else value for name, value in inputs.items()}
         return self.redactor.value(shown)
 
     def outputs(self, outputs: Mapping[str, Any]) -> Any:
-        """The outputs as returned and recorded; `OutputTooLarge` past `MAX_OUTPUT_SIZE` bytes of JSON."""
-        shown = self.redactor.value(dict(outputs))
+        """The outputs as returned and recorded; `OutputTooLarge` past `MAX_OUTPUT_SIZE` bytes of JSON.
+
+        Outputs are redacted by value and shape only, not by field name: a workflow that hands its
+        caller a token in an output named `token` means to.
+        """
+        shown = map_json(dict(outputs), self.redactor.text)
         size = len(json.dumps(shown, ensure_ascii=False, separators=(",", ":"), default=str).encode())
         limit = self._safeguards.max_output_size
         if size > limit:
