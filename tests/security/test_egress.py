@@ -3,13 +3,16 @@ checked on the resolved addresses, pinned to the checked address, and again on e
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import re
+import ssl
 from collections.abc import Sequence
 from pathlib import Path
 
 import httpx2
 import pytest
+import trustme
 
 from clara_runner.flow.context import HttpClients, default_http_clients
 from clara_runner.security.egress import EgressBlocked, EgressPolicy, GuardedTransport, Resolver, forbidden_reason
@@ -243,3 +246,32 @@ async def test_the_operator_allow_list_lets_the_same_workflow_through(database_u
             )
     assert response.status_code == 200, response.text
     assert response.json()["outputs"] == {"result": "allowed data"}
+
+
+async def test_https_to_a_pinned_address_still_verifies_the_host_name(tmp_path: Path) -> None:
+    authority = trustme.CA()
+    certificate = authority.issue_cert("api.partner.example")
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    certificate.configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    authority.configure_trust(client_context)
+    policy = EgressPolicy.from_lists(allow_private=False, hosts=["api.partner.example", "other.example"], cidrs=[])
+    table = {"api.partner.example": ["127.0.0.1"], "other.example": ["127.0.0.1"]}
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nsecure")
+        await writer.drain()
+        writer.close()
+
+    listener = await asyncio.start_server(answer, "127.0.0.1", 0, ssl=server_context)
+    port = listener.sockets[0].getsockname()[1]
+    transport = GuardedTransport(policy, resolver(table), verify=client_context)
+    try:
+        async with httpx2.AsyncClient(transport=transport) as http:
+            assert (await http.get(f"https://api.partner.example:{port}/")).text == "secure"
+            with pytest.raises(httpx2.ConnectError, match=r"certificate|hostname|match"):
+                await http.get(f"https://other.example:{port}/")
+    finally:
+        listener.close()
+        await listener.wait_closed()

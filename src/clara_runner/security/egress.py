@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -230,7 +231,9 @@ class GuardedTransport(httpx2.AsyncHTTPTransport):
     """httpx2's transport with its connection pool built on `GuardedBackend`.
 
     Environment proxies are ignored (`trust_env=False`): a proxy would connect on the workflow's
-    behalf and make the address check meaningless.
+    behalf and make the address check meaningless. TLS still verifies the URL's host name (httpcore
+    sends the origin's host as SNI and checks the certificate against it), whatever address the
+    connection was pinned to.
     """
 
     def __init__(
@@ -238,10 +241,11 @@ class GuardedTransport(httpx2.AsyncHTTPTransport):
         policy: EgressPolicy,
         resolver: Resolver = system_resolver,
         limits: httpx2.Limits = DEFAULT_LIMITS,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         super().__init__(trust_env=False, limits=limits)
         self._pool = httpcore2.AsyncConnectionPool(
-            ssl_context=create_ssl_context(trust_env=False),
+            ssl_context=create_ssl_context(verify=verify, trust_env=False),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
