@@ -248,7 +248,7 @@ async def test_the_operator_allow_list_lets_the_same_workflow_through(database_u
     assert response.json()["outputs"] == {"result": "allowed data"}
 
 
-async def test_https_to_a_pinned_address_still_verifies_the_host_name(tmp_path: Path) -> None:
+async def test_https_to_a_pinned_address_still_verifies_the_host_name() -> None:
     authority = trustme.CA()
     certificate = authority.issue_cert("api.partner.example")
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
