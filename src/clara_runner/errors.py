@@ -206,3 +206,29 @@ class ServiceUnavailable(ClaraError):
     code = "service_unavailable"
     status = 503
     error = "Service unavailable"
+
+
+class NodeTimeout(ExecutionTimeout):
+    """A node ran past its own `timeoutMs` and was cancelled; `nodeId` names it."""
+
+    code = "node_timeout"
+    error = "Node timeout"
+
+
+class EgressDenied(WorkflowFailed):
+    """A node tried to reach an address the server's egress policy forbids; `nodeId` names it."""
+
+    code = "egress_blocked"
+    error = "Egress blocked"
+
+
+class OutputTooLarge(ClaraError):
+    """The workflow's outputs are larger than `MAX_OUTPUT_SIZE`; nothing was returned.
+
+    502: the server ran the workflow but refuses to relay what it produced (as a gateway refuses an
+    upstream answer it cannot pass on); the caller did nothing wrong with the request itself.
+    """
+
+    code = "output_too_large"
+    status = 502
+    error = "Output too large"

@@ -7,12 +7,16 @@ it receives this object (or plain values taken from it) from the composition roo
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from clara_runner.flow.context import ServiceEndpoints
+from clara_runner.security.egress import EgressPolicy
+from clara_runner.service.workflow_limits import WorkflowLimits
 
 
 class Settings(BaseSettings):
@@ -30,10 +34,19 @@ class Settings(BaseSettings):
     admin_key: str = Field("", alias="CLARA_ADMIN_KEY")
 
     max_input_size: int = Field(10 * 1024 * 1024, alias="MAX_INPUT_SIZE", ge=1)
+    max_workflow_nodes: int = Field(2_000, alias="MAX_WORKFLOW_NODES", ge=1)
+    max_workflow_connections: int = Field(10_000, alias="MAX_WORKFLOW_CONNECTIONS", ge=0)
+    max_workflow_depth: int = Field(32, alias="MAX_WORKFLOW_DEPTH", ge=4)
+    max_workflow_string: int = Field(1_048_576, alias="MAX_WORKFLOW_STRING", ge=256)
+    max_output_size: int = Field(10 * 1024 * 1024, alias="MAX_OUTPUT_SIZE", ge=1)
     max_execution_time_ms: int = Field(300_000, alias="MAX_EXECUTION_TIME", ge=1)
     key_cache_seconds: float = Field(5.0, alias="KEY_CACHE_SECONDS", ge=0)
 
     log_level: str = Field("info", alias="LOG_LEVEL")
+
+    egress_allow_private: bool = Field(False, alias="EGRESS_ALLOW_PRIVATE")
+    egress_allow_hosts: str = Field("", alias="EGRESS_ALLOW_HOSTS")
+    egress_allow_cidrs: str = Field("", alias="EGRESS_ALLOW_CIDRS")
 
     openai_api_key: str = Field("", alias="OPENAI_API_KEY")
     openai_base_url: str = Field("https://api.openai.com/v1", alias="OPENAI_API_BASE_URL")
@@ -52,6 +65,47 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("egress_allow_cidrs")
+    @classmethod
+    def _valid_networks(cls, value: str) -> str:
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"EGRESS_ALLOW_CIDRS: '{item}' is not a network like 10.0.0.0/8") from exc
+        return value
+
+    def workflow_limits(self) -> WorkflowLimits:
+        return WorkflowLimits(
+            max_nodes=self.max_workflow_nodes,
+            max_connections=self.max_workflow_connections,
+            max_depth=self.max_workflow_depth,
+            max_string=self.max_workflow_string,
+        )
+
+    def egress_policy(self) -> EgressPolicy:
+        return EgressPolicy.from_lists(
+            allow_private=self.egress_allow_private,
+            hosts=self.egress_allow_hosts.split(","),
+            cidrs=self.egress_allow_cidrs.split(","),
+        )
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Every secret this configuration holds: never to be logged, recorded or returned."""
+        database_password = make_url(self.database_url).password if self.database_url else None
+        return tuple(
+            value
+            for value in (
+                self.secret_key,
+                self.admin_key,
+                self.openai_api_key,
+                self.anthropic_api_key,
+                self.openrouter_api_key,
+                database_password,
+            )
+            if value
+        )
 
     @property
     def public_base_url(self) -> str:

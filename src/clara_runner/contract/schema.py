@@ -149,11 +149,14 @@ def build_contract(plan: Plan) -> Contract:
 
 
 def _field_schema(planned: PlannedNode, label: str, base: Mapping[str, Any], default: Any) -> dict[str, Any]:
+    """The field's JSON Schema; a `data.sensitive` input publishes no default (it may be a secret)."""
     schema: dict[str, Any] = {"title": label, **base}
     description = planned.node.data.get("description")
     if isinstance(description, str) and description.strip():
         schema["description"] = description
-    if default is not MISSING:
+    if planned.node.data.get("sensitive") is True:
+        schema.update(writeOnly=True, format="password")
+    elif default is not MISSING:
         schema["default"] = default
     schema["x-node-id"] = planned.node.id
     schema["x-node-type"] = planned.node.type

@@ -10,6 +10,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from clara_runner.flow.deadlines import timeout_problems
 from clara_runner.flow.model import Edge, Flow, Node
 from clara_runner.flow.nodes.base import ApiRole, NodeType, find_port
 
@@ -41,6 +42,7 @@ def find_problems(flow: Flow, types: Mapping[str, NodeType], builtin_names: froz
     if known and not any(node_type.role is ApiRole.OUTPUT for node_type in known.values()):
         problems.append("workflow has no output node, so its API would return nothing; add an output node")
     for node in flow.nodes:
+        problems.extend(f"node '{node.id}': {problem}" for problem in timeout_problems(node))
         node_type = known.get(node.id)
         if node_type is not None:
             problems.extend(f"node '{node.id}': {problem}" for problem in node_type.configuration_problems(node))

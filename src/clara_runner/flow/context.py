@@ -73,11 +73,17 @@ class HttpClients:
         await self.workflow.aclose()
 
 
-def default_http_clients() -> HttpClients:
+def default_http_clients(workflow_transport: httpx2.AsyncBaseTransport | None = None) -> HttpClients:
+    """Clients with sane timeouts; `workflow_transport` is where the caller plugs the egress policy in.
+
+    The workflow client ignores proxy environment variables: a proxy mount would bypass the transport.
+    """
     timeout = httpx2.Timeout(60.0, connect=10.0)
     return HttpClients(
         services=httpx2.AsyncClient(timeout=timeout, follow_redirects=True),
-        workflow=httpx2.AsyncClient(timeout=timeout, follow_redirects=True),
+        workflow=httpx2.AsyncClient(
+            timeout=timeout, follow_redirects=True, transport=workflow_transport, trust_env=False
+        ),
     )
 
 

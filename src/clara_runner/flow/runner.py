@@ -8,7 +8,8 @@ that depend only on it. This is how `if-else` branches.
 Pure nodes (`NodeType.inline`) are awaited in place; others become tasks, so a fan-out of slow
 calls overlaps while a long chain of cheap transforms costs no task per node. The first failure
 cancels everything still running and is raised as `NodeFailed`. Cancelling `run` (a deadline, a
-client gone) cancels every in-flight node.
+client gone) cancels every in-flight node. A node with `data.timeoutMs` is cancelled past it and
+fails with `NodeTimedOut` (trace status `timeout`), whatever its type (`flow/deadlines.py`).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from clara_runner.flow.context import RunContext
-from clara_runner.flow.errors import NodeError, NodeFailed
-from clara_runner.flow.events import NodeFinished, NodeStarted
+from clara_runner.flow.deadlines import node_timeout
+from clara_runner.flow.errors import NodeError, NodeFailed, NodeTimedOut, failure_code
+from clara_runner.flow.events import NodeFinished, NodeStarted, NodeStatus
 from clara_runner.flow.nodes.base import MISSING, ApiRole, NodeCall
 from clara_runner.flow.plan import Plan, PlannedNode
 
@@ -115,19 +117,37 @@ async def _invoke(planned: PlannedNode, call: NodeCall) -> Mapping[str, Any]:
     started = time.perf_counter()
     emit(NodeStarted(node.id, node.type, started_at))
     try:
-        result = await planned.node_type.run(call)
+        result = await _run_node(planned, call)
     except asyncio.CancelledError:
         emit(NodeFinished(node.id, node.type, "cancelled", started_at, _ms_since(started)))
         raise
     except NodeError as exc:
-        emit(NodeFinished(node.id, node.type, "error", started_at, _ms_since(started), str(exc)))
-        raise NodeFailed(node.id, node.type, node.label, str(exc)) from exc
+        status: NodeStatus = "timeout" if isinstance(exc, NodeTimedOut) else "error"
+        emit(NodeFinished(node.id, node.type, status, started_at, _ms_since(started), str(exc)))
+        raise NodeFailed(node.id, node.type, node.label, str(exc), exc.code) from exc
     except Exception as exc:
         message = f"{type(exc).__name__}: {exc}"
         emit(NodeFinished(node.id, node.type, "error", started_at, _ms_since(started), message))
-        raise NodeFailed(node.id, node.type, node.label, message) from exc
+        raise NodeFailed(node.id, node.type, node.label, message, failure_code(exc)) from exc
     emit(NodeFinished(node.id, node.type, "success", started_at, _ms_since(started)))
     return result
+
+
+async def _run_node(planned: PlannedNode, call: NodeCall) -> Mapping[str, Any]:
+    """`run` under the node's own `timeoutMs`, when it has one."""
+    seconds = node_timeout(planned.node)
+    if seconds is None:
+        return await planned.node_type.run(call)
+    deadline = asyncio.timeout(seconds)
+    try:
+        async with deadline:
+            return await planned.node_type.run(call)
+    except TimeoutError as exc:
+        if not deadline.expired():
+            raise
+        raise NodeTimedOut(
+            f"the node ran longer than its timeoutMs ({round(seconds * 1000)} ms) and was cancelled"
+        ) from exc
 
 
 def _emit_skipped(planned: PlannedNode, context: RunContext) -> None:

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from clara_runner import __version__
+from clara_runner.security.redaction import Redactor
 from clara_runner.server.errors import install_error_handlers
 from clara_runner.server.logs import configure_logging
 from clara_runner.server.pages import ASSETS
@@ -25,7 +26,7 @@ _APP_ASSETS = Path(__file__).parent / "static"
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     """An app for `settings` (read from the environment when omitted)."""
     settings = settings or Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, Redactor(settings.secret_values()))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

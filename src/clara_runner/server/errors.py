@@ -19,12 +19,16 @@ from clara_runner.errors import (
     ServiceUnavailable,
     ValidationFailed,
 )
+from clara_runner.security.redaction import Redactor, active_redactor
 
 log = structlog.get_logger(__name__)
+_SHAPES = Redactor()
 
 
 def error_body(error: ClaraError) -> dict[str, Any]:
-    return {
+    """The envelope, with secret-shaped text redacted (errors of a run are redacted by the run itself
+    with everything it knows; this catches the rest)."""
+    body = {
         "success": False,
         "error": error.error,
         "message": error.message,
@@ -32,6 +36,8 @@ def error_body(error: ClaraError) -> dict[str, Any]:
         "timestamp": iso_now(),
         **error.details,
     }
+    redacted: dict[str, Any] = (active_redactor.get() or _SHAPES).value(body)
+    return redacted
 
 
 def error_response(error: ClaraError) -> JSONResponse:

@@ -91,10 +91,14 @@ def derive_contract(workflow: Any, registry: NodeRegistry) -> Contract:
     try:
         plan = compile_flow(parse_flow(workflow), registry)
     except FlowDefinitionError as exc:
-        more = f" (and {len(exc.problems) - 1} more)" if len(exc.problems) > 1 else ""
-        message = f"The workflow cannot be deployed: {exc.problems[0]}{more}"
-        raise InvalidWorkflow(exc.problems, message=message) from exc
+        raise invalid_workflow(exc.problems) from exc
     return build_contract(plan)
+
+
+def invalid_workflow(problems: list[str]) -> InvalidWorkflow:
+    """Every problem in `validationErrors`; the message names the first and counts the others."""
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return InvalidWorkflow(problems, message=f"The workflow cannot be deployed: {problems[0]}{more}")
 
 
 async def deploy(database: Database, registry: NodeRegistry, secret: bytes, request: DeployRequest) -> Deployed:

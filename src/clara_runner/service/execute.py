@@ -32,7 +32,6 @@ from clara_runner.errors import (
     ExecutionTimeout,
     InvalidParameter,
     MalformedJSON,
-    WorkflowFailed,
     WorkflowNotFound,
 )
 from clara_runner.flow.context import RunContext
@@ -42,8 +41,10 @@ from clara_runner.flow.runner import run
 from clara_runner.security.api_keys import PREFIX
 from clara_runner.service.access import ManagementAccess
 from clara_runner.service.auth import KeyAuthenticator, bearer_token
+from clara_runner.service.failures import node_failure
 from clara_runner.service.multipart import is_multipart, parse_multipart
 from clara_runner.service.pages import Page, PageRequest
+from clara_runner.service.safeguards import Safeguards
 from clara_runner.service.usage import UsageRecorder
 from clara_runner.service.versions import VersionCache
 from clara_runner.service.versions_admin import pinned_version
@@ -107,6 +108,7 @@ class ExecutionService:
         usage: UsageRecorder,
         max_seconds: float,
         context_factory: ContextFactory = default_context,
+        safeguards: Safeguards | None = None,
     ) -> None:
         self._database = database
         self._keys = keys
@@ -115,6 +117,7 @@ class ExecutionService:
         self._usage = usage
         self._max_seconds = max_seconds
         self._context_factory = context_factory
+        self._safeguards = safeguards or Safeguards()
 
     async def execute(
         self,
@@ -133,6 +136,7 @@ class ExecutionService:
         started_at = utcnow()
         started = time.perf_counter()
         trace = TraceRecorder()
+        guard = self._safeguards.begin()
         record: dict[str, Any] = {
             "status": "error",
             "inputs": None,
@@ -148,7 +152,8 @@ class ExecutionService:
                 if is_multipart(content_type)
                 else parse_payload(raw, content_type)
             )
-            values, record["inputs"] = loaded.binder.bind(payload)
+            values, inputs = loaded.binder.bind(payload)
+            record["inputs"] = guard.inputs(loaded.plan, loaded.contract.inputs, inputs)
             context = self._context_factory(str(execution_id), trace)
             try:
                 async with asyncio.timeout(self._max_seconds):
@@ -158,13 +163,14 @@ class ExecutionService:
                     f"Workflow execution timeout after {round(self._max_seconds * 1000)}ms; the run was cancelled"
                 ) from exc
             except NodeFailed as exc:
-                raise WorkflowFailed(str(exc), details={"nodeId": exc.node_id}) from exc
-            outputs = loaded.outputs_by_field(result.outputs)
+                raise node_failure(exc) from exc
+            outputs = guard.outputs(loaded.outputs_by_field(result.outputs))
             mismatch = loaded.output_checker.check(outputs)
             if mismatch is not None:
                 trace.entries.append(mismatch)
             record.update(status="success", outputs=outputs, output_mismatch=mismatch is not None)
         except ClaraError as exc:
+            guard.error(exc)
             record.update(
                 status="timeout" if isinstance(exc, ExecutionTimeout) else "error",
                 error_code=exc.code,
@@ -194,7 +200,7 @@ class ExecutionService:
                 created_at=started_at,
                 finished_at=finished_at,
             )
-            await asyncio.shield(self._record(row, output_mismatch=record.get("output_mismatch", False)))
+            await asyncio.shield(self._record(guard.finish(row), output_mismatch=record.get("output_mismatch", False)))
         return ExecutionOutcome(
             execution_id=execution_id,
             deployment=deployment,

@@ -12,11 +12,14 @@ from clara_runner.flow.events import EventSink
 from clara_runner.flow.nodes import default_registry
 from clara_runner.flow.nodes.registry import NodeRegistry
 from clara_runner.security.admin import HOW_TO_SET, AdminPolicy
+from clara_runner.security.egress import GuardedTransport
+from clara_runner.security.redaction import Redactor
 from clara_runner.security.secret import load_secret
 from clara_runner.service.access import ManagementAccess
 from clara_runner.service.auth import KeyAuthenticator
 from clara_runner.service.deployments import DeploymentService
 from clara_runner.service.execute import ExecutionService
+from clara_runner.service.safeguards import Safeguards
 from clara_runner.service.usage import UsageRecorder
 from clara_runner.service.versions import VersionCache
 from clara_runner.service.versions_admin import VersionAdmin
@@ -52,7 +55,7 @@ class Services:
         access = ManagementAccess(AdminPolicy(settings.admin_key), keys)
         usage = UsageRecorder(database)
         versions = VersionCache(database, registry)
-        http = default_http_clients()
+        http = default_http_clients(GuardedTransport(settings.egress_policy()))
         endpoints = settings.service_endpoints()
 
         def run_context(execution_id: str, events: EventSink) -> RunContext:
@@ -63,9 +66,18 @@ class Services:
             database=database,
             registry=registry,
             access=access,
-            deployments=DeploymentService(database, registry, secret, keys, usage, versions),
+            deployments=DeploymentService(
+                database, registry, secret, keys, usage, versions, settings.workflow_limits()
+            ),
             executions=ExecutionService(
-                database, keys, access, versions, usage, settings.max_execution_seconds, run_context
+                database,
+                keys,
+                access,
+                versions,
+                usage,
+                settings.max_execution_seconds,
+                run_context,
+                Safeguards(Redactor(settings.secret_values()), settings.max_output_size),
             ),
             versions=VersionAdmin(database, registry, keys, access),
             usage=usage,
