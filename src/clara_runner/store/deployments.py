@@ -148,4 +148,11 @@ def deployment_from_row(row: Any) -> DeploymentRecord:
         last_executed_at=row["last_executed_at"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        rate_limit=row["rate_limit"],
+        max_concurrency=row["max_concurrency"],
     )
+
+
+async def set_traffic_options(conn: AsyncConnection, deployment_id: uuid.UUID, values: dict[str, Any]) -> None:
+    """Set the deployment's `rate_limit` and/or `max_concurrency` columns."""
+    await conn.execute(update(deployments).where(deployments.c.id == deployment_id).values(**values))

@@ -21,6 +21,10 @@ class DeploymentRecord:
     last_executed_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    rate_limit: dict[str, Any] | None = None
+    """This deployment's override of the server's rate limit (only the fields it sets), or None."""
+    max_concurrency: int | None = None
+    """How many executions of this deployment one process runs at once, or None for no own limit."""
 
 
 @dataclass(frozen=True, slots=True)
