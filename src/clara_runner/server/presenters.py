@@ -31,6 +31,11 @@ def _duration(milliseconds: int | None) -> str | None:
     return None if milliseconds is None else f"{milliseconds}ms"
 
 
+def traffic_options(record: DeploymentRecord) -> dict[str, Any]:
+    """The deployment's own rate-limit override and concurrency cap (null: the server's settings apply)."""
+    return {"rateLimit": record.rate_limit, "maxConcurrency": record.max_concurrency}
+
+
 def deployed(result: Deployed, links: Links) -> dict[str, Any]:
     record = result.deployment
     return {
@@ -45,6 +50,7 @@ def deployed(result: Deployed, links: Links) -> dict[str, Any]:
             "schema": result.contract.public_schema(),
             "docs": links.docs(record.slug),
             "version": record.current_version,
+            **traffic_options(record),
             "warnings": list(result.contract.warnings),
             "createdAt": iso(record.created_at),
         },
@@ -61,6 +67,7 @@ def deployment_summary(record: DeploymentRecord, links: Links) -> dict[str, Any]
         "endpoint": links.endpoint(record.slug),
         "docs": links.docs(record.slug),
         "version": record.current_version,
+        **traffic_options(record),
         "executionCount": record.execution_count,
         "lastExecuted": iso(record.last_executed_at),
         "createdAt": iso(record.created_at),

@@ -1,13 +1,18 @@
 """Execute a deployed workflow for an API caller, and its history.
 
 Path of one request: authenticate the key (cached) -> check the slug is the key's deployment ->
-load the current version (cached: plan, contract, validator) -> read and validate the body -> run
-under the `MAX_EXECUTION_TIME` deadline -> record -> respond.
+take one request from the key's rate limit -> receive the body -> wait for an execution slot ->
+load the current version (cached: plan, contract, validator) -> validate the body -> run under the
+`MAX_EXECUTION_TIME` deadline -> record -> respond.
 
 Every request that passes authentication leaves exactly one execution row with a final status
 (success, error or timeout), whatever fails after that point: the row is written once, in a
 `finally`, shielded from cancellation. Nothing is written before the run, so no row can be left
 `running`, and the hot path costs one database write.
+
+Two refusals are deliberately not recorded: 429 `rate_limited` and 503 `at_capacity`. They shed load,
+and writing a row for each would turn a flood of refused requests into a flood of database writes
+(and fill the history with noise): the request never reached the workflow.
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -38,8 +44,10 @@ from clara_runner.flow.errors import NodeFailed
 from clara_runner.flow.events import EventSink, TraceRecorder
 from clara_runner.flow.runner import run
 from clara_runner.security.api_keys import PREFIX
+from clara_runner.security.rate_limits import Quota, RateLimiter
 from clara_runner.service.access import ManagementAccess
-from clara_runner.service.auth import KeyAuthenticator, bearer_token
+from clara_runner.service.auth import KeyAuthenticator, Principal, bearer_token
+from clara_runner.service.capacity import ExecutionCapacity
 from clara_runner.service.pages import Page, PageRequest
 from clara_runner.service.usage import UsageRecorder
 from clara_runner.service.versions import VersionCache
@@ -69,6 +77,54 @@ class ExecutionOutcome:
     duration_ms: int
     nodes_executed: int
     finished_at: datetime
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """Response headers the run earned (the caller's rate-limit quota)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """A caller let in: a valid key of the deployment, within its rate limit."""
+
+    principal: Principal
+    quota: Quota | None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return self.quota.headers() if self.quota is not None else {}
+
+    @contextmanager
+    def stamped(self) -> Iterator[None]:
+        """Put the quota headers on any error raised inside: every response after admission carries them."""
+        try:
+            yield
+        except ClaraError as exc:
+            exc.headers = {**self.headers, **exc.headers}
+            raise
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedBody:
+    """The request body read in full before an execution slot is taken, so a slow upload holds no slot.
+
+    A failure to read it (too large, client gone) is kept and raised when the run reads the body, so it
+    is recorded like any other failure of an admitted request.
+    """
+
+    raw: bytes | None
+    failure: Exception | None = None
+
+    @classmethod
+    async def receive(cls, read_body: BodyReader) -> ReceivedBody:
+        try:
+            return cls(await read_body())
+        except Exception as exc:
+            return cls(None, exc)
+
+    async def read(self) -> bytes:
+        if self.failure is not None:
+            raise self.failure
+        assert self.raw is not None
+        return self.raw
 
 
 def parse_payload(raw: bytes, content_type: str | None) -> Any:
@@ -103,6 +159,9 @@ class ExecutionService:
         usage: UsageRecorder,
         max_seconds: float,
         context_factory: ContextFactory = default_context,
+        *,
+        rate_limits: RateLimiter,
+        capacity: ExecutionCapacity,
     ) -> None:
         self._database = database
         self._keys = keys
@@ -111,15 +170,32 @@ class ExecutionService:
         self._usage = usage
         self._max_seconds = max_seconds
         self._context_factory = context_factory
+        self._rate_limits = rate_limits
+        self._capacity = capacity
 
     async def execute(
         self, slug: str, authorization: str | None, read_body: BodyReader, content_type: str | None
     ) -> ExecutionOutcome:
-        principal = await self._keys.authenticate(authorization)
-        deployment = principal.deployment
-        if deployment.slug != slug:
-            raise WorkflowNotFound(f"No workflow '{slug}' belongs to this API key")
+        admission = await self.admit(slug, authorization)
+        return await self.run(admission, await ReceivedBody.receive(read_body), content_type)
 
+    async def admit(self, slug: str, authorization: str | None) -> Admission:
+        """Authenticate the key, check it belongs to `slug`, and take one request from its rate limit."""
+        principal = await self._keys.authenticate(authorization)
+        if principal.deployment.slug != slug:
+            raise WorkflowNotFound(f"No workflow '{slug}' belongs to this API key")
+        return Admission(principal, await self._rate_limits.hit(principal.deployment, principal.key_id))
+
+    async def run(self, admission: Admission, body: ReceivedBody, content_type: str | None) -> ExecutionOutcome:
+        """Wait for an execution slot, then run the admitted request and record it."""
+        deployment = admission.principal.deployment
+        with admission.stamped():
+            async with self._capacity.slot(deployment.id, deployment.max_concurrency):
+                outcome = await self._run(admission.principal, body.read, content_type)
+        return replace(outcome, headers=admission.headers)
+
+    async def _run(self, principal: Principal, read_body: BodyReader, content_type: str | None) -> ExecutionOutcome:
+        deployment = principal.deployment
         execution_id = uuid.uuid4()
         started_at = utcnow()
         started = time.perf_counter()
