@@ -31,6 +31,8 @@ from clara_runner.errors import ClaraError
 from clara_runner.store.records import DeploymentRecord
 
 _REDIS_TIMEOUT_SECONDS = 2.0
+_REDIS_CONNECTIONS = 50
+"""Per process; a burst beyond it waits (up to the timeout) for a connection instead of failing."""
 _REDIS_KEY_PREFIX = "clara-runner"
 _UNAVAILABLE_RETRY_SECONDS = 5
 
@@ -161,11 +163,15 @@ def _limits_uri(url: str) -> str:
 
 
 class RedisCounters:
-    """Counters in Redis through `limits` (fixed window), on a connection pool this object owns."""
+    """Counters in Redis through `limits` (fixed window), on a bounded connection pool this object owns."""
 
     def __init__(self, url: str) -> None:
-        self._pool: redis.asyncio.ConnectionPool = redis.asyncio.ConnectionPool.from_url(
-            url, socket_timeout=_REDIS_TIMEOUT_SECONDS, socket_connect_timeout=_REDIS_TIMEOUT_SECONDS
+        self._pool: redis.asyncio.ConnectionPool = redis.asyncio.BlockingConnectionPool.from_url(
+            url,
+            max_connections=_REDIS_CONNECTIONS,
+            timeout=_REDIS_TIMEOUT_SECONDS,
+            socket_timeout=_REDIS_TIMEOUT_SECONDS,
+            socket_connect_timeout=_REDIS_TIMEOUT_SECONDS,
         )
         storage = RedisStorage(
             _limits_uri(url),

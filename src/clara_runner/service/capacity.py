@@ -46,6 +46,11 @@ class ExecutionCapacity:
         self._gates: dict[tuple[uuid.UUID, int], _DeploymentGate] = {}
 
     @property
+    def waiting(self) -> int:
+        """Requests waiting for a slot in this process now."""
+        return self._waiting
+
+    @property
     def retry_after_seconds(self) -> int:
         return max(1, math.ceil(self._wait_seconds))
 

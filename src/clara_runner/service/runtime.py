@@ -46,6 +46,7 @@ class Services:
     http: HttpClients
     started_at: float
     rate_limits: RateLimiter
+    capacity: ExecutionCapacity
     idempotent: IdempotentExecutions
     housekeeping: Housekeeper
 
@@ -116,6 +117,7 @@ class Services:
             http=http,
             started_at=time.monotonic(),
             rate_limits=rate_limits,
+            capacity=capacity,
             idempotent=idempotent,
             housekeeping=housekeeping,
         )

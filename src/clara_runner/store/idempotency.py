@@ -77,8 +77,9 @@ async def claim(
         dialect.insert(idempotency_keys)
         .values(deployment_id=scope.deployment_id, api_key_id=scope.api_key_id, idempotency_key=scope.key, **fresh)
         .on_conflict_do_nothing()
+        .returning(idempotency_keys.c.claim_id)
     )
-    if inserted.rowcount == 1:
+    if inserted.first() is not None:
         return None
     reclaimable = or_(
         idempotency_keys.c.expires_at <= now,
