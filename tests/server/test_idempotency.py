@@ -40,9 +40,7 @@ def _call(
 
 
 async def _runs(client: httpx2.AsyncClient, deployment: dict[str, Any]) -> list[dict[str, Any]]:
-    response = await client.get(
-        f"/api/workflows/{deployment['slug']}/executions", headers=bearer(deployment["apiKey"])
-    )
+    response = await client.get(f"/api/workflows/{deployment['slug']}/executions", headers=bearer(deployment["apiKey"]))
     executions: list[dict[str, Any]] = response.json()["executions"]
     return executions
 
