@@ -30,7 +30,7 @@ from redis.exceptions import RedisError
 from clara_runner.errors import ClaraError
 from clara_runner.store.records import DeploymentRecord
 
-_REDIS_TIMEOUT_SECONDS = 2.0
+_REDIS_TIMEOUT_SECONDS = 5.0
 _REDIS_CONNECTIONS = 50
 """Per process; a burst beyond it waits (up to the timeout) for a connection instead of failing."""
 _REDIS_KEY_PREFIX = "clara-runner"
