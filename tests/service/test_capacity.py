@@ -6,26 +6,36 @@ import uuid
 import pytest
 
 from clara_runner.service.capacity import AtCapacity, ExecutionCapacity
+from tests.apps import wait_until
 
 DEPLOYMENT = uuid.uuid4()
 OTHER = uuid.uuid4()
 
 
-async def _hold(capacity: ExecutionCapacity, release: asyncio.Event, deployment: uuid.UUID = DEPLOYMENT) -> None:
-    async with capacity.slot(deployment, None):
+async def _hold(capacity: ExecutionCapacity, release: asyncio.Event, limit: int | None = None) -> None:
+    async with capacity.slot(DEPLOYMENT, limit):
         await release.wait()
 
 
-async def _started(tasks: list[asyncio.Task[None]]) -> None:
+async def _holding(capacity: ExecutionCapacity, release: asyncio.Event, limit: int | None = None) -> asyncio.Task[None]:
+    """A task holding a slot (or waiting for one) until `release` is set."""
+    task = asyncio.create_task(_hold(capacity, release, limit))
     await asyncio.sleep(0)
-    assert not any(task.done() for task in tasks)
+    assert not task.done()
+    return task
+
+
+async def _refusal(capacity: ExecutionCapacity, limit: int | None = None) -> AtCapacity:
+    with pytest.raises(AtCapacity) as raised:
+        async with capacity.slot(DEPLOYMENT, limit):
+            pytest.fail("got a slot that was taken")
+    return raised.value
 
 
 async def test_requests_past_the_limit_wait_and_run_when_a_slot_frees() -> None:
     capacity = ExecutionCapacity(max_running=2, max_waiting=5, wait_seconds=30)
     release = asyncio.Event()
-    holders = [asyncio.create_task(_hold(capacity, release)) for _ in range(2)]
-    await _started(holders)
+    holders = [await _holding(capacity, release) for _ in range(2)]
     entered = asyncio.Event()
 
     async def third() -> None:
@@ -33,25 +43,23 @@ async def test_requests_past_the_limit_wait_and_run_when_a_slot_frees() -> None:
             entered.set()
 
     waiter = asyncio.create_task(third())
-    await asyncio.sleep(0.01)
+    await wait_until(lambda: capacity.waiting == 1)
     assert not entered.is_set()
     release.set()
     await asyncio.gather(*holders, waiter)
     assert entered.is_set()
+    assert capacity.waiting == 0
 
 
 async def test_a_request_that_waits_past_the_queue_timeout_gets_at_capacity() -> None:
     capacity = ExecutionCapacity(max_running=1, max_waiting=5, wait_seconds=0.05)
     release = asyncio.Event()
-    holder = asyncio.create_task(_hold(capacity, release))
-    await _started([holder])
-    with pytest.raises(AtCapacity) as raised:
-        async with capacity.slot(DEPLOYMENT, None):
-            pytest.fail("got a slot that was taken")
-    assert raised.value.status == 503
-    assert raised.value.code == "at_capacity"
-    assert raised.value.headers["Retry-After"] == "1"
-    assert "within 50ms" in raised.value.message
+    holder = await _holding(capacity, release)
+    refusal = await _refusal(capacity)
+    assert refusal.status == 503
+    assert refusal.code == "at_capacity"
+    assert refusal.headers["Retry-After"] == "1"
+    assert "within 50ms" in refusal.message
     release.set()
     await holder
     async with capacity.slot(DEPLOYMENT, None):
@@ -61,14 +69,10 @@ async def test_a_request_that_waits_past_the_queue_timeout_gets_at_capacity() ->
 async def test_the_waiting_line_is_bounded() -> None:
     capacity = ExecutionCapacity(max_running=1, max_waiting=1, wait_seconds=30)
     release = asyncio.Event()
-    holder = asyncio.create_task(_hold(capacity, release))
-    await _started([holder])
-    waiter = asyncio.create_task(_hold(capacity, release))
-    await asyncio.sleep(0.01)
-    with pytest.raises(AtCapacity) as raised:
-        async with capacity.slot(DEPLOYMENT, None):
-            pytest.fail("got a slot that was taken")
-    assert "1 requests are already waiting" in raised.value.message
+    holder = await _holding(capacity, release)
+    waiter = await _holding(capacity, release)
+    await wait_until(lambda: capacity.waiting == 1)
+    assert "1 requests are already waiting" in (await _refusal(capacity)).message
     release.set()
     await asyncio.gather(holder, waiter)
 
@@ -76,11 +80,9 @@ async def test_the_waiting_line_is_bounded() -> None:
 async def test_no_waiting_at_all_when_the_queue_timeout_is_zero() -> None:
     capacity = ExecutionCapacity(max_running=1, max_waiting=10, wait_seconds=0)
     release = asyncio.Event()
-    holder = asyncio.create_task(_hold(capacity, release))
-    await _started([holder])
-    with pytest.raises(AtCapacity):
-        async with capacity.slot(DEPLOYMENT, None):
-            pytest.fail("got a slot that was taken")
+    holder = await _holding(capacity, release)
+    await _refusal(capacity)
+    assert capacity.waiting == 0
     release.set()
     await holder
 
@@ -88,18 +90,11 @@ async def test_no_waiting_at_all_when_the_queue_timeout_is_zero() -> None:
 async def test_a_deployment_limit_holds_back_only_that_deployment() -> None:
     capacity = ExecutionCapacity(max_running=5, max_waiting=5, wait_seconds=0.05)
     release = asyncio.Event()
-
-    async def hold_limited() -> None:
-        async with capacity.slot(DEPLOYMENT, 1):
-            await release.wait()
-
-    holder = asyncio.create_task(hold_limited())
-    await _started([holder])
-    with pytest.raises(AtCapacity) as raised:
-        async with capacity.slot(DEPLOYMENT, 1):
-            pytest.fail("the deployment's only slot was taken")
-    assert "at most 1 of this workflow" in raised.value.message
+    holder = await _holding(capacity, release, limit=1)
+    assert "at most 1 of this workflow" in (await _refusal(capacity, limit=1)).message
     async with capacity.slot(OTHER, None):
+        pass
+    async with capacity.slot(DEPLOYMENT, None):
         pass
     release.set()
     await holder
@@ -108,16 +103,15 @@ async def test_a_deployment_limit_holds_back_only_that_deployment() -> None:
 async def test_a_cancelled_waiter_leaves_no_slot_or_place_in_line_behind() -> None:
     capacity = ExecutionCapacity(max_running=1, max_waiting=1, wait_seconds=30)
     release = asyncio.Event()
-    holder = asyncio.create_task(_hold(capacity, release))
-    await _started([holder])
-    waiter = asyncio.create_task(_hold(capacity, release))
-    await asyncio.sleep(0.01)
+    holder = await _holding(capacity, release)
+    waiter = await _holding(capacity, release)
+    await wait_until(lambda: capacity.waiting == 1)
     waiter.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiter
-    second_waiter = asyncio.create_task(_hold(capacity, release))
-    await asyncio.sleep(0.01)
-    assert not second_waiter.done()
+    assert capacity.waiting == 0
+    second_waiter = await _holding(capacity, release)
+    await wait_until(lambda: capacity.waiting == 1)
     release.set()
     await asyncio.gather(holder, second_waiter)
     async with capacity.slot(DEPLOYMENT, None):
