@@ -192,3 +192,21 @@ async def test_without_a_key_nothing_is_stored(app: FastAPI, client: httpx2.Asyn
     async with services_of(app).database.read() as conn:
         assert (await conn.execute(select(idempotency_keys))).all() == []
     assert len(await _runs(client, deployment)) == 2
+
+
+async def test_a_run_whose_claim_was_taken_away_still_answers_its_caller(
+    gated: tuple[FastAPI, GateNode, httpx2.AsyncClient],
+) -> None:
+    app, gate, client = gated
+    deployment = await deploy(client, GATED_WORKFLOW, name="Slow")
+    first = _call(client, deployment, {"name": "Ada"})
+    await gate.wait_inside(1)
+    async with services_of(app).database.write() as conn:
+        await conn.execute(idempotency_keys.delete())
+    gate.open()
+    answered = await first
+    again = await _call(client, deployment, {"name": "Ada"})
+    assert answered.status_code == 200
+    assert again.status_code == 200
+    assert "Idempotent-Replayed" not in again.headers
+    assert gate.entered == 2

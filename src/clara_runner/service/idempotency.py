@@ -167,9 +167,15 @@ class IdempotentExecutions:
         return reply
 
     async def _store(self, scope: queries.Scope, claim_id: uuid.UUID, reply: Reply) -> None:
+        """Keep the reply for replays. If that fails, the caller still gets it (the run did happen); the key
+        stays "in progress" until its lease ends."""
         headers = {name: value for name, value in reply.headers.items() if name.lower() not in _PER_RESPONSE_HEADERS}
-        async with self._database.write() as conn:
-            stored = await queries.complete(conn, scope, claim_id, reply.status, headers, reply.body)
+        try:
+            async with self._database.write() as conn:
+                stored = await queries.complete(conn, scope, claim_id, reply.status, headers, reply.body)
+        except Exception:
+            log.exception("idempotency_store_failed", deployment_id=str(scope.deployment_id))
+            return
         if not stored:
             log.warning("idempotency_claim_lost", deployment_id=str(scope.deployment_id))
 
