@@ -19,6 +19,8 @@ from clara_runner.settings import Settings
 FIXTURES = Path(__file__).parent / "fixtures"
 WORKFLOWS = FIXTURES / "workflows"
 POSTGRES_URL = os.environ.get("CLARA_TEST_DATABASE_URL", "")
+REDIS_URL = os.environ.get("CLARA_TEST_REDIS_URL", "redis://127.0.0.1:6379/3")
+"""Redis for the shared rate-limit tests (its own database number; keys are unique per test)."""
 LOCAL_CLIENT = ("127.0.0.1", 50000)
 REMOTE_CLIENT = ("203.0.113.7", 40000)
 

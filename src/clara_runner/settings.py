@@ -42,6 +42,19 @@ class Settings(BaseSettings):
     max_execution_time_ms: int = Field(300_000, alias="MAX_EXECUTION_TIME", ge=1)
     key_cache_seconds: float = Field(5.0, alias="KEY_CACHE_SECONDS", ge=0)
 
+    # Traffic policy (docs/DEPLOYMENT.md): rate limits, backpressure, CORS, idempotency, retention.
+    rate_limit_enabled: bool = Field(True, alias="RATE_LIMIT_ENABLED")
+    rate_limit_max_requests: int = Field(100, alias="RATE_LIMIT_MAX_REQUESTS", ge=1)
+    rate_limit_window_ms: int = Field(3_600_000, alias="RATE_LIMIT_WINDOW_MS", ge=1000)
+    redis_url: str = Field("", alias="REDIS_URL")
+    max_concurrent_executions: int = Field(10, alias="MAX_CONCURRENT_EXECUTIONS", ge=1)
+    max_queued_executions: int = Field(100, alias="MAX_QUEUED_EXECUTIONS", ge=0)
+    queue_timeout_ms: int = Field(10_000, alias="QUEUE_TIMEOUT_MS", ge=0)
+    cors_origins: str = Field("", alias="CORS_ORIGINS")
+    idempotency_ttl_seconds: int = Field(86_400, alias="IDEMPOTENCY_TTL_SECONDS", ge=1)
+    execution_retention_days: int = Field(30, alias="EXECUTION_RETENTION_DAYS", ge=0)
+    housekeeping_interval_seconds: float = Field(3600.0, alias="HOUSEKEEPING_INTERVAL_SECONDS", gt=0)
+
     log_level: str = Field("info", alias="LOG_LEVEL")
 
     egress_allow_private: bool = Field(False, alias="EGRESS_ALLOW_PRIVATE")
@@ -106,6 +119,13 @@ class Settings(BaseSettings):
             )
             if value
         )
+
+    @field_validator("rate_limit_window_ms")
+    @classmethod
+    def _whole_seconds(cls, value: int) -> int:
+        if value % 1000:
+            raise ValueError("RATE_LIMIT_WINDOW_MS must be a whole number of seconds (a multiple of 1000)")
+        return value
 
     @property
     def public_base_url(self) -> str:

@@ -182,5 +182,6 @@ async def test_the_openapi_document_offers_multipart_with_binary_file_parts(uplo
     json_schema = document["components"]["schemas"]["Input"]
     assert form["schema"]["required"] == json_schema["required"]
     assert json_schema["properties"]["photo"]["contentEncoding"] == "base64"
-    (header,) = operation["parameters"]
-    assert (header["name"], header["in"], header["schema"]["type"]) == ("X-Workflow-Version", "header", "integer")
+    headers = {parameter["name"]: parameter for parameter in operation["parameters"]}
+    header = headers["X-Workflow-Version"]
+    assert (header["in"], header["schema"]["type"]) == ("header", "integer")

@@ -292,3 +292,29 @@ async def test_management_document_describes_the_version_endpoints(client: httpx
     assert "409" in paths["/api/workflows/{slug}/rollback"]["post"]["responses"]
     info = (await client.get("/api/info")).json()["endpoints"]
     assert "POST /api/workflows/:slug/rollback" in info
+
+
+async def test_a_new_version_can_change_the_traffic_options(client: httpx2.AsyncClient) -> None:
+    await deploy(client)
+    put = await client.put(
+        "/api/workflows/hello-world",
+        json={"workflow": HELLO_WORLD, "rateLimit": {"maxRequests": 7, "windowMs": 60000}, "maxConcurrency": 2},
+    )
+    assert put.status_code == 200, put.text
+    assert put.json()["deployment"]["maxConcurrency"] == 2
+    details = (await client.get("/api/workflows/hello-world")).json()["workflow"]
+    assert details["rateLimit"] == {"maxRequests": 7, "windowMs": 60000}
+    assert details["maxConcurrency"] == 2
+    refused = await client.put("/api/workflows/hello-world", json={"workflow": HELLO_WORLD, "maxConcurrency": 0})
+    assert refused.status_code == 400
+    assert any("maxConcurrency" in problem for problem in refused.json()["validationErrors"])
+
+
+async def test_a_new_version_is_held_to_the_deploy_size_limits(database_url: str, tmp_path: Path) -> None:
+    app = create_app(make_settings(database_url, tmp_path, MAX_WORKFLOW_NODES=3))
+    async with app.router.lifespan_context(app), asgi_client(app) as client:
+        await deploy(client)
+        response = await client.put("/api/workflows/hello-world", json={"workflow": GREETER})
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_workflow"
+    assert "3" in response.json()["validationErrors"][0]

@@ -18,6 +18,7 @@ _ERROR_STATUSES: Mapping[int, str] = {
     401: "Missing or invalid API key",
     403: "The key is valid but not allowed to run this workflow",
     404: "No live workflow has this slug, or the key belongs to another workflow",
+    409: "The Idempotency-Key was used with another body, or its first request is still running",
     413: "The request body is larger than MAX_INPUT_SIZE",
     422: "A node of the workflow failed; the message names it",
     429: "Rate limit exceeded; retry after the number of seconds in Retry-After",
@@ -141,7 +142,17 @@ def workflow_openapi(
         "description": description or f"Run the deployed workflow '{name}' and return its outputs.",
         "tags": ["Workflow Execution"],
         "security": [{"bearerAuth": []}],
-        "parameters": [dict(VERSION_HEADER_PARAMETER)],
+        "parameters": [
+            dict(VERSION_HEADER_PARAMETER),
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "description": "Makes retries safe: within 24 hours the same key and body replay the first "
+                "response (with Idempotent-Replayed: true) instead of running again",
+                "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+            },
+        ],
         "requestBody": {
             "required": True,
             "content": {

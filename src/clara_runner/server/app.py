@@ -8,10 +8,12 @@ from pathlib import Path
 
 import fastapi_offline
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from clara_runner import __version__
 from clara_runner.security.redaction import Redactor
+from clara_runner.server.cors import cors_options
 from clara_runner.server.errors import install_error_handlers
 from clara_runner.server.logs import configure_logging
 from clara_runner.server.pages import ASSETS
@@ -48,6 +50,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    cors = cors_options(settings.cors_origins)
+    if cors is not None:
+        app.add_middleware(CORSMiddleware, **cors)
     app.mount(f"{ASSETS}/vendor", StaticFiles(directory=_VENDOR_ASSETS), name="vendor-assets")
     app.mount(f"{ASSETS}/app", StaticFiles(directory=_APP_ASSETS), name="app-assets")
     app.include_router(workflows.router)

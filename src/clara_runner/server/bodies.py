@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from fastapi import Request
+from starlette.requests import ClientDisconnect
 
-from clara_runner.errors import PayloadTooLarge
+from clara_runner.errors import ClaraError, PayloadTooLarge
+
+
+class ClientClosedRequest(ClaraError):
+    """The client closed the connection before it finished sending the request body."""
+
+    code = "client_closed_request"
+    status = 499
+    error = "Client closed request"
 
 
 def _too_large(limit: int, received: int | None) -> PayloadTooLarge:
@@ -22,9 +31,12 @@ async def read_limited(request: Request, limit: int) -> bytes:
         raise _too_large(limit, int(declared))
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit, None)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit, None)
+            chunks.append(chunk)
+    except ClientDisconnect as exc:
+        raise ClientClosedRequest() from exc
     return b"".join(chunks)

@@ -23,6 +23,15 @@ def links(request: Request) -> Links:
 
 
 def client_host(request: Request) -> str | None:
+    """The client address that management access judges; None for a browser page of another origin.
+
+    Without an admin key, management trusts loopback clients, and a browser on the server's machine is
+    one: any web page it shows could send requests to localhost (and read the answers where CORS allows).
+    Such requests carry a foreign `Origin`, so they are treated as coming from nowhere trusted.
+    """
+    origin = request.headers.get("origin")
+    if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
+        return None
     return request.client.host if request.client else None
 
 

@@ -44,8 +44,14 @@ def _deployed_contract(record: DeploymentRecord, contract: Contract, links: Link
         "schema": contract.public_schema(),
         "docs": links.docs(record.slug),
         "version": record.current_version,
+        **traffic_options(record),
         "warnings": list(contract.warnings),
     }
+
+
+def traffic_options(record: DeploymentRecord) -> dict[str, Any]:
+    """The deployment's own rate-limit override and concurrency cap (null: the server's settings apply)."""
+    return {"rateLimit": record.rate_limit, "maxConcurrency": record.max_concurrency}
 
 
 def deployed(result: Deployed, links: Links) -> dict[str, Any]:
@@ -112,6 +118,7 @@ def deployment_summary(record: DeploymentRecord, links: Links) -> dict[str, Any]
         "endpoint": links.endpoint(record.slug),
         "docs": links.docs(record.slug),
         "version": record.current_version,
+        **traffic_options(record),
         "executionCount": record.execution_count,
         "outputSchemaMismatches": record.output_schema_mismatches,
         "lastExecuted": iso(record.last_executed_at),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -19,6 +19,8 @@ from clara_runner.flow.nodes.registry import NodeRegistry
 from clara_runner.flow.plan import compile_flow
 from clara_runner.security import api_keys
 from clara_runner.service.slugs import MAX_SLUG_LENGTH, SLUG_PATTERN, first_free, slugify
+from clara_runner.service.traffic_options import TrafficOptions, apply_traffic_options, parse_traffic_options
+from clara_runner.service.workflow_limits import WorkflowLimits, workflow_limit_problems
 from clara_runner.store import deployments as deployment_queries
 from clara_runner.store import keys as key_queries
 from clara_runner.store.database import Database
@@ -36,6 +38,7 @@ class DeployRequest:
     description: str | None
     user_id: str | None
     workflow: Any
+    traffic: TrafficOptions = field(default_factory=TrafficOptions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +77,7 @@ def parse_deploy_request(body: Any) -> DeployRequest:
         problems.append("userId must be a string of 255 characters or less")
     if body.get("workflow") is None:
         problems.append("workflow is required")
+    traffic = parse_traffic_options(body, problems)
     if problems:
         raise ValidationFailed(problems)
     assert isinstance(name, str)
@@ -83,11 +87,16 @@ def parse_deploy_request(body: Any) -> DeployRequest:
         description=description,
         user_id=user_id,
         workflow=body["workflow"],
+        traffic=traffic,
     )
 
 
-def derive_contract(workflow: Any, registry: NodeRegistry) -> Contract:
-    """Check the workflow statically and derive its API; raise `InvalidWorkflow` listing every problem."""
+def derive_contract(workflow: Any, registry: NodeRegistry, limits: WorkflowLimits) -> Contract:
+    """Check the workflow statically (size limits first, then the graph) and derive its API; raise
+    `InvalidWorkflow` listing every problem. Deploy and every new version go through here."""
+    problems = workflow_limit_problems(workflow, limits)
+    if problems:
+        raise invalid_workflow(problems)
     try:
         plan = compile_flow(parse_flow(workflow), registry)
     except FlowDefinitionError as exc:
@@ -101,8 +110,10 @@ def invalid_workflow(problems: list[str]) -> InvalidWorkflow:
     return InvalidWorkflow(problems, message=f"The workflow cannot be deployed: {problems[0]}{more}")
 
 
-async def deploy(database: Database, registry: NodeRegistry, secret: bytes, request: DeployRequest) -> Deployed:
-    contract = derive_contract(request.workflow, registry)
+async def deploy(
+    database: Database, registry: NodeRegistry, secret: bytes, limits: WorkflowLimits, request: DeployRequest
+) -> Deployed:
+    contract = derive_contract(request.workflow, registry, limits)
     issued = api_keys.generate()
     base = request.slug or slugify(request.name)
     for _ in range(_SLUG_ATTEMPTS):
@@ -137,6 +148,7 @@ async def deploy(database: Database, registry: NodeRegistry, secret: bytes, requ
                     display_prefix=issued.display_prefix,
                     now=now,
                 )
+                await apply_traffic_options(conn, deployment_id, request.traffic)
                 record = await deployment_queries.find_live(conn, deployment_id=deployment_id)
         except IntegrityError:
             log.info("deploy_slug_race", slug=base)

@@ -11,11 +11,11 @@ from clara_runner.errors import WorkflowNotFound
 from clara_runner.flow.nodes.registry import NodeRegistry
 from clara_runner.security import api_keys
 from clara_runner.service.auth import KeyAuthenticator
-from clara_runner.service.deploy import Deployed, deploy, invalid_workflow, parse_deploy_request
+from clara_runner.service.deploy import Deployed, deploy, parse_deploy_request
 from clara_runner.service.pages import Page, PageRequest
 from clara_runner.service.usage import UsageRecorder
 from clara_runner.service.versions import LoadedVersion, VersionCache
-from clara_runner.service.workflow_limits import WorkflowLimits, workflow_limit_problems
+from clara_runner.service.workflow_limits import WorkflowLimits
 from clara_runner.store import deployments as deployment_queries
 from clara_runner.store import keys as key_queries
 from clara_runner.store.database import Database
@@ -42,11 +42,7 @@ class DeploymentService:
         self._limits = limits or WorkflowLimits()
 
     async def deploy(self, body: Any) -> Deployed:
-        request = parse_deploy_request(body)
-        problems = workflow_limit_problems(request.workflow, self._limits)
-        if problems:
-            raise invalid_workflow(problems)
-        return await deploy(self._database, self._registry, self._secret, request)
+        return await deploy(self._database, self._registry, self._secret, self._limits, parse_deploy_request(body))
 
     async def list(self, user_id: str | None, page: PageRequest) -> Page[DeploymentRecord]:
         async with self._database.read() as conn:

@@ -1,15 +1,20 @@
 """Execute a deployed workflow for an API caller, and its history.
 
 Path of one request: authenticate the key (cached) -> check the slug is the key's deployment ->
+take one request from the key's rate limit -> receive the body -> wait for an execution slot ->
 load the current version or the one `X-Workflow-Version` pins (cached: plan, contract, validators)
--> read (JSON, form or multipart) and validate the body -> run under the `MAX_EXECUTION_TIME`
+-> parse (JSON, form or multipart) and validate the body -> run under the `MAX_EXECUTION_TIME`
 deadline -> check the outputs against the output schema (a mismatch is traced and counted, never
-fatal) -> record -> respond.
+fatal) -> redact and size-check -> record -> respond.
 
 Every request that passes authentication leaves exactly one execution row with a final status
 (success, error or timeout), whatever fails after that point: the row is written once, in a
 `finally`, shielded from cancellation. Nothing is written before the run, so no row can be left
 `running`, and the hot path costs one database write.
+
+Two refusals are deliberately not recorded: 429 `rate_limited` and 503 `at_capacity`. They shed load,
+and writing a row for each would turn a flood of refused requests into a flood of database writes
+(and fill the history with noise): the request never reached the workflow.
 """
 
 from __future__ import annotations
@@ -18,8 +23,9 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -39,8 +45,10 @@ from clara_runner.flow.errors import NodeFailed
 from clara_runner.flow.events import EventSink, TraceRecorder
 from clara_runner.flow.runner import run
 from clara_runner.security.api_keys import PREFIX
+from clara_runner.security.rate_limits import Quota, RateLimiter
 from clara_runner.service.access import ManagementAccess
-from clara_runner.service.auth import KeyAuthenticator, bearer_token
+from clara_runner.service.auth import KeyAuthenticator, Principal, bearer_token
+from clara_runner.service.capacity import ExecutionCapacity
 from clara_runner.service.failures import node_failure
 from clara_runner.service.multipart import is_multipart, parse_multipart
 from clara_runner.service.pages import Page, PageRequest
@@ -74,6 +82,59 @@ class ExecutionOutcome:
     duration_ms: int
     nodes_executed: int
     finished_at: datetime
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """Response headers the run earned (the caller's rate-limit quota)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """A caller let in: a valid key of the deployment, within its rate limit."""
+
+    principal: Principal
+    quota: Quota | None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return self.quota.headers() if self.quota is not None else {}
+
+    @contextmanager
+    def stamped(self) -> Iterator[None]:
+        """Put the quota headers on any error raised inside: every response after admission carries them."""
+        try:
+            yield
+        except ClaraError as exc:
+            exc.headers = {**self.headers, **exc.headers}
+            raise
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedRequest:
+    """An admitted request: its body, read in full before an execution slot is taken so a slow upload
+    holds no slot, with what says how to read it (content type) and which version to run.
+
+    A failure to read the body (too large, client gone) is kept and raised when the run reads it, so it
+    is recorded like any other failure of an admitted request.
+    """
+
+    raw: bytes | None
+    content_type: str | None
+    version_header: str | None
+    failure: Exception | None = None
+
+    @classmethod
+    async def receive(
+        cls, read_body: BodyReader, content_type: str | None, version_header: str | None
+    ) -> ReceivedRequest:
+        try:
+            return cls(await read_body(), content_type, version_header)
+        except Exception as exc:
+            return cls(None, content_type, version_header, exc)
+
+    async def read(self) -> bytes:
+        if self.failure is not None:
+            raise self.failure
+        assert self.raw is not None
+        return self.raw
 
 
 def parse_payload(raw: bytes, content_type: str | None) -> Any:
@@ -108,6 +169,9 @@ class ExecutionService:
         usage: UsageRecorder,
         max_seconds: float,
         context_factory: ContextFactory = default_context,
+        *,
+        rate_limits: RateLimiter,
+        capacity: ExecutionCapacity,
         safeguards: Safeguards | None = None,
     ) -> None:
         self._database = database
@@ -117,6 +181,8 @@ class ExecutionService:
         self._usage = usage
         self._max_seconds = max_seconds
         self._context_factory = context_factory
+        self._rate_limits = rate_limits
+        self._capacity = capacity
         self._safeguards = safeguards or Safeguards()
 
     async def execute(
@@ -127,11 +193,26 @@ class ExecutionService:
         content_type: str | None,
         version_header: str | None = None,
     ) -> ExecutionOutcome:
-        principal = await self._keys.authenticate(authorization)
-        deployment = principal.deployment
-        if deployment.slug != slug:
-            raise WorkflowNotFound(f"No workflow '{slug}' belongs to this API key")
+        admission = await self.admit(slug, authorization)
+        return await self.run(admission, await ReceivedRequest.receive(read_body, content_type, version_header))
 
+    async def admit(self, slug: str, authorization: str | None) -> Admission:
+        """Authenticate the key, check it belongs to `slug`, and take one request from its rate limit."""
+        principal = await self._keys.authenticate(authorization)
+        if principal.deployment.slug != slug:
+            raise WorkflowNotFound(f"No workflow '{slug}' belongs to this API key")
+        return Admission(principal, await self._rate_limits.hit(principal.deployment, principal.key_id))
+
+    async def run(self, admission: Admission, request: ReceivedRequest) -> ExecutionOutcome:
+        """Wait for an execution slot, then run the admitted request and record it."""
+        deployment = admission.principal.deployment
+        with admission.stamped():
+            async with self._capacity.slot(deployment.id, deployment.max_concurrency):
+                outcome = await self._run(admission.principal, request)
+        return replace(outcome, headers=admission.headers)
+
+    async def _run(self, principal: Principal, request: ReceivedRequest) -> ExecutionOutcome:
+        deployment = principal.deployment
         execution_id = uuid.uuid4()
         started_at = utcnow()
         started = time.perf_counter()
@@ -144,13 +225,13 @@ class ExecutionService:
             "version": deployment.current_version,
         }
         try:
-            record["version"] = pinned_version(version_header, deployment.current_version)
+            record["version"] = pinned_version(request.version_header, deployment.current_version)
             loaded = await self._versions.get(deployment.id, record["version"])
-            raw = await read_body()
+            raw = await request.read()
             payload = (
-                parse_multipart(raw, content_type, loaded.contract.inputs)
-                if is_multipart(content_type)
-                else parse_payload(raw, content_type)
+                parse_multipart(raw, request.content_type, loaded.contract.inputs)
+                if is_multipart(request.content_type)
+                else parse_payload(raw, request.content_type)
             )
             values, inputs = loaded.binder.bind(payload)
             record["inputs"] = guard.inputs(loaded.plan, loaded.contract.inputs, inputs)

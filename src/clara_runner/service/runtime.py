@@ -13,20 +13,29 @@ from clara_runner.flow.nodes import default_registry
 from clara_runner.flow.nodes.registry import NodeRegistry
 from clara_runner.security.admin import HOW_TO_SET, AdminPolicy
 from clara_runner.security.egress import GuardedTransport
+from clara_runner.security.rate_limits import Counters, RateLimit, RateLimiter, RedisCounters
 from clara_runner.security.redaction import Redactor
 from clara_runner.security.secret import load_secret
 from clara_runner.service.access import ManagementAccess
 from clara_runner.service.auth import KeyAuthenticator
+from clara_runner.service.capacity import ExecutionCapacity
 from clara_runner.service.deployments import DeploymentService
 from clara_runner.service.execute import ExecutionService
+from clara_runner.service.housekeeping import Housekeeper
+from clara_runner.service.idempotency import IdempotentExecutions
+from clara_runner.service.retention import ExecutionRetention
 from clara_runner.service.safeguards import Safeguards
 from clara_runner.service.usage import UsageRecorder
 from clara_runner.service.versions import VersionCache
 from clara_runner.service.versions_admin import VersionAdmin
 from clara_runner.settings import Settings
 from clara_runner.store.database import Database
+from clara_runner.store.rate_limits import DatabaseCounters, prune_windows
 
 log = structlog.get_logger(__name__)
+
+_LEASE_MARGIN_SECONDS = 60.0
+"""How long past its longest possible run an idempotency claim is kept before another request may take it."""
 
 
 @dataclass
@@ -41,6 +50,10 @@ class Services:
     usage: UsageRecorder
     http: HttpClients
     started_at: float
+    rate_limits: RateLimiter
+    capacity: ExecutionCapacity
+    idempotent: IdempotentExecutions
+    housekeeping: Housekeeper
 
     @classmethod
     def build(cls, settings: Settings, registry: NodeRegistry | None = None) -> Services:
@@ -61,6 +74,44 @@ class Services:
         def run_context(execution_id: str, events: EventSink) -> RunContext:
             return RunContext(events=events, execution_id=execution_id, services=endpoints, http=http)
 
+        counters: Counters = RedisCounters(settings.redis_url) if settings.redis_url else DatabaseCounters(database)
+        rate_limits = RateLimiter(
+            counters,
+            RateLimit(
+                enabled=settings.rate_limit_enabled,
+                max_requests=settings.rate_limit_max_requests,
+                window_seconds=settings.rate_limit_window_ms // 1000,
+            ),
+        )
+        queue_seconds = settings.queue_timeout_ms / 1000
+        capacity = ExecutionCapacity(settings.max_concurrent_executions, settings.max_queued_executions, queue_seconds)
+        executions = ExecutionService(
+            database,
+            keys,
+            access,
+            versions,
+            usage,
+            settings.max_execution_seconds,
+            run_context,
+            rate_limits=rate_limits,
+            capacity=capacity,
+            safeguards=Safeguards(Redactor(settings.secret_values()), settings.max_output_size),
+        )
+        idempotent = IdempotentExecutions(
+            database,
+            executions,
+            ttl_seconds=settings.idempotency_ttl_seconds,
+            lease_seconds=settings.max_execution_seconds + queue_seconds + _LEASE_MARGIN_SECONDS,
+        )
+        housekeeping = Housekeeper(
+            [
+                ("executions", ExecutionRetention(database, settings.execution_retention_days).prune),
+                ("idempotency_keys", idempotent.prune),
+                ("rate_limit_windows", lambda: prune_windows(database)),
+            ],
+            settings.housekeeping_interval_seconds,
+        )
+
         return cls(
             settings=settings,
             database=database,
@@ -69,20 +120,15 @@ class Services:
             deployments=DeploymentService(
                 database, registry, secret, keys, usage, versions, settings.workflow_limits()
             ),
-            executions=ExecutionService(
-                database,
-                keys,
-                access,
-                versions,
-                usage,
-                settings.max_execution_seconds,
-                run_context,
-                Safeguards(Redactor(settings.secret_values()), settings.max_output_size),
-            ),
-            versions=VersionAdmin(database, registry, keys, access),
+            executions=executions,
+            versions=VersionAdmin(database, registry, keys, access, settings.workflow_limits()),
             usage=usage,
             http=http,
             started_at=time.monotonic(),
+            rate_limits=rate_limits,
+            capacity=capacity,
+            idempotent=idempotent,
+            housekeeping=housekeeping,
         )
 
     async def start(self) -> None:
@@ -92,8 +138,11 @@ class Services:
                 message="Management endpoints answer loopback clients only. " + HOW_TO_SET,
             )
         self.usage.start()
+        self.housekeeping.start()
 
     async def stop(self) -> None:
+        await self.housekeeping.stop()
+        await self.rate_limits.aclose()
         await self.usage.stop()
         await self.http.aclose()
         await self.database.close()

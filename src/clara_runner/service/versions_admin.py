@@ -33,7 +33,9 @@ from clara_runner.service.access import ManagementAccess
 from clara_runner.service.auth import KeyAuthenticator, bearer_token
 from clara_runner.service.deploy import derive_contract
 from clara_runner.service.pages import Page, PageRequest
+from clara_runner.service.traffic_options import TrafficOptions, apply_traffic_options, parse_traffic_options
 from clara_runner.service.versions import VersionNotFound
+from clara_runner.service.workflow_limits import WorkflowLimits
 from clara_runner.store import deployments as deployment_queries
 from clara_runner.store import versions as version_queries
 from clara_runner.store.database import Database
@@ -94,6 +96,7 @@ class VersionRequest:
     workflow: Any
     name: str | None
     description: str | None
+    traffic: TrafficOptions
 
 
 def parse_version_request(body: Any, slug: str) -> VersionRequest:
@@ -116,12 +119,14 @@ def parse_version_request(body: Any, slug: str) -> VersionRequest:
         problems.append(f"slug cannot be changed by a new version: it must be '{slug}' or omitted")
     if body.get("workflow") is None:
         problems.append("workflow is required")
+    traffic = parse_traffic_options(body, problems)
     if problems:
         raise ValidationFailed(problems)
     return VersionRequest(
         workflow=body["workflow"],
         name=name.strip() if isinstance(name, str) else None,
         description=description,
+        traffic=traffic,
     )
 
 
@@ -141,10 +146,16 @@ def parse_rollback_request(body: Any) -> int | None:
 
 class VersionAdmin:
     def __init__(
-        self, database: Database, registry: NodeRegistry, keys: KeyAuthenticator, access: ManagementAccess
+        self,
+        database: Database,
+        registry: NodeRegistry,
+        keys: KeyAuthenticator,
+        access: ManagementAccess,
+        limits: WorkflowLimits,
     ) -> None:
         self._database = database
         self._registry = registry
+        self._limits = limits
         self._keys = keys
         self._access = access
 
@@ -168,7 +179,7 @@ class VersionAdmin:
     async def deploy_version(self, deployment: DeploymentRecord, body: Any) -> NewVersion:
         """Check the workflow as deploy does, store it as the next version and make it current."""
         request = parse_version_request(body, deployment.slug)
-        contract = derive_contract(request.workflow, self._registry)
+        contract = derive_contract(request.workflow, self._registry, self._limits)
         result = await self._insert(deployment.id, request, contract)
         self._keys.forget(deployment.id)
         log.info("version_deployed", deployment_id=str(deployment.id), version=result.deployment.current_version)
@@ -188,6 +199,7 @@ class VersionAdmin:
             await version_queries.set_current_version(
                 conn, deployment_id, version, now, name=request.name, description=request.description
             )
+            await apply_traffic_options(conn, deployment_id, request.traffic)
             record = await deployment_queries.find_live(conn, deployment_id=deployment_id)
         assert record is not None
         return NewVersion(record, contract, previous)

@@ -170,4 +170,11 @@ def deployment_from_row(row: Any) -> DeploymentRecord:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         output_schema_mismatches=row["output_schema_mismatches"],
+        rate_limit=row["rate_limit"],
+        max_concurrency=row["max_concurrency"],
     )
+
+
+async def set_traffic_options(conn: AsyncConnection, deployment_id: uuid.UUID, values: dict[str, Any]) -> None:
+    """Set the deployment's `rate_limit` and/or `max_concurrency` columns."""
+    await conn.execute(update(deployments).where(deployments.c.id == deployment_id).values(**values))

@@ -23,6 +23,10 @@ class DeploymentRecord:
     updated_at: datetime
     output_schema_mismatches: int = 0
     """Executions whose outputs did not match the published output schema (recorded, not failed)."""
+    rate_limit: dict[str, Any] | None = None
+    """This deployment's override of the server's rate limit (only the fields it sets), or None."""
+    max_concurrency: int | None = None
+    """How many executions of this deployment one process runs at once, or None for no own limit."""
 
 
 @dataclass(frozen=True, slots=True)

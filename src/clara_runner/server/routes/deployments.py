@@ -12,6 +12,7 @@ from clara_runner.server.bodies import read_limited
 from clara_runner.server.deps import checked_id, client_host, links, services
 from clara_runner.service.execute import parse_payload
 from clara_runner.service.pages import PageRequest
+from clara_runner.service.traffic_options import SCHEMA as TRAFFIC_OPTIONS_SCHEMA
 
 router = APIRouter(tags=["Deployments"])
 
@@ -33,6 +34,7 @@ _DEPLOY_BODY = {
                             "description": "An Agent Studio export (clara-sdk, clara-native or template) "
                             "or a flat {nodes, connections} document",
                         },
+                        **TRAFFIC_OPTIONS_SCHEMA,
                     },
                 }
             }

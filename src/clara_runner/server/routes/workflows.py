@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, Response
 
 from clara_runner.clock import iso
 from clara_runner.contract.openapi import workflow_openapi
@@ -13,6 +13,7 @@ from clara_runner.server import presenters
 from clara_runner.server.bodies import read_limited
 from clara_runner.server.deps import checked_slug, client_host, links, services
 from clara_runner.server.pages import CONTENT_SECURITY_POLICY, swagger_page
+from clara_runner.server.replies import render_execution, reply_response, success_response
 from clara_runner.service.pages import PageRequest
 from clara_runner.service.runtime import Services
 from clara_runner.service.versions_admin import VERSION_HEADER
@@ -72,21 +73,24 @@ async def docs(request: Request, slug: str) -> HTMLResponse:
 
 
 @router.post("/api/workflows/{slug}/execute", summary="Execute the workflow (API key required)")
-async def execute(request: Request, slug: str) -> JSONResponse:
+async def execute(request: Request, slug: str) -> Response:
     state = services(request)
     limit = state.settings.max_input_size
 
     async def read_body() -> bytes:
         return await read_limited(request, limit)
 
-    outcome = await state.executions.execute(
+    call = (
         checked_slug(slug),
         request.headers.get("authorization"),
         read_body,
         request.headers.get("content-type"),
         request.headers.get(VERSION_HEADER),
     )
-    return JSONResponse(presenters.execution_success(outcome))
+    idempotency_key = request.headers.get("idempotency-key")
+    if idempotency_key is not None:
+        return reply_response(await state.idempotent.execute(*call, idempotency_key, render_execution))
+    return success_response(await state.executions.execute(*call))
 
 
 @router.get("/api/workflows/{slug}/executions", summary="Execution history (API key required)")

@@ -1,0 +1,26 @@
+"""Execute responses as `Reply` values (what idempotency stores and replays) and back into HTTP."""
+
+from __future__ import annotations
+
+from fastapi.responses import JSONResponse, Response
+
+from clara_runner.errors import ClaraError
+from clara_runner.server import presenters
+from clara_runner.server.errors import error_response
+from clara_runner.service.execute import ExecutionOutcome
+from clara_runner.service.idempotency import Reply
+
+
+def success_response(outcome: ExecutionOutcome) -> JSONResponse:
+    return JSONResponse(presenters.execution_success(outcome), headers=dict(outcome.headers))
+
+
+def render_execution(result: ExecutionOutcome | ClaraError) -> Reply:
+    """The response the caller gets for a run's outcome or the client error it ended with."""
+    response = error_response(result) if isinstance(result, ClaraError) else success_response(result)
+    headers = {name: value for name, value in response.headers.items() if name != "content-length"}
+    return Reply(response.status_code, bytes(response.body), headers)
+
+
+def reply_response(reply: Reply) -> Response:
+    return Response(reply.body, status_code=reply.status, headers=reply.headers)

@@ -1,0 +1,28 @@
+"""Execution retention: rows older than `EXECUTION_RETENTION_DAYS` are deleted (0 keeps them forever).
+
+Inputs and outputs of executions are customer data; keeping them no longer than needed is the point.
+Deletion runs in batches (`store/pruning.py`), so it never holds the table long, and it is safe for
+several processes to prune at once: each batch deletes whatever rows are still there.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from clara_runner.clock import utcnow
+from clara_runner.store.database import Database
+from clara_runner.store.pruning import delete_in_batches
+from clara_runner.store.tables import executions
+
+
+class ExecutionRetention:
+    def __init__(self, database: Database, days: int) -> None:
+        self._database = database
+        self._days = days
+
+    async def prune(self) -> int:
+        """Delete executions created more than the retention period ago; return how many."""
+        if self._days == 0:
+            return 0
+        cutoff = utcnow() - timedelta(days=self._days)
+        return await delete_in_batches(self._database, executions, executions.c.created_at < cutoff)

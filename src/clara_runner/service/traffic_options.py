@@ -1,0 +1,101 @@
+"""A deployment's own traffic options, given in the deploy body (and, the same object, in an update):
+
+    "rateLimit": {"enabled": false} | {"maxRequests": 50, "windowMs": 60000} | null
+    "maxConcurrency": 4 | null
+
+`rateLimit` overrides the server's `RATE_LIMIT_*` defaults field by field; the fields it leaves out
+follow the server's settings, and `null` (or `{}`) removes the override. `maxConcurrency` caps how many
+executions of this deployment one server process runs at once; `null` removes the cap. A body that
+names neither option leaves the stored options as they are.
+
+Use `parse_traffic_options` while checking a request body (it adds its problems to the body's list, so
+the caller reports every problem at once) and `apply_traffic_options` inside the write transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeGuard
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from clara_runner.store import deployments as deployment_queries
+
+MAX_REQUESTS_LIMIT = 1_000_000_000
+MAX_WINDOW_MS = 31 * 24 * 3600 * 1000
+MAX_CONCURRENCY_LIMIT = 10_000
+
+SCHEMA: dict[str, Any] = {
+    "rateLimit": {
+        "type": ["object", "null"],
+        "description": "Override of the server's rate limit for this deployment, per API key; null restores it",
+        "additionalProperties": False,
+        "properties": {
+            "enabled": {"type": "boolean"},
+            "maxRequests": {"type": "integer", "minimum": 1, "maximum": MAX_REQUESTS_LIMIT},
+            "windowMs": {"type": "integer", "minimum": 1000, "maximum": MAX_WINDOW_MS, "multipleOf": 1000},
+        },
+    },
+    "maxConcurrency": {
+        "type": ["integer", "null"],
+        "minimum": 1,
+        "maximum": MAX_CONCURRENCY_LIMIT,
+        "description": "Most executions of this deployment one server process runs at once; null for no own cap",
+    },
+}
+"""The options' JSON Schema, for request-body documentation."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrafficOptions:
+    changes: dict[str, Any] = field(default_factory=dict)
+    """New values of the deployment's columns, only for the options the body named."""
+
+
+def _whole(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _rate_limit(value: Any, problems: list[str]) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        problems.append('rateLimit must be an object such as {"maxRequests": 50, "windowMs": 60000}, or null')
+        return None
+    unknown = sorted(set(value) - {"enabled", "maxRequests", "windowMs"})
+    if unknown:
+        problems.append(f"rateLimit has unknown fields: {', '.join(unknown)} (allowed: enabled, maxRequests, windowMs)")
+    enabled = value.get("enabled")
+    if "enabled" in value and not isinstance(enabled, bool):
+        problems.append("rateLimit.enabled must be true or false")
+    maximum = value.get("maxRequests")
+    if "maxRequests" in value and not (_whole(maximum) and 1 <= maximum <= MAX_REQUESTS_LIMIT):
+        problems.append(f"rateLimit.maxRequests must be a whole number from 1 to {MAX_REQUESTS_LIMIT}")
+    window = value.get("windowMs")
+    if "windowMs" in value and not (_whole(window) and 1000 <= window <= MAX_WINDOW_MS and window % 1000 == 0):
+        problems.append(
+            f"rateLimit.windowMs must be a whole number of seconds in milliseconds (a multiple of 1000), "
+            f"from 1000 to {MAX_WINDOW_MS}"
+        )
+    return {name: value[name] for name in ("enabled", "maxRequests", "windowMs") if name in value} or None
+
+
+def parse_traffic_options(body: Mapping[str, Any], problems: list[str]) -> TrafficOptions:
+    """The traffic options named in `body`; every problem found is appended to `problems`."""
+    changes: dict[str, Any] = {}
+    if "rateLimit" in body:
+        changes["rate_limit"] = _rate_limit(body["rateLimit"], problems)
+    if "maxConcurrency" in body:
+        concurrency = body["maxConcurrency"]
+        if concurrency is not None and not (_whole(concurrency) and 1 <= concurrency <= MAX_CONCURRENCY_LIMIT):
+            problems.append(f"maxConcurrency must be a whole number from 1 to {MAX_CONCURRENCY_LIMIT}, or null")
+        changes["max_concurrency"] = concurrency
+    return TrafficOptions(changes)
+
+
+async def apply_traffic_options(conn: AsyncConnection, deployment_id: uuid.UUID, options: TrafficOptions) -> None:
+    """Store the options on the deployment (in the caller's transaction); options not named stay as they are."""
+    if options.changes:
+        await deployment_queries.set_traffic_options(conn, deployment_id, options.changes)

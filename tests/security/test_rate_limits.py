@@ -1,0 +1,163 @@
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import ValidationError
+
+from clara_runner.security.rate_limits import (
+    Counters,
+    RateLimit,
+    RateLimited,
+    RateLimiter,
+    RateLimiterUnavailable,
+    RedisCounters,
+)
+from clara_runner.store.database import Database
+from clara_runner.store.rate_limits import DatabaseCounters, prune_windows
+from clara_runner.store.records import DeploymentRecord
+from clara_runner.store.tables import rate_limit_windows
+from tests.support import REDIS_URL, free_port, make_settings
+
+DEFAULT = RateLimit(enabled=True, max_requests=100, window_seconds=3600)
+
+
+def _deployment(rate_limit: dict[str, object] | None = None) -> DeploymentRecord:
+    now = datetime.now(UTC)
+    return DeploymentRecord(
+        id=uuid.uuid4(),
+        slug="hello",
+        name="Hello",
+        description=None,
+        user_id=None,
+        state="active",
+        current_version=1,
+        execution_count=0,
+        last_executed_at=None,
+        created_at=now,
+        updated_at=now,
+        rate_limit=rate_limit,
+    )
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    db = Database(database_url)
+    try:
+        yield db
+    finally:
+        await db.close()
+
+
+@pytest.fixture(params=["database", "redis"])
+async def counters(request: pytest.FixtureRequest, database: Database) -> AsyncIterator[Counters]:
+    made: Counters = DatabaseCounters(database) if request.param == "database" else RedisCounters(REDIS_URL)
+    try:
+        yield made
+    finally:
+        await made.aclose()
+
+
+def test_a_deployment_override_replaces_only_the_fields_it_sets() -> None:
+    assert DEFAULT.overridden(None) == DEFAULT
+    assert DEFAULT.overridden({"maxRequests": 5}) == RateLimit(True, 5, 3600)
+    assert DEFAULT.overridden({"windowMs": 60000}) == RateLimit(True, 100, 60)
+    assert DEFAULT.overridden({"enabled": False}) == RateLimit(False, 100, 3600)
+    assert RateLimit(False, 1, 1).overridden({"enabled": True}).enabled
+
+
+def test_the_window_setting_must_be_whole_seconds(tmp_path: object) -> None:
+    with pytest.raises(ValidationError, match="multiple of 1000"):
+        make_settings("sqlite:///x.db", tmp_path, RATE_LIMIT_WINDOW_MS=1500)  # type: ignore[arg-type]
+
+
+async def test_exactly_the_limit_is_admitted_among_concurrent_requests(counters: Counters) -> None:
+    limiter = RateLimiter(counters, RateLimit(enabled=True, max_requests=50, window_seconds=3600))
+    deployment = _deployment()
+    key = uuid.uuid4()
+
+    async def attempt() -> int | None:
+        try:
+            quota = await limiter.hit(deployment, key)
+        except RateLimited:
+            return None
+        assert quota is not None
+        return quota.remaining
+
+    results = await asyncio.gather(*(attempt() for _ in range(120)))
+    admitted = [remaining for remaining in results if remaining is not None]
+    assert len(admitted) == 50
+    assert all(0 <= remaining < 50 for remaining in admitted)
+
+
+async def test_each_api_key_and_deployment_has_its_own_count(counters: Counters) -> None:
+    limiter = RateLimiter(counters, RateLimit(enabled=True, max_requests=1, window_seconds=3600))
+    first, second = _deployment(), _deployment()
+    key = uuid.uuid4()
+    await limiter.hit(first, key)
+    with pytest.raises(RateLimited):
+        await limiter.hit(first, key)
+    assert await limiter.hit(first, uuid.uuid4()) is not None
+    assert await limiter.hit(second, key) is not None
+
+
+async def test_the_refusal_says_when_to_retry(counters: Counters) -> None:
+    limiter = RateLimiter(counters, DEFAULT)
+    deployment = _deployment({"maxRequests": 2, "windowMs": 60000})
+    key = uuid.uuid4()
+    first = await limiter.hit(deployment, key)
+    assert first is not None
+    assert first.headers()["RateLimit-Limit"] == "2"
+    assert first.headers()["RateLimit-Remaining"] == "1"
+    assert first.headers()["RateLimit-Policy"] == "2;w=60"
+    assert 1 <= first.reset_seconds <= 60
+    await limiter.hit(deployment, key)
+    with pytest.raises(RateLimited) as raised:
+        await limiter.hit(deployment, key)
+    refusal = raised.value
+    assert refusal.status == 429
+    assert refusal.code == "rate_limited"
+    assert refusal.headers["RateLimit-Remaining"] == "0"
+    assert 1 <= int(refusal.headers["Retry-After"]) <= 60
+    assert refusal.details["limit"] == 2
+    assert "2 requests per 60 seconds" in refusal.message
+
+
+async def test_a_disabled_limit_counts_nothing(counters: Counters) -> None:
+    limiter = RateLimiter(counters, RateLimit(enabled=True, max_requests=1, window_seconds=60))
+    deployment = _deployment({"enabled": False})
+    assert [await limiter.hit(deployment, uuid.uuid4()) for _ in range(3)] == [None, None, None]
+
+
+async def test_an_unreachable_redis_refuses_the_request_with_503() -> None:
+    counters = RedisCounters(f"redis://127.0.0.1:{free_port()}/0")
+    limiter = RateLimiter(counters, DEFAULT)
+    try:
+        with pytest.raises(RateLimiterUnavailable) as raised:
+            await limiter.hit(_deployment(), uuid.uuid4())
+    finally:
+        await limiter.aclose()
+    assert raised.value.status == 503
+    assert raised.value.headers["Retry-After"] == "5"
+
+
+async def test_ended_database_windows_are_pruned_and_current_ones_kept(database: Database) -> None:
+    limiter = RateLimiter(DatabaseCounters(database), RateLimit(enabled=True, max_requests=5, window_seconds=3600))
+    await limiter.hit(_deployment(), uuid.uuid4())
+    now = int(time.time())
+    async with database.write() as conn:
+        await conn.execute(
+            rate_limit_windows.insert(),
+            [
+                {"bucket": f"old-{index}", "window_start": now - 7200, "count": 3, "expires_at": now - 3600}
+                for index in range(3)
+            ],
+        )
+    assert await prune_windows(database) == 3
+    async with database.read() as conn:
+        left = (await conn.execute(rate_limit_windows.select())).mappings().all()
+    assert [row["count"] for row in left] == [1]
