@@ -14,7 +14,7 @@ from clara_runner import __version__
 from clara_runner.server.errors import install_error_handlers
 from clara_runner.server.logs import configure_logging
 from clara_runner.server.pages import ASSETS
-from clara_runner.server.routes import deployments, system, workflows
+from clara_runner.server.routes import deployments, docs, system, workflows
 from clara_runner.service.runtime import Services
 from clara_runner.settings import Settings
 
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(system.router)
     app.include_router(deployments.router)
     app.include_router(workflows.router)
+    app.include_router(docs.router)
     return app
 
 

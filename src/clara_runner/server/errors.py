@@ -24,14 +24,7 @@ log = structlog.get_logger(__name__)
 
 
 def error_body(error: ClaraError) -> dict[str, Any]:
-    return {
-        "success": False,
-        "error": error.error,
-        "message": error.message,
-        "code": error.code,
-        "timestamp": iso_now(),
-        **error.details,
-    }
+    return error.envelope(iso_now())
 
 
 def error_response(error: ClaraError) -> JSONResponse:

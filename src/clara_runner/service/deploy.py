@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 from sqlalchemy.exc import IntegrityError
 
 from clara_runner.clock import utcnow
-from clara_runner.contract.schema import Contract, build_contract
+from clara_runner.contract.schema import Contract, ContractOptions, build_contract
 from clara_runner.errors import InvalidWorkflow, SlugTaken, ValidationFailed
 from clara_runner.flow.errors import FlowDefinitionError
 from clara_runner.flow.formats import parse_flow
@@ -36,6 +36,7 @@ class DeployRequest:
     description: str | None
     user_id: str | None
     workflow: Any
+    options: ContractOptions = field(default_factory=ContractOptions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,7 @@ def parse_deploy_request(body: Any) -> DeployRequest:
         problems.append("userId must be a string of 255 characters or less")
     if body.get("workflow") is None:
         problems.append("workflow is required")
+    options = ContractOptions.parse(body, problems)
     if problems:
         raise ValidationFailed(problems)
     assert isinstance(name, str)
@@ -83,10 +85,11 @@ def parse_deploy_request(body: Any) -> DeployRequest:
         description=description,
         user_id=user_id,
         workflow=body["workflow"],
+        options=options,
     )
 
 
-def derive_contract(workflow: Any, registry: NodeRegistry) -> Contract:
+def derive_contract(workflow: Any, registry: NodeRegistry, options: ContractOptions | None = None) -> Contract:
     """Check the workflow statically and derive its API; raise `InvalidWorkflow` listing every problem."""
     try:
         plan = compile_flow(parse_flow(workflow), registry)
@@ -94,11 +97,11 @@ def derive_contract(workflow: Any, registry: NodeRegistry) -> Contract:
         more = f" (and {len(exc.problems) - 1} more)" if len(exc.problems) > 1 else ""
         message = f"The workflow cannot be deployed: {exc.problems[0]}{more}"
         raise InvalidWorkflow(exc.problems, message=message) from exc
-    return build_contract(plan)
+    return build_contract(plan, options)
 
 
 async def deploy(database: Database, registry: NodeRegistry, secret: bytes, request: DeployRequest) -> Deployed:
-    contract = derive_contract(request.workflow, registry)
+    contract = derive_contract(request.workflow, registry, request.options)
     issued = api_keys.generate()
     base = request.slug or slugify(request.name)
     for _ in range(_SLUG_ATTEMPTS):
