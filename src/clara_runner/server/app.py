@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from clara_runner import __version__
 from clara_runner.server.errors import install_error_handlers
 from clara_runner.server.logs import configure_logging
+from clara_runner.server.openapi import ClaraApp
 from clara_runner.server.pages import ASSETS
 from clara_runner.server.routes import deployments, docs, system, workflows
 from clara_runner.service.runtime import Services
@@ -37,7 +38,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         finally:
             await state.stop()
 
-    app = FastAPI(
+    app = ClaraApp(
         title="Clara Agent Runner",
         version=__version__,
         description="Deploy Clara Agent Studio workflows and call them as REST APIs.",

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from clara_runner.server import docs
 from clara_runner.server.deps import checked_slug, services
 from clara_runner.server.pages import CONTENT_SECURITY_POLICY, REDOC_BUNDLE, redoc_page, swagger_page
+from clara_runner.server.schemas import PUBLIC, errors
 
 router = APIRouter(tags=["Documentation"])
 
@@ -31,20 +32,42 @@ def redoc_bundle() -> bytes:
     return source.replace(_REDOC_LOGO, _BLANK_IMAGE).encode()
 
 
-_HTML_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"content": {"text/html": {"schema": {"type": "string"}}}}}
+_DOCUMENT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "An OpenAPI 3.1 document",
+        "content": {"application/json": {"schema": {"type": "object", "required": ["openapi", "info", "paths"]}}},
+    },
+    **errors(400, 404, 500, 503),
+}
+_HTML_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "An HTML page", "content": {"text/html": {"schema": {"type": "string"}}}},
+    **errors(400, 404, 500, 503),
+}
 
 
 def _html(page: str) -> HTMLResponse:
     return HTMLResponse(page, headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY})
 
 
-@router.get("/api/workflows/{slug}/schema", summary="The workflow's OpenAPI 3.1 document")
+@router.get(
+    "/api/workflows/{slug}/schema",
+    summary="The workflow's OpenAPI 3.1 document",
+    openapi_extra=PUBLIC,
+    response_model=None,
+    responses=_DOCUMENT_RESPONSES,
+)
 async def schema(request: Request, slug: str) -> dict[str, Any]:
     record = await services(request).deployments.get(checked_slug(slug))
     return await docs.openapi_document(request, record)
 
 
-@router.get("/api/workflows/{slug}/openapi.json", summary="The workflow's OpenAPI 3.1 document (same as /schema)")
+@router.get(
+    "/api/workflows/{slug}/openapi.json",
+    summary="The workflow's OpenAPI 3.1 document (same as /schema)",
+    openapi_extra=PUBLIC,
+    response_model=None,
+    responses=_DOCUMENT_RESPONSES,
+)
 async def openapi_json(request: Request, slug: str) -> dict[str, Any]:
     return await schema(request, slug)
 
@@ -53,6 +76,7 @@ async def openapi_json(request: Request, slug: str) -> dict[str, Any]:
     "/api/workflows/{slug}/docs",
     summary="Interactive documentation (Swagger UI with try-it-out)",
     response_class=HTMLResponse,
+    openapi_extra=PUBLIC,
     responses=_HTML_RESPONSES,
 )
 async def swagger(request: Request, slug: str) -> HTMLResponse:
@@ -70,6 +94,7 @@ async def swagger(request: Request, slug: str) -> HTMLResponse:
     "/api/workflows/{slug}/redoc",
     summary="Reference documentation (ReDoc)",
     response_class=HTMLResponse,
+    openapi_extra=PUBLIC,
     responses=_HTML_RESPONSES,
 )
 async def redoc(request: Request, slug: str) -> HTMLResponse:

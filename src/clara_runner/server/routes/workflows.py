@@ -2,21 +2,49 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from clara_runner.clock import iso
 from clara_runner.server import docs, presenters
 from clara_runner.server.bodies import read_limited
 from clara_runner.server.deps import checked_slug, client_host, links, services
+from clara_runner.server.schemas import (
+    DEPLOYMENT_KEY,
+    KEY_OR_ADMIN,
+    PUBLIC,
+    ExecutionHistory,
+    ExecutionResult,
+    WorkflowDetailsResponse,
+    errors,
+    ok,
+)
+from clara_runner.service.execute import EXECUTION_STATUSES
 from clara_runner.service.pages import PageRequest
 
 router = APIRouter(tags=["Workflows"])
 
 
-@router.get("/api/workflows/{slug}", summary="Workflow details and schema")
+_EXECUTE_BODY = {
+    **DEPLOYMENT_KEY,
+    "description": "Runs the workflow with the body's inputs. The workflow's own document "
+    "(GET /api/workflows/{slug}/schema) describes its exact input and output fields.",
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object", "description": "One field per input"}}},
+    },
+}
+
+
+@router.get(
+    "/api/workflows/{slug}",
+    summary="Workflow details, schemas and code snippets",
+    openapi_extra=PUBLIC,
+    response_model=None,
+    responses={**ok(WorkflowDetailsResponse, "The deployment and its current contract"), **errors(400, 404, 500, 503)},
+)
 async def details(request: Request, slug: str) -> dict[str, Any]:
     state = services(request)
     record = await state.deployments.get(checked_slug(slug))
@@ -33,7 +61,16 @@ async def details(request: Request, slug: str) -> dict[str, Any]:
     }
 
 
-@router.post("/api/workflows/{slug}/execute", summary="Execute the workflow (API key required)")
+@router.post(
+    "/api/workflows/{slug}/execute",
+    summary="Execute the workflow (API key required)",
+    openapi_extra=_EXECUTE_BODY,
+    response_model=None,
+    responses={
+        **ok(ExecutionResult, "The workflow ran"),
+        **errors(400, 401, 403, 404, 413, 422, 429, 500, 503, 504),
+    },
+)
 async def execute(request: Request, slug: str) -> JSONResponse:
     state = services(request)
     limit = state.settings.max_input_size
@@ -50,13 +87,21 @@ async def execute(request: Request, slug: str) -> JSONResponse:
     return JSONResponse(presenters.execution_success(outcome))
 
 
-@router.get("/api/workflows/{slug}/executions", summary="Execution history (API key required)")
+@router.get(
+    "/api/workflows/{slug}/executions",
+    summary="Execution history (the deployment's API key, or the admin)",
+    openapi_extra=KEY_OR_ADMIN,
+    response_model=None,
+    responses={**ok(ExecutionHistory, "Executions, newest first"), **errors(400, 401, 404, 503)},
+)
 async def executions(
     request: Request,
     slug: str,
-    limit: str | None = None,
-    offset: str | None = None,
-    status: str | None = None,
+    limit: Annotated[str | None, Query(description="Page size, an integer from 1 to 1000 (default 50)")] = None,
+    offset: Annotated[str | None, Query(description="Items to skip, an integer from 0 (default 0)")] = None,
+    status: Annotated[
+        str | None, Query(description="Only executions with this status: " + ", ".join(EXECUTION_STATUSES))
+    ] = None,
 ) -> dict[str, Any]:
     state = services(request)
     page_request = PageRequest.parse(limit, offset, default_limit=50)
