@@ -60,6 +60,7 @@ def test_request_and_response_schemas_are_the_contract() -> None:
     assert schemas["Output"]["properties"] == contract.output_schema["properties"]
     assert "$schema" not in schemas["Input"]
     assert document["info"]["title"] == "Typed <b>flow</b>"
+    assert document["info"]["description"] == "Deployed Clara workflow 'Typed &lt;b&gt;flow&lt;/b&gt;'"
     assert document["info"]["version"] == "3"
     assert document["servers"] == [{"url": "http://127.0.0.1:3000", "description": "Clara Agent Runner"}]
 

@@ -192,6 +192,12 @@ def _success_example(contract: Contract, document: WorkflowDocument) -> dict[str
     }
 
 
+def _markdown_text(text: str) -> str:
+    """`text` for a markdown field, where it must read as text: names and descriptions come from whoever
+    deployed the workflow, and the docs viewers would otherwise render their HTML."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _without_dialect(schema: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in schema.items() if key != "$schema"}
 
@@ -212,6 +218,7 @@ def code_samples(contract: Contract, document: WorkflowDocument) -> list[dict[st
 def workflow_openapi(contract: Contract, document: WorkflowDocument) -> dict[str, Any]:
     """The whole document: one execute operation, its schemas, errors, headers and security."""
     name, slug = document.name, document.slug
+    about = _markdown_text(document.description) if document.description else None
     success = {
         "type": "object",
         "required": ["success", "outputs", "metadata"],
@@ -224,7 +231,7 @@ def workflow_openapi(contract: Contract, document: WorkflowDocument) -> dict[str
     operation = {
         "operationId": "execute_" + slug.replace("-", "_"),
         "summary": f"Execute {name}",
-        "description": (document.description or f"Run the deployed workflow '{name}' and return its outputs.")
+        "description": (about or f"Run the deployed workflow '{_markdown_text(name)}' and return its outputs.")
         + "\n\nThe body is a JSON object with one field per input of the workflow. File fields take base64 "
         "text or a `data:` URL; every problem with the body is reported at once.",
         "tags": ["Workflow Execution"],
@@ -256,10 +263,9 @@ def workflow_openapi(contract: Contract, document: WorkflowDocument) -> dict[str
     }
     return {
         "openapi": "3.1.0",
-        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
         "info": {
             "title": name,
-            "description": document.description or f"Deployed Clara workflow '{name}'",
+            "description": about or f"Deployed Clara workflow '{_markdown_text(name)}'",
             "version": str(document.version),
         },
         "servers": [{"url": document.base_url, "description": "Clara Agent Runner"}],
