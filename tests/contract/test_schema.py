@@ -79,7 +79,7 @@ def test_descriptions_come_from_the_node_then_the_label_and_type() -> None:
 def test_output_schema_follows_format_and_the_feeding_port() -> None:
     contract = contract_of(TYPED_FLOW)
     outputs = contract.output_schema["properties"]
-    assert outputs["parsed"]["type"] == "object"
+    assert outputs["parsed"]["type"] == ["object", "array"]
     assert outputs["text"]["type"] == "string"
     assert outputs["photoSize"]["type"] == "number"
     assert "additionalProperties" not in contract.output_schema

@@ -204,3 +204,33 @@ async def test_the_documented_example_input_runs(typed_client: httpx2.AsyncClien
     documented_example = operation["responses"]["400"]["content"]["application/json"]["examples"]["validation"]
     assert empty.json()["validationErrors"] == documented_example["value"]["validationErrors"]
     assert empty.json()["errors"] == documented_example["value"]["errors"]
+
+
+async def test_an_empty_body_counts_as_an_empty_object(client: httpx2.AsyncClient) -> None:
+    """Found by schemathesis: the document said a body was required while an empty one runs the workflow."""
+    optional = {
+        "nodes": [
+            {"id": "i", "type": "input", "data": {"label": "Text", "value": "default"}},
+            {"id": "o", "type": "output", "data": {}},
+        ],
+        "connections": [edge("i", "o")],
+    }
+    optional_key = (await deploy(client, optional, name="Optional"))["apiKey"]
+    required_key = (await deploy(client, name="Required"))["apiKey"]
+    document = await document_of(client, "optional")
+    assert document["paths"]["/api/workflows/optional/execute"]["post"]["requestBody"]["required"] is False
+    ran = await client.post("/api/workflows/optional/execute", headers=bearer(optional_key))
+    assert ran.status_code == 200
+    assert ran.json()["outputs"] == {"o": "default"}
+    refused = await client.post("/api/workflows/required/execute", headers=bearer(required_key))
+    assert refused.json()["validationErrors"] == ["Missing required field: name"]
+
+
+async def test_method_not_allowed_names_every_method_of_the_path(client: httpx2.AsyncClient) -> None:
+    """Found by schemathesis: a 405 had no Allow header, then only the first route's methods."""
+    await deploy(client)
+    response = await client.request("OPTIONS", "/api/workflows/hello-world")
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "DELETE, GET"
+    assert response.json()["code"] == "method_not_allowed"
+    assert (await client.patch("/api/deploy")).headers["Allow"] == "POST"

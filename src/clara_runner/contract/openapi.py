@@ -237,7 +237,8 @@ def workflow_openapi(contract: Contract, document: WorkflowDocument) -> dict[str
         "tags": ["Workflow Execution"],
         "security": [{"bearerAuth": []}],
         "requestBody": {
-            "required": True,
+            "required": False,
+            "description": "An empty body counts as `{}`, so a workflow without required inputs runs without one",
             "content": {
                 "application/json": {
                     "schema": {"$ref": "#/components/schemas/Input"},

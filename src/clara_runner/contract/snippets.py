@@ -75,5 +75,5 @@ def _javascript(endpoint: str, example: Mapping[str, Any]) -> str:
         f"  body: JSON.stringify({body}),\n"
         "});\n"
         "console.log(response.status);\n"
-        "console.log(await response.json());\n"
+        "console.log(JSON.stringify(await response.json(), null, 2));\n"
     )

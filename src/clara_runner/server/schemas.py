@@ -8,12 +8,23 @@ response against these schemas, which keeps the two in step.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from clara_runner.contract.envelopes import metadata_schema
+from clara_runner.service.slugs import MAX_SLUG_LENGTH
+
+SlugPath = Annotated[
+    str,
+    Path(
+        description="The deployment's slug",
+        json_schema_extra={"pattern": "^[a-z0-9-]+$", "maxLength": MAX_SLUG_LENGTH},
+    ),
+]
+"""A `{slug}` path parameter, documented with the form the server checks (`checked_slug`)."""
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 

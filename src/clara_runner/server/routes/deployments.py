@@ -64,6 +64,7 @@ _ID = Annotated[
         alias="slug",
         description="The deployment id (a UUID: `deployment.id` from deploy). The segment is named `slug` "
         "only because it shares its path with GET /api/workflows/{slug}.",
+        json_schema_extra={"format": "uuid"},
     ),
 ]
 _LIMIT = Query(description="Page size, an integer from 1 to 1000 (default 100)")
@@ -140,7 +141,8 @@ async def delete(request: Request, deployment_id: _ID) -> dict[str, Any]:
     },
 )
 async def regenerate_key(
-    request: Request, deployment_id: Annotated[str, Path(description="The deployment id (a UUID)")]
+    request: Request,
+    deployment_id: Annotated[str, Path(description="The deployment id (a UUID)", json_schema_extra={"format": "uuid"})],
 ) -> dict[str, Any]:
     state = services(request)
     identifier = checked_id(deployment_id)

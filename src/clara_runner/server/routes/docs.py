@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from clara_runner.server import docs
 from clara_runner.server.deps import checked_slug, services
 from clara_runner.server.pages import CONTENT_SECURITY_POLICY, REDOC_BUNDLE, redoc_page, swagger_page
-from clara_runner.server.schemas import PUBLIC, errors
+from clara_runner.server.schemas import PUBLIC, SlugPath, errors
 
 router = APIRouter(tags=["Documentation"])
 
@@ -56,7 +56,7 @@ def _html(page: str) -> HTMLResponse:
     response_model=None,
     responses=_DOCUMENT_RESPONSES,
 )
-async def schema(request: Request, slug: str) -> dict[str, Any]:
+async def schema(request: Request, slug: SlugPath) -> dict[str, Any]:
     record = await services(request).deployments.get(checked_slug(slug))
     return await docs.openapi_document(request, record)
 
@@ -68,7 +68,7 @@ async def schema(request: Request, slug: str) -> dict[str, Any]:
     response_model=None,
     responses=_DOCUMENT_RESPONSES,
 )
-async def openapi_json(request: Request, slug: str) -> dict[str, Any]:
+async def openapi_json(request: Request, slug: SlugPath) -> dict[str, Any]:
     return await schema(request, slug)
 
 
@@ -79,7 +79,7 @@ async def openapi_json(request: Request, slug: str) -> dict[str, Any]:
     openapi_extra=PUBLIC,
     responses=_HTML_RESPONSES,
 )
-async def swagger(request: Request, slug: str) -> HTMLResponse:
+async def swagger(request: Request, slug: SlugPath) -> HTMLResponse:
     record = await services(request).deployments.get(checked_slug(slug))
     page = swagger_page(
         record.name,
@@ -97,7 +97,7 @@ async def swagger(request: Request, slug: str) -> HTMLResponse:
     openapi_extra=PUBLIC,
     responses=_HTML_RESPONSES,
 )
-async def redoc(request: Request, slug: str) -> HTMLResponse:
+async def redoc(request: Request, slug: SlugPath) -> HTMLResponse:
     record = await services(request).deployments.get(checked_slug(slug))
     return _html(redoc_page(record.name, f"/api/workflows/{record.slug}/schema"))
 

@@ -17,6 +17,7 @@ from clara_runner.server.schemas import (
     PUBLIC,
     ExecutionHistory,
     ExecutionResult,
+    SlugPath,
     WorkflowDetailsResponse,
     errors,
     ok,
@@ -32,7 +33,8 @@ _EXECUTE_BODY = {
     "description": "Runs the workflow with the body's inputs. The workflow's own document "
     "(GET /api/workflows/{slug}/schema) describes its exact input and output fields.",
     "requestBody": {
-        "required": True,
+        "required": False,
+        "description": "An empty body counts as `{}`",
         "content": {"application/json": {"schema": {"type": "object", "description": "One field per input"}}},
     },
 }
@@ -45,7 +47,7 @@ _EXECUTE_BODY = {
     response_model=None,
     responses={**ok(WorkflowDetailsResponse, "The deployment and its current contract"), **errors(400, 404, 500, 503)},
 )
-async def details(request: Request, slug: str) -> dict[str, Any]:
+async def details(request: Request, slug: SlugPath) -> dict[str, Any]:
     state = services(request)
     record = await state.deployments.get(checked_slug(slug))
     loaded = await state.deployments.current_version(record)
@@ -71,7 +73,7 @@ async def details(request: Request, slug: str) -> dict[str, Any]:
         **errors(400, 401, 403, 404, 413, 422, 429, 500, 503, 504),
     },
 )
-async def execute(request: Request, slug: str) -> JSONResponse:
+async def execute(request: Request, slug: SlugPath) -> JSONResponse:
     state = services(request)
     limit = state.settings.max_input_size
 
@@ -96,7 +98,7 @@ async def execute(request: Request, slug: str) -> JSONResponse:
 )
 async def executions(
     request: Request,
-    slug: str,
+    slug: SlugPath,
     limit: Annotated[str | None, Query(description="Page size, an integer from 1 to 1000 (default 50)")] = None,
     offset: Annotated[str | None, Query(description="Items to skip, an integer from 0 (default 0)")] = None,
     status: Annotated[
