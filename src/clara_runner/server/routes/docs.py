@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -72,13 +73,13 @@ async def openapi_json(request: Request, slug: SlugPath) -> dict[str, Any]:
     return await schema(request, slug)
 
 
-@router.get(
-    "/api/workflows/{slug}/docs",
-    summary="Interactive documentation (Swagger UI with try-it-out)",
-    response_class=HTMLResponse,
-    openapi_extra=PUBLIC,
-    responses=_HTML_RESPONSES,
-)
+def _page_route(path: str, summary: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return router.get(
+        path, summary=summary, response_class=HTMLResponse, openapi_extra=PUBLIC, responses=_HTML_RESPONSES
+    )
+
+
+@_page_route("/api/workflows/{slug}/docs", "Interactive documentation (Swagger UI with try-it-out)")
 async def swagger(request: Request, slug: SlugPath) -> HTMLResponse:
     record = await services(request).deployments.get(checked_slug(slug))
     page = swagger_page(
@@ -90,13 +91,7 @@ async def swagger(request: Request, slug: SlugPath) -> HTMLResponse:
     return _html(page)
 
 
-@router.get(
-    "/api/workflows/{slug}/redoc",
-    summary="Reference documentation (ReDoc)",
-    response_class=HTMLResponse,
-    openapi_extra=PUBLIC,
-    responses=_HTML_RESPONSES,
-)
+@_page_route("/api/workflows/{slug}/redoc", "Reference documentation (ReDoc)")
 async def redoc(request: Request, slug: SlugPath) -> HTMLResponse:
     record = await services(request).deployments.get(checked_slug(slug))
     return _html(redoc_page(record.name, f"/api/workflows/{record.slug}/schema"))
