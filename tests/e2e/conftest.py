@@ -1,4 +1,7 @@
-"""A headless Chromium (Debian's `chromium`, driven by playwright; `scripts/test` installs it)."""
+"""A headless Chromium (Debian's `chromium`, driven by playwright; `scripts/test` installs it).
+
+Module-scoped: playwright's sync API runs an event loop while open, which must be closed before the
+async tests of other modules start theirs."""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
