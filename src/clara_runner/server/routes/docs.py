@@ -40,6 +40,7 @@ _DOCUMENT_RESPONSES: dict[int | str, dict[str, Any]] = {
     },
     **errors(400, 404, 500, 503),
 }
+_DOCUMENT_ROUTE: dict[str, Any] = {"openapi_extra": PUBLIC, "response_model": None, "responses": _DOCUMENT_RESPONSES}
 _HTML_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "An HTML page", "content": {"text/html": {"schema": {"type": "string"}}}},
     **errors(400, 404, 500, 503),
@@ -50,27 +51,11 @@ def _html(page: str) -> HTMLResponse:
     return HTMLResponse(page, headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY})
 
 
-@router.get(
-    "/api/workflows/{slug}/schema",
-    summary="The workflow's OpenAPI 3.1 document",
-    openapi_extra=PUBLIC,
-    response_model=None,
-    responses=_DOCUMENT_RESPONSES,
-)
+@router.get("/api/workflows/{slug}/schema", summary="The workflow's OpenAPI 3.1 document", **_DOCUMENT_ROUTE)
+@router.get("/api/workflows/{slug}/openapi.json", summary="The same document under its usual name", **_DOCUMENT_ROUTE)
 async def schema(request: Request, slug: SlugPath) -> dict[str, Any]:
     record = await services(request).deployments.get(checked_slug(slug))
     return await docs.openapi_document(request, record)
-
-
-@router.get(
-    "/api/workflows/{slug}/openapi.json",
-    summary="The workflow's OpenAPI 3.1 document (same as /schema)",
-    openapi_extra=PUBLIC,
-    response_model=None,
-    responses=_DOCUMENT_RESPONSES,
-)
-async def openapi_json(request: Request, slug: SlugPath) -> dict[str, Any]:
-    return await schema(request, slug)
 
 
 def _page_route(path: str, summary: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
