@@ -32,6 +32,23 @@ HELLO_WORLD: dict[str, Any] = {
     "connections": [{"source": "input-1", "target": "output-1", "sourceHandle": "output", "targetHandle": "input"}],
 }
 
+BUILTIN_TYPES_FLOW: dict[str, Any] = {
+    "nodes": [
+        {"id": "name", "type": "input", "data": {"label": "Name"}},
+        {"id": "count", "type": "input", "data": {"label": "Count", "inputType": "number"}},
+        {"id": "config", "type": "input", "data": {"label": "Config", "inputType": "json"}},
+        {"id": "text", "type": "output", "data": {"outputLabel": "Echo"}},
+        {"id": "number", "type": "output", "data": {"outputLabel": "Number"}},
+        {"id": "json", "type": "output", "data": {"outputLabel": "Settings", "format": "json"}},
+    ],
+    "connections": [
+        {"source": "name", "target": "text"},
+        {"source": "count", "target": "number"},
+        {"source": "config", "target": "json"},
+    ],
+}
+"""Every built-in input type (text, number, JSON), each returned by an output."""
+
 
 def on_postgres() -> bool:
     return bool(POSTGRES_URL)

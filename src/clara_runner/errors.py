@@ -35,6 +35,20 @@ class ClaraError(Exception):
         self.headers: dict[str, str] = dict(headers or {})
         super().__init__(self.message)
 
+    def envelope(self, timestamp: str) -> dict[str, Any]:
+        """The response body: `{success: false, error, message, code, timestamp, ...details}`.
+
+        The published Error schema (`contract/openapi.py`) describes exactly this shape.
+        """
+        return {
+            "success": False,
+            "error": self.error,
+            "message": self.message,
+            "code": self.code,
+            "timestamp": timestamp,
+            **self.details,
+        }
+
 
 class InvalidRequest(ClaraError):
     """The request is not valid."""

@@ -2,74 +2,159 @@ from __future__ import annotations
 
 from typing import Any
 
-from clara_runner.contract.schema import Contract, build_contract
-from clara_runner.flow.formats import parse_flow
-from clara_runner.flow.plan import compile_flow
-from tests.flow.probes import probe_registry
+import jsonschema
+import pytest
+
+from clara_runner.contract.examples import example_object
+from clara_runner.contract.fields import assign_names, field_name
+from clara_runner.contract.media import MediaCheck, is_file_field
+from clara_runner.contract.schema import JSON_SCHEMA_DIALECT, Contract, ContractOptions
+from clara_runner.flow.model import Node
+from tests.contract.support import TYPED_FLOW, contract_of, edge
+from tests.support import WORKFLOWS, shared_workflow
 
 
-def contract_of(nodes: list[dict[str, Any]], links: list[tuple[str, str, str, str]]) -> Contract:
-    document = {
-        "nodes": nodes,
-        "connections": [
-            {"sourceNodeId": s, "sourcePortId": sp, "targetNodeId": t, "targetPortId": tp} for s, sp, t, tp in links
+@pytest.mark.parametrize(
+    ("label", "expected"),
+    [
+        ("User Name", "userName"),
+        ("SDK Field", "sDKField"),
+        ("Studio Field", "studioField"),
+        ("my-input", "myinput"),
+        ("1753607502081-eoh6gq0xr", "1753607502081eoh6gq0xr"),
+        ("  How can i help you  ", "howCanIHelpYou"),
+        ("snake_case name", "snakecaseName"),
+        ("!!!", "input"),
+        ("日本語", "input"),
+    ],
+)
+def test_field_names_follow_the_reference_rule(label: str, expected: str) -> None:
+    assert field_name(label) == expected
+
+
+def test_colliding_names_get_suffixes_and_a_warning_each() -> None:
+    nodes = [Node(id=f"n{index}", type="input", name="", data={"label": "Input"}) for index in range(3)]
+    named, warnings = assign_names(nodes, outputs=False)
+    assert [item.field for item in named] == ["input", "input2", "input3"]
+    assert len(warnings) == 2
+    assert "node 'n1' is exposed as 'input2'" in warnings[0]
+    assert "used by node 'n0'" in warnings[0]
+
+
+def test_an_output_whose_label_has_no_letters_is_called_output() -> None:
+    named, _ = assign_names([Node(id="x", type="output", name="", data={"outputLabel": "???"})], outputs=True)
+    assert named[0].field == "output"
+
+
+def test_input_schema_types_every_kind_of_field() -> None:
+    contract = contract_of(TYPED_FLOW)
+    properties = contract.input_schema["properties"]
+    assert contract.input_schema["$schema"] == JSON_SCHEMA_DIALECT
+    assert properties["userName"]["type"] == "string"
+    assert properties["count"]["type"] == "number"
+    assert properties["config"]["type"] == ["object", "array"]
+    photo = properties["photo"]
+    assert (photo["type"], photo["contentEncoding"], photo["contentMediaType"]) == ("string", "base64", "image/png")
+    assert properties["report"]["contentMediaType"] == "application/pdf"
+    assert properties["userName"]["x-node-id"] == "name"
+    assert properties["photo"]["x-node-type"] == "test-file-input"
+
+
+def test_only_inputs_without_a_default_are_required() -> None:
+    contract = contract_of(TYPED_FLOW)
+    assert contract.input_schema["required"] == ["userName", "count", "photo", "report"]
+    properties = contract.input_schema["properties"]
+    assert properties["greeting"]["default"] == "Hello"
+    assert properties["config"]["default"] == {"a": 1}
+
+
+def test_descriptions_come_from_the_node_then_the_label_and_type() -> None:
+    properties = contract_of(TYPED_FLOW).input_schema["properties"]
+    assert properties["userName"]["description"] == "Who to greet"
+    assert properties["userName"]["title"] == "User Name"
+    assert properties["count"]["description"] == "Count: Number input"
+    assert properties["photo"]["description"] == "Photo: A image/png file as base64 text or a data: URL"
+
+
+def test_output_schema_follows_format_and_the_feeding_port() -> None:
+    contract = contract_of(TYPED_FLOW)
+    outputs = contract.output_schema["properties"]
+    assert outputs["parsed"]["type"] == ["object", "array"]
+    assert outputs["text"]["type"] == "string"
+    assert outputs["photoSize"]["type"] == "number"
+    assert "additionalProperties" not in contract.output_schema
+
+
+def test_unknown_fields_are_closed_by_default_and_open_on_request() -> None:
+    assert contract_of(TYPED_FLOW).input_schema["additionalProperties"] is False
+    opened = contract_of(TYPED_FLOW, ContractOptions(allow_unknown_fields=True))
+    assert "additionalProperties" not in opened.input_schema
+    assert opened.options.allow_unknown_fields is True
+
+
+def test_options_survive_the_stored_form_and_old_documents_default_to_closed() -> None:
+    contract = contract_of(TYPED_FLOW, ContractOptions(allow_unknown_fields=True))
+    document = contract.to_document()
+    assert Contract.from_document(document) == contract
+    del document["options"]
+    assert Contract.from_document(document).options == ContractOptions()
+
+
+@pytest.mark.parametrize(
+    ("body", "problems"),
+    [
+        ({}, []),
+        ({"allowUnknownFields": True}, []),
+        ({"allowUnknownFields": "yes"}, ["allowUnknownFields must be true or false"]),
+    ],
+)
+def test_options_parse_from_a_request_body(body: dict[str, Any], problems: list[str]) -> None:
+    found: list[str] = []
+    ContractOptions.parse(body, found)
+    assert found == problems
+
+
+def _assert_examples_valid(contract: Contract) -> None:
+    for schema in (contract.input_schema, contract.output_schema):
+        jsonschema.Draft202012Validator.check_schema(schema)
+        validator = jsonschema.Draft202012Validator(
+            schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+        )
+        assert list(validator.iter_errors(example_object(schema))) == []
+        for name, field in schema["properties"].items():
+            assert list(jsonschema.Draft202012Validator(field).iter_errors(field["examples"][0])) == [], name
+            if is_file_field(field):
+                assert MediaCheck(field["contentMediaType"]).problem(field["examples"][0]) is None
+
+
+def test_every_field_has_an_example_that_validates() -> None:
+    contract = contract_of(TYPED_FLOW)
+    _assert_examples_valid(contract)
+    properties = contract.input_schema["properties"]
+    assert properties["photo"]["examples"][0].startswith("data:image/png;base64,iVBORw0KGgo")
+    assert properties["report"]["examples"][0].startswith("data:application/pdf;base64,JVBERi0")
+
+
+DEPLOYABLE_HERE = ["agent-studio-export-example.json"]
+"""Shared Studio exports whose node types all exist on this branch."""
+
+
+@pytest.mark.parametrize("name", DEPLOYABLE_HERE)
+def test_shared_workflows_have_complete_schemas_with_valid_examples(name: str) -> None:
+    assert (WORKFLOWS / name).exists()
+    contract = contract_of(shared_workflow(name))
+    assert contract.inputs
+    assert contract.outputs
+    _assert_examples_valid(contract)
+
+
+def test_conditional_outputs_are_not_required() -> None:
+    flow = {
+        "nodes": [
+            {"id": "in", "type": "input", "data": {"label": "Text"}},
+            {"id": "out", "type": "output", "data": {"outputLabel": "Echo"}},
+            {"id": "dangling", "type": "output", "data": {"outputLabel": "Nothing"}},
         ],
+        "connections": [edge("in", "out")],
     }
-    return build_contract(compile_flow(parse_flow(document), probe_registry()))
-
-
-def test_inputs_are_typed_and_required_only_without_a_default() -> None:
-    contract = contract_of(
-        [
-            {"id": "a", "type": "input", "data": {"label": "Name"}},
-            {"id": "b", "type": "input", "data": {"label": "Count", "inputType": "number", "value": "3"}},
-            {"id": "c", "type": "input", "data": {"label": "Config", "inputType": "json", "required": False}},
-            {"id": "o", "type": "output", "data": {}},
-        ],
-        [("a", "output", "o", "input")],
-    )
-    schema = contract.input_schema
-    assert schema["required"] == ["name"]
-    assert schema["additionalProperties"] is False
-    assert schema["properties"]["count"]["type"] == "number"
-    assert schema["properties"]["count"]["default"] == 3
-    assert schema["properties"]["config"]["type"] == ["object", "array"]
-    assert schema["properties"]["name"]["x-node-id"] == "a"
-
-
-def test_output_types_come_from_format_or_the_feeding_port() -> None:
-    contract = contract_of(
-        [
-            {"id": "s", "type": "static-text", "data": {"text": "x"}},
-            {"id": "j", "type": "output", "data": {"outputLabel": "Data", "format": "json"}},
-            {"id": "t", "type": "output", "data": {"outputLabel": "Text"}},
-            {"id": "any", "type": "output", "data": {"outputLabel": "Any"}},
-            {"id": "c", "type": "probe-constant", "data": {}},
-        ],
-        [("s", "text", "j", "input"), ("s", "text", "t", "input"), ("c", "output", "any", "input")],
-    )
-    properties = contract.output_schema["properties"]
-    assert properties["data"]["type"] == "object"
-    assert properties["text"]["type"] == "string"
-    assert "type" not in properties["any"]
-
-
-def test_outputs_behind_a_branch_are_not_required() -> None:
-    contract = contract_of(
-        [
-            {"id": "i", "type": "input", "data": {"label": "In"}},
-            {"id": "b", "type": "probe-branch", "data": {}},
-            {"id": "always", "type": "output", "data": {"outputLabel": "Always"}},
-            {"id": "maybe", "type": "output", "data": {"outputLabel": "Maybe"}},
-        ],
-        [("i", "output", "b", "input"), ("i", "output", "always", "input"), ("b", "yes", "maybe", "input")],
-    )
-    assert contract.output_schema["required"] == ["always"]
-
-
-def test_contract_survives_storage() -> None:
-    contract = contract_of(
-        [{"id": "a", "type": "input", "data": {"label": "A", "value": "x"}}, {"id": "o", "type": "output", "data": {}}],
-        [("a", "output", "o", "input")],
-    )
-    assert Contract.from_document(contract.to_document()) == contract
+    assert contract_of(flow).output_schema["required"] == ["echo"]

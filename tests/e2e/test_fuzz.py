@@ -1,86 +1,97 @@
-"""Schemathesis over the real server: generated requests (valid and invalid) against every operation
-of the management API and of deployed workflows' own OpenAPI documents never get a 5xx."""
+"""Schemathesis against the live server: every shared workflow's generated document and the management
+API's document. Zero server errors, zero undocumented statuses, zero responses that break their schema,
+and every other check schemathesis runs by default.
+
+It runs schemathesis' own runner (all its phases: examples, coverage, fuzzing, stateful), bounded to
+`MAX_EXAMPLES` per operation with a fixed seed, so CI is fast and repeatable. Adding a workflow to the
+fuzzed set is one line in `FUZZED_WORKFLOWS`.
+"""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx2
-import schemathesis
-from hypothesis import HealthCheck, given, settings
-from schemathesis.core.result import Err
-from schemathesis.generation.case import Case
-from schemathesis.specs.openapi.schemas import OpenApiSchema
+import pytest
 
-from tests.support import HELLO_WORLD, LiveServer
+from tests.support import BUILTIN_TYPES_FLOW, LiveServer, server_env, shared_workflow
 
-TYPED_WORKFLOW: dict[str, Any] = {
-    "nodes": [
-        {"id": "n", "type": "input", "data": {"label": "Count", "inputType": "number"}},
-        {"id": "j", "type": "input", "data": {"label": "Payload", "inputType": "json", "value": "{}"}},
-        {"id": "t", "type": "input", "data": {"label": "Note", "value": "-"}},
-        {"id": "c", "type": "combine-text", "data": {}},
-        {"id": "p", "type": "json-parse", "data": {"extractField": "a.b"}},
-        {"id": "o1", "type": "output", "data": {"outputLabel": "Joined", "format": "text"}},
-        {"id": "o2", "type": "output", "data": {"outputLabel": "Parsed"}},
-    ],
-    "connections": [
-        {"source": "n", "target": "c", "targetHandle": "text1"},
-        {"source": "t", "target": "c", "targetHandle": "text2"},
-        {"source": "c", "target": "o1"},
-        {"source": "j", "target": "p"},
-        {"source": "p", "target": "o2"},
-    ],
+MAX_EXAMPLES = 50
+SEED = 20251126
+SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
+ADMIN_KEY = "fuzzing-admin-key-0123456789abcdef"
+
+ALWAYS_EXCLUDED = ["positive_data_acceptance"]
+"""Schema-valid is not always acceptable: a deploy body's `workflow` is any object by schema but must be
+a runnable graph, and a file field is any base64 by schema but must decode to the declared type. Such
+requests are rightly refused with a documented 400."""
+
+FUZZED_WORKFLOWS: dict[str, Any] = {
+    "agent-studio-export-example.json": shared_workflow("agent-studio-export-example.json"),
+    "built-in input and output types": BUILTIN_TYPES_FLOW,
 }
+"""Shared Studio exports whose node types exist on this branch (the others join as their nodes land),
+and a flow with every built-in input type (text, number, JSON) and output format."""
 
 
-def _fuzz(schema: OpenApiSchema, base_url: str, headers: dict[str, str], examples: int) -> tuple[list[str], set[str]]:
-    """Every generated case that got a 5xx (as a curl command), and the operations fuzzed."""
-    failures: list[str] = []
-    operations: set[str] = set()
-    for result in schema.get_all_operations():
-        if isinstance(result, Err):
-            raise result.err()
-        operation = result.ok()
-        operations.add(operation.label)
-
-        @given(case=operation.as_strategy())
-        @settings(max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-        def check(case: Case[Any]) -> None:
-            response = case.call(base_url=base_url, headers=headers, timeout=30)
-            if response.status_code >= 500:
-                failures.append(f"{response.status_code} {case.as_curl_command()} -> {response.text[:300]}")
-
-        check()
-    return failures, operations
+@pytest.fixture
+def guarded_server(database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    """The live server with an admin key set, as in production: no caller is trusted for its address."""
+    server = LiveServer(server_env(database_url, tmp_path / "data", CLARA_ADMIN_KEY=ADMIN_KEY))
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
-def _deploy(server: LiveServer, name: str, workflow: dict[str, Any]) -> tuple[str, str]:
-    response = httpx2.post(f"{server.base_url}/api/deploy", json={"name": name, "workflow": workflow})
+def schemathesis(document_url: str, key: str, work_dir: Path, excluded: list[str]) -> None:
+    command = [
+        str(SCHEMATHESIS),
+        "run",
+        document_url,
+        "--header",
+        f"Authorization: Bearer {key}",
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--seed",
+        str(SEED),
+        "--exclude-checks",
+        ",".join(excluded),
+        "--report-dir",
+        str(work_dir / "report"),
+        "--no-color",
+    ]
+    result = subprocess.run(command, cwd=work_dir, capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stdout[-20000:] + result.stderr[-2000:]
+    assert "No issues found" in result.stdout or " passed" in result.stdout, result.stdout[-5000:]
+
+
+@pytest.mark.parametrize("name", FUZZED_WORKFLOWS)
+def test_workflow_document_survives_fuzzing(name: str, guarded_server: LiveServer, tmp_path: Path) -> None:
+    response = httpx2.post(
+        f"{guarded_server.base_url}/api/deploy",
+        json={"name": "Fuzzed", "workflow": FUZZED_WORKFLOWS[name], "rateLimit": {"enabled": False}},
+        headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+        timeout=10,
+    )
     assert response.status_code == 201, response.text
-    deployment = response.json()["deployment"]
-    return deployment["slug"], deployment["apiKey"]
+    key = response.json()["deployment"]["apiKey"]
+    # Schemathesis treats the documented headers (X-Workflow-Version, Idempotency-Key) as a closed object
+    # and expects a request with an extra header to be refused; HTTP headers are open, so that check is
+    # off here. Bodies that break the input schema are still sent (negative mode) and every answer is
+    # checked against the document; their rejection is asserted in tests/service/test_inputs.py and
+    # tests/server/test_execute.py.
+    excluded = [*ALWAYS_EXCLUDED, "negative_data_rejection"]
+    schemathesis(f"{guarded_server.base_url}/api/workflows/fuzzed/schema", key, tmp_path, excluded)
 
 
-def test_the_management_api_answers_no_5xx(live_server: LiveServer) -> None:
-    _deploy(live_server, "Hello World", HELLO_WORLD)
-    schema = schemathesis.openapi.from_url(f"{live_server.base_url}/api/openapi.json")
-    failures, operations = _fuzz(schema, live_server.base_url, {}, examples=40)
-    assert failures == []
-    assert {
-        "POST /api/deploy",
-        "POST /api/workflows/{slug}/execute",
-        "DELETE /api/workflows/{deployment_id}",
-    } <= operations
-    assert httpx2.get(f"{live_server.base_url}/health").status_code == 200
-
-
-def test_deployed_workflows_answer_no_5xx(live_server: LiveServer) -> None:
-    for name, workflow in (("Hello World", HELLO_WORLD), ("Typed", TYPED_WORKFLOW)):
-        slug, key = _deploy(live_server, name, workflow)
-        schema = schemathesis.openapi.from_url(f"{live_server.base_url}/api/workflows/{slug}/schema")
-        headers = {"Authorization": f"Bearer {key}"}
-        failures, operations = _fuzz(schema, live_server.base_url, headers, examples=80)
-        assert failures == []
-        assert f"POST /api/workflows/{slug}/execute" in operations
-    assert httpx2.get(f"{live_server.base_url}/health").status_code == 200
+def test_management_document_survives_fuzzing(guarded_server: LiveServer, tmp_path: Path) -> None:
+    # The admin key this test sends stands in for the credentials that negative cases leave out, and
+    # unknown query parameters are ignored as HTTP servers do, so "schema-violating request accepted"
+    # says nothing here; bodies and parameters are still fuzzed in both modes and every answer checked.
+    excluded = [*ALWAYS_EXCLUDED, "negative_data_rejection"]
+    schemathesis(f"{guarded_server.base_url}/api/openapi.json", ADMIN_KEY, tmp_path, excluded)

@@ -134,9 +134,9 @@ async def test_file_inputs_become_base64_api_fields_and_check_their_files(http: 
     refused = await http.post(
         "/api/workflows/intake/execute", json={**body, "photo": samples.b64(samples.pdf(["x"]))}, headers=key
     )
-    assert refused.status_code == 422
-    assert refused.json()["code"] == "workflow_failed"
-    assert "(image-input) failed: the file is not an image" in refused.json()["message"]
+    assert refused.status_code == 400
+    assert refused.json()["code"] == "input_validation_failed"
+    assert refused.json()["errors"][0]["path"] == "/photo"
 
     wrong_type = await http.post(
         "/api/workflows/intake/execute", json={**body, "attachment": samples.b64(samples.png())}, headers=key

@@ -28,7 +28,7 @@ async def test_deploy_answers_201_with_the_seed_shape(client: httpx2.AsyncClient
     assert deployment["apiKey"].startswith("clara_sk_")
     assert deployment["version"] == 1
     assert deployment["createdAt"].endswith("Z")
-    assert set(deployment["schema"]) == {"input", "output", "metadata"}
+    assert set(deployment["schema"]) == {"input", "output", "metadata", "options"}
     assert deployment["schema"]["input"]["required"] == ["name"]
     assert deployment["schema"]["metadata"] == {"nodeCount": 2, "connectionCount": 1, "hasCustomNodes": False}
 

@@ -10,7 +10,7 @@ from tests.support import bearer, deploy
 
 JSON_ECHO: dict[str, Any] = {
     "nodes": [
-        {"id": "input-1", "type": "input", "data": {"label": "Data", "inputType": "json"}},
+        {"id": "input-1", "type": "input", "data": {"label": "Data"}},
         {"id": "output-1", "type": "output", "data": {"outputLabel": "Result", "format": "json"}},
     ],
     "connections": [{"source": "input-1", "target": "output-1", "sourceHandle": "output", "targetHandle": "input"}],
@@ -19,14 +19,15 @@ JSON_ECHO: dict[str, Any] = {
 
 async def test_an_output_mismatch_is_traced_and_counted_without_failing_the_call(client: httpx2.AsyncClient) -> None:
     deployment = await deploy(client, JSON_ECHO, name="Json Echo")
-    assert deployment["schema"]["output"]["properties"]["result"]["type"] == "object"
+    assert deployment["schema"]["output"]["properties"]["result"]["type"] == ["object", "array"]
     headers = bearer(deployment["apiKey"])
 
-    matching = await client.post("/api/workflows/json-echo/execute", json={"data": {"a": 1}}, headers=headers)
+    matching = await client.post("/api/workflows/json-echo/execute", json={"data": '{"a": 1}'}, headers=headers)
     assert matching.status_code == 200
-    broken = await client.post("/api/workflows/json-echo/execute", json={"data": [1, 2]}, headers=headers)
+    assert matching.json()["outputs"] == {"result": {"a": 1}}
+    broken = await client.post("/api/workflows/json-echo/execute", json={"data": "not json"}, headers=headers)
     assert broken.status_code == 200, broken.text
-    assert broken.json()["outputs"] == {"result": [1, 2]}
+    assert broken.json()["outputs"] == {"result": "not json"}
     assert broken.json()["metadata"]["nodesExecuted"] == 2
 
     history = (await client.get("/api/workflows/json-echo/executions", headers=headers)).json()["executions"]
@@ -43,6 +44,6 @@ async def test_an_output_mismatch_is_traced_and_counted_without_failing_the_call
     listed = (await client.get("/api/deployments")).json()["deployments"]
     assert [item["outputSchemaMismatches"] for item in listed] == [1]
 
-    await client.post("/api/workflows/json-echo/execute", json={"data": ["again"]}, headers=headers)
-    await client.post("/api/workflows/json-echo/execute", json={"data": {"fine": True}}, headers=headers)
+    await client.post("/api/workflows/json-echo/execute", json={"data": "again"}, headers=headers)
+    await client.post("/api/workflows/json-echo/execute", json={"data": "[true]"}, headers=headers)
     assert (await client.get("/api/workflows/json-echo")).json()["workflow"]["outputSchemaMismatches"] == 2

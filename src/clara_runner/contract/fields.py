@@ -19,13 +19,14 @@ _SPACE_THEN_CHAR = re.compile(r"\s+(.)")
 _NOT_ALNUM = re.compile(r"[^A-Za-z0-9]")
 
 
-def field_name(label: str) -> str:
-    """The reference rule: strip symbols, camel-case at whitespace, drop what is not ASCII alphanumeric."""
+def field_name(label: str, fallback: str = "input") -> str:
+    """The reference rule: strip symbols, camel-case at whitespace, drop what is not ASCII alphanumeric;
+    `fallback` when nothing is left (the reference always used "input", outputs included)."""
     name = _NOT_WORD.sub("", label.strip())
     name = _SPACE_THEN_CHAR.sub(lambda match: match.group(1).upper(), name)
     if name[:1].isupper():
         name = name[0].lower() + name[1:]
-    return _NOT_ALNUM.sub("", name) or "input"
+    return _NOT_ALNUM.sub("", name) or fallback
 
 
 def input_label(node: Node) -> str:
@@ -58,7 +59,7 @@ def assign_names(nodes: Iterable[Node], *, outputs: bool) -> tuple[list[NamedNod
     kind = "output" if outputs else "input"
     for node in nodes:
         label = output_label(node) if outputs else input_label(node)
-        base = field_name(label)
+        base = field_name(label, kind)
         name = base
         suffix = 2
         while name in owners:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from clara_runner.contract.examples import example_value
 from clara_runner.contract.fields import assign_names
 from clara_runner.flow.nodes.base import MISSING, ApiRole
 from clara_runner.flow.plan import Plan, PlannedNode
@@ -26,6 +27,34 @@ _PORT_TYPES = {
     "object": {"type": "object"},
     "array": {"type": "array"},
 }
+
+
+@dataclass(frozen=True, slots=True)
+class ContractOptions:
+    """Choices the deployer makes about the API, stored with each version's contract.
+
+    Deploy reads them from the request body (`parse_options`), and any later endpoint that makes a
+    new version can accept the same fields.
+    """
+
+    allow_unknown_fields: bool = False
+    """Accept (and ignore) request fields that no input node declares, instead of rejecting them."""
+
+    def to_document(self) -> dict[str, Any]:
+        return {"allowUnknownFields": self.allow_unknown_fields}
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any] | None) -> ContractOptions:
+        return cls(allow_unknown_fields=bool((document or {}).get("allowUnknownFields", False)))
+
+    @classmethod
+    def parse(cls, body: Mapping[str, Any], problems: list[str]) -> ContractOptions:
+        """The options in a deploy (or update) body; a problem is appended for each bad value."""
+        allow = body.get("allowUnknownFields", False)
+        if not isinstance(allow, bool):
+            problems.append("allowUnknownFields must be true or false")
+            allow = False
+        return cls(allow_unknown_fields=allow)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +88,7 @@ class Contract:
     output_schema: Mapping[str, Any]
     metadata: Mapping[str, Any]
     warnings: tuple[str, ...] = ()
+    options: ContractOptions = ContractOptions()
 
     def to_document(self) -> dict[str, Any]:
         """The stored form; `from_document` reads it back."""
@@ -69,6 +99,7 @@ class Contract:
             "output": self.output_schema,
             "metadata": self.metadata,
             "warnings": list(self.warnings),
+            "options": self.options.to_document(),
         }
 
     @classmethod
@@ -98,14 +129,21 @@ class Contract:
             output_schema=output_schema,
             metadata=document["metadata"],
             warnings=tuple(document.get("warnings", ())),
+            options=ContractOptions.from_document(document.get("options")),
         )
 
     def public_schema(self) -> dict[str, Any]:
         """The `schema` object of the deploy and details responses."""
-        return {"input": self.input_schema, "output": self.output_schema, "metadata": self.metadata}
+        return {
+            "input": self.input_schema,
+            "output": self.output_schema,
+            "metadata": self.metadata,
+            "options": self.options.to_document(),
+        }
 
 
-def build_contract(plan: Plan) -> Contract:
+def build_contract(plan: Plan, options: ContractOptions | None = None) -> Contract:
+    options = options or ContractOptions()
     input_nodes = plan.with_role(ApiRole.INPUT)
     output_nodes = plan.with_role(ApiRole.OUTPUT)
     named_inputs, input_warnings = assign_names((p.node for p in input_nodes), outputs=False)
@@ -141,23 +179,28 @@ def build_contract(plan: Plan) -> Contract:
     return Contract(
         inputs=tuple(inputs),
         outputs=tuple(outputs),
-        input_schema=_object_schema(inputs, "Workflow inputs", closed=True),
+        input_schema=_object_schema(inputs, "Workflow inputs", closed=not options.allow_unknown_fields),
         output_schema=_object_schema(outputs, "Workflow outputs", closed=False),
         metadata=metadata,
         warnings=tuple(input_warnings + output_warnings),
+        options=options,
     )
 
 
 def _field_schema(planned: PlannedNode, label: str, base: Mapping[str, Any], default: Any) -> dict[str, Any]:
-    """The field's JSON Schema; a `data.sensitive` input publishes no default (it may be a secret)."""
+    """The node type's schema, titled with the label, described by the node's own description (else
+    the type's), with the default and a valid example; a `data.sensitive` input publishes no default
+    (it may be a secret)."""
     schema: dict[str, Any] = {"title": label, **base}
-    description = planned.node.data.get("description")
-    if isinstance(description, str) and description.strip():
-        schema["description"] = description
+    own = planned.node.data.get("description")
+    kind = base.get("description") or planned.node_type.title or planned.node.type
+    schema["description"] = own.strip() if isinstance(own, str) and own.strip() else f"{label}: {kind}"
     if planned.node.data.get("sensitive") is True:
         schema.update(writeOnly=True, format="password")
     elif default is not MISSING:
         schema["default"] = default
+    if "examples" not in schema:
+        schema["examples"] = [example_value(schema)]
     schema["x-node-id"] = planned.node.id
     schema["x-node-type"] = planned.node.type
     return schema

@@ -16,8 +16,9 @@ from clara_runner.security.redaction import Redactor
 from clara_runner.server.cors import cors_options
 from clara_runner.server.errors import install_error_handlers
 from clara_runner.server.logs import configure_logging
+from clara_runner.server.openapi import ClaraApp
 from clara_runner.server.pages import ASSETS
-from clara_runner.server.routes import deployments, system, versions, workflows
+from clara_runner.server.routes import deployments, docs, system, versions, workflows
 from clara_runner.service.runtime import Services
 from clara_runner.settings import Settings
 
@@ -40,7 +41,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         finally:
             await state.stop()
 
-    app = FastAPI(
+    app = ClaraApp(
         title="Clara Agent Runner",
         version=__version__,
         description="Deploy Clara Agent Studio workflows and call them as REST APIs.",
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(workflows.router)
     app.include_router(versions.router)
     app.include_router(deployments.router)
+    app.include_router(docs.router)
     app.include_router(system.router)
     return app
 

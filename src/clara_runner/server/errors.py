@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from clara_runner.clock import iso_now
 from clara_runner.errors import (
@@ -28,15 +29,7 @@ _SHAPES = Redactor()
 def error_body(error: ClaraError) -> dict[str, Any]:
     """The envelope, with secret-shaped text redacted (errors of a run are redacted by the run itself
     with everything it knows; this catches the rest)."""
-    body = {
-        "success": False,
-        "error": error.error,
-        "message": error.message,
-        "code": error.code,
-        "timestamp": iso_now(),
-        **error.details,
-    }
-    redacted: dict[str, Any] = (active_redactor.get() or _SHAPES).value(body)
+    redacted: dict[str, Any] = (active_redactor.get() or _SHAPES).value(error.envelope(iso_now()))
     return redacted
 
 
@@ -59,10 +52,30 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
             details={"availableEndpoints": "/api/info"},
         )
     elif exc.status_code == 405:
-        error = MethodNotAllowed(f"{request.url.path} does not accept {request.method}")
+        allowed = _allowed_methods(request)
+        error = MethodNotAllowed(
+            f"{request.url.path} accepts {allowed}, not {request.method}", headers={"Allow": allowed}
+        )
     else:
         error = ClaraError(str(exc.detail), status=exc.status_code)
     return error_response(error)
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route accepts at this path, for the `Allow` header RFC 9110 requires on a 405.
+
+    Starlette names only the first matching route's methods, which is wrong where two routes share a
+    path (GET and DELETE /api/workflows/{slug}); so each method is tried against every route."""
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
+    return ", ".join(allowed)
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:

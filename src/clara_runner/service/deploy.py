@@ -11,7 +11,7 @@ import structlog
 from sqlalchemy.exc import IntegrityError
 
 from clara_runner.clock import utcnow
-from clara_runner.contract.schema import Contract, build_contract
+from clara_runner.contract.schema import Contract, ContractOptions, build_contract
 from clara_runner.errors import InvalidWorkflow, SlugTaken, ValidationFailed
 from clara_runner.flow.errors import FlowDefinitionError
 from clara_runner.flow.formats import parse_flow
@@ -39,6 +39,7 @@ class DeployRequest:
     user_id: str | None
     workflow: Any
     traffic: TrafficOptions = field(default_factory=TrafficOptions)
+    options: ContractOptions = field(default_factory=ContractOptions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,7 @@ def parse_deploy_request(body: Any) -> DeployRequest:
     if body.get("workflow") is None:
         problems.append("workflow is required")
     traffic = parse_traffic_options(body, problems)
+    options = ContractOptions.parse(body, problems)
     if problems:
         raise ValidationFailed(problems)
     assert isinstance(name, str)
@@ -88,10 +90,13 @@ def parse_deploy_request(body: Any) -> DeployRequest:
         user_id=user_id,
         workflow=body["workflow"],
         traffic=traffic,
+        options=options,
     )
 
 
-def derive_contract(workflow: Any, registry: NodeRegistry, limits: WorkflowLimits) -> Contract:
+def derive_contract(
+    workflow: Any, registry: NodeRegistry, limits: WorkflowLimits, options: ContractOptions | None = None
+) -> Contract:
     """Check the workflow statically (size limits first, then the graph) and derive its API; raise
     `InvalidWorkflow` listing every problem. Deploy and every new version go through here."""
     problems = workflow_limit_problems(workflow, limits)
@@ -101,7 +106,7 @@ def derive_contract(workflow: Any, registry: NodeRegistry, limits: WorkflowLimit
         plan = compile_flow(parse_flow(workflow), registry)
     except FlowDefinitionError as exc:
         raise invalid_workflow(exc.problems) from exc
-    return build_contract(plan)
+    return build_contract(plan, options)
 
 
 def invalid_workflow(problems: list[str]) -> InvalidWorkflow:
@@ -113,7 +118,7 @@ def invalid_workflow(problems: list[str]) -> InvalidWorkflow:
 async def deploy(
     database: Database, registry: NodeRegistry, secret: bytes, limits: WorkflowLimits, request: DeployRequest
 ) -> Deployed:
-    contract = derive_contract(request.workflow, registry, limits)
+    contract = derive_contract(request.workflow, registry, limits, request.options)
     issued = api_keys.generate()
     base = request.slug or slugify(request.name)
     for _ in range(_SLUG_ATTEMPTS):

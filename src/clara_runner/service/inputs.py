@@ -1,9 +1,12 @@
 """From a request body to the values of the input nodes.
 
 The body is sanitised (null bytes removed from every nested string, absurd whitespace rejected) and
-validated against the version's input schema by a validator compiled once per version. Every
-problem is reported at once, both as the original server's `validationErrors` sentences and as
-`errors: [{path, message}]` with JSON Pointers.
+validated against the version's input schema by a validator compiled once per version. File fields
+(`contentEncoding: base64`) are decoded and their bytes checked against the declared media type,
+which a JSON Schema validator does not do. Every problem is reported at once, both as the original
+server's `validationErrors` sentences and as `errors: [{path, message}]` with JSON Pointers. Integral
+floats sent for integer fields (`1.0`, which JSON Schema accepts as an integer) become integers, so
+nodes never see a float where the schema promised an integer.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 
 import jsonschema_rs
 
+from clara_runner.contract.media import MediaCheck, is_file_field
 from clara_runner.contract.schema import Contract
 from clara_runner.errors import InputValidationFailed
 
@@ -33,36 +37,75 @@ class InputBinder:
             dict(contract.input_schema), retriever=_refuse_remote, validate_formats=True
         )
         self._fields = contract.inputs
+        self._files = [
+            (field.name, MediaCheck(str(field.schema.get("contentMediaType", ""))))
+            for field in contract.inputs
+            if is_file_field(field.schema)
+        ]
+        self._schema = contract.input_schema
+        self._has_integers = _mentions_integer(contract.input_schema)
 
     def bind(self, payload: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         """(values by input node id, the sanitised body as recorded); raises `InputValidationFailed`."""
         if not isinstance(payload, Mapping):
-            raise InputValidationFailed(
-                ["Request body must be a JSON object of input fields"],
-                errors=[{"path": "", "message": "Request body must be a JSON object of input fields"}],
-            )
+            raise _failure("Request body must be a JSON object of input fields", "")
         clean = sanitise(payload, "")
-        found = sorted(
-            (described for error in self._validator.iter_errors(clean) for described in _describe(error)),
-            key=lambda described: described[0],
-        )
+        found = [described for error in self._validator.iter_errors(clean) for described in _describe(error)]
+        for name, check in self._files:
+            value = clean.get(name)
+            problem = check.problem(value) if isinstance(value, str) else None
+            if problem is not None:
+                found.append((2, f"Field '{name}' {problem}", f"/{_escape(name)}"))
         if found:
+            found.sort(key=lambda described: described[0])
             problems = [sentence for _, sentence, _ in found]
             pointers = [{"path": pointer, "message": sentence} for _, sentence, pointer in found]
             raise InputValidationFailed(problems, errors=pointers)
+        if self._has_integers:
+            clean = normalise_integers(clean, self._schema)
         values = {field.node_id: clean[field.name] for field in self._fields if field.name in clean}
         return values, clean
+
+
+def _failure(sentence: str, pointer: str) -> InputValidationFailed:
+    return InputValidationFailed([sentence], errors=[{"path": pointer, "message": sentence}])
+
+
+def _allows_integer(schema: Mapping[str, Any]) -> bool:
+    declared = schema.get("type")
+    return declared == "integer" or (isinstance(declared, list) and "integer" in declared)
+
+
+def _mentions_integer(schema: Any) -> bool:
+    if isinstance(schema, Mapping):
+        return _allows_integer(schema) or any(_mentions_integer(item) for item in schema.values())
+    if isinstance(schema, list):
+        return any(_mentions_integer(item) for item in schema)
+    return False
+
+
+def normalise_integers(value: Any, schema: Mapping[str, Any]) -> Any:
+    """`value` with every integral float that `schema` types as an integer turned into an int."""
+    if isinstance(value, float) and value.is_integer() and _allows_integer(schema):
+        return int(value)
+    properties = schema.get("properties")
+    if isinstance(value, dict) and isinstance(properties, Mapping):
+        return {key: normalise_integers(item, properties.get(key, {})) for key, item in value.items()}
+    items = schema.get("items")
+    if isinstance(value, list) and isinstance(items, Mapping):
+        return [normalise_integers(item, items) for item in value]
+    return value
 
 
 def sanitise(value: Any, pointer: str, depth: int = 0) -> Any:
     """`value` with null bytes removed from every string; raises on excessive whitespace or depth."""
     if depth > MAX_DEPTH:
-        raise InputValidationFailed([f"Input is nested more than {MAX_DEPTH} levels deep at '{pointer}'"])
+        raise _failure(f"Input is nested more than {MAX_DEPTH} levels deep at '{pointer}'", pointer)
     if isinstance(value, str):
         cleaned = value.replace("\x00", "")
         if len(cleaned) > _WHITESPACE_CHECK_LENGTH and len(cleaned.strip()) * 10 < len(cleaned):
             name = pointer.lstrip("/") or "body"
-            raise InputValidationFailed([f"Field '{name}' contains excessive whitespace"])
+            raise _failure(f"Field '{name}' contains excessive whitespace", pointer)
         return cleaned
     if isinstance(value, Mapping):
         return {

@@ -26,7 +26,7 @@ from urllib.parse import quote
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from clara_runner.contract.files import is_file_field
+from clara_runner.contract.media import is_file_field
 from clara_runner.contract.schema import ApiField
 from clara_runner.errors import InvalidRequest
 

@@ -25,7 +25,7 @@ from typing import Any
 import structlog
 
 from clara_runner.clock import utcnow
-from clara_runner.contract.schema import Contract
+from clara_runner.contract.schema import Contract, ContractOptions
 from clara_runner.errors import AccessDenied, ClaraError, InvalidRequest, ValidationFailed, WorkflowNotFound
 from clara_runner.flow.nodes.registry import NodeRegistry
 from clara_runner.security.api_keys import PREFIX
@@ -97,6 +97,7 @@ class VersionRequest:
     name: str | None
     description: str | None
     traffic: TrafficOptions
+    options: ContractOptions
 
 
 def parse_version_request(body: Any, slug: str) -> VersionRequest:
@@ -120,6 +121,7 @@ def parse_version_request(body: Any, slug: str) -> VersionRequest:
     if body.get("workflow") is None:
         problems.append("workflow is required")
     traffic = parse_traffic_options(body, problems)
+    options = ContractOptions.parse(body, problems)
     if problems:
         raise ValidationFailed(problems)
     return VersionRequest(
@@ -127,6 +129,7 @@ def parse_version_request(body: Any, slug: str) -> VersionRequest:
         name=name.strip() if isinstance(name, str) else None,
         description=description,
         traffic=traffic,
+        options=options,
     )
 
 
@@ -179,7 +182,7 @@ class VersionAdmin:
     async def deploy_version(self, deployment: DeploymentRecord, body: Any) -> NewVersion:
         """Check the workflow as deploy does, store it as the next version and make it current."""
         request = parse_version_request(body, deployment.slug)
-        contract = derive_contract(request.workflow, self._registry, self._limits)
+        contract = derive_contract(request.workflow, self._registry, self._limits, request.options)
         result = await self._insert(deployment.id, request, contract)
         self._keys.forget(deployment.id)
         log.info("version_deployed", deployment_id=str(deployment.id), version=result.deployment.current_version)

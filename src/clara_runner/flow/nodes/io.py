@@ -60,7 +60,7 @@ class OutputNode(NodeType):
     def api_schema(self, node: Node) -> dict[str, Any]:
         output_format = node.data.get("format")
         if output_format == "json":
-            return {"type": "object", "description": "JSON output"}
+            return {"type": ["object", "array"], "description": "JSON output (an object or an array)"}
         if output_format == "text":
             return {"type": "string", "description": "Text output"}
         return {}

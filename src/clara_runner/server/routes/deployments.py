@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from clara_runner.server import presenters
 from clara_runner.server.bodies import read_limited
 from clara_runner.server.deps import checked_id, client_host, links, services
+from clara_runner.server.schemas import (
+    ADMIN,
+    KEY_OR_ADMIN,
+    DeleteResponse,
+    DeploymentList,
+    DeployResponse,
+    RegenerateKeyResponse,
+    errors,
+    ok,
+)
 from clara_runner.service.execute import parse_payload
 from clara_runner.service.pages import PageRequest
 from clara_runner.service.traffic_options import SCHEMA as TRAFFIC_OPTIONS_SCHEMA
@@ -17,6 +27,7 @@ from clara_runner.service.traffic_options import SCHEMA as TRAFFIC_OPTIONS_SCHEM
 router = APIRouter(tags=["Deployments"])
 
 _DEPLOY_BODY = {
+    **ADMIN,
     "requestBody": {
         "required": True,
         "content": {
@@ -35,15 +46,41 @@ _DEPLOY_BODY = {
                             "or a flat {nodes, connections} document",
                         },
                         **TRAFFIC_OPTIONS_SCHEMA,
+                        "allowUnknownFields": {
+                            "type": "boolean",
+                            "default": False,
+                            "description": "Accept and ignore execute fields the workflow does not declare "
+                            "(by default they are rejected)",
+                        },
                     },
                 }
             }
         },
-    }
+    },
 }
 
 
-@router.post("/api/deploy", status_code=201, summary="Deploy a workflow", openapi_extra=_DEPLOY_BODY)
+_ID = Annotated[
+    str,
+    Path(
+        alias="slug",
+        description="The deployment id (a UUID: `deployment.id` from deploy). The segment is named `slug` "
+        "only because it shares its path with GET /api/workflows/{slug}.",
+        json_schema_extra={"format": "uuid"},
+    ),
+]
+_LIMIT = Query(description="Page size, an integer from 1 to 1000 (default 100)")
+_OFFSET = Query(description="Items to skip, an integer from 0 (default 0)")
+
+
+@router.post(
+    "/api/deploy",
+    status_code=201,
+    summary="Deploy a workflow",
+    openapi_extra=_DEPLOY_BODY,
+    response_model=None,
+    responses={**ok(DeployResponse, "Deployed: the API key is in the body, once", 201), **errors(400, 401, 413, 503)},
+)
 async def deploy(request: Request) -> JSONResponse:
     state = services(request)
     state.access.require_admin(request.headers.get("authorization"), client_host(request))
@@ -52,9 +89,18 @@ async def deploy(request: Request) -> JSONResponse:
     return JSONResponse(presenters.deployed(result, links(request)), status_code=201)
 
 
-@router.get("/api/deployments", summary="List live deployments")
+@router.get(
+    "/api/deployments",
+    summary="List live deployments",
+    openapi_extra=ADMIN,
+    response_model=None,
+    responses={**ok(DeploymentList, "Live deployments, newest first"), **errors(400, 401, 503)},
+)
 async def list_deployments(
-    request: Request, limit: str | None = None, offset: str | None = None, userId: str | None = None
+    request: Request,
+    limit: Annotated[str | None, _LIMIT] = None,
+    offset: Annotated[str | None, _OFFSET] = None,
+    userId: Annotated[str | None, Query(description="Only deployments made with this userId")] = None,
 ) -> dict[str, Any]:
     state = services(request)
     state.access.require_admin(request.headers.get("authorization"), client_host(request))
@@ -67,8 +113,14 @@ async def list_deployments(
     }
 
 
-@router.delete("/api/workflows/{deployment_id}", summary="Delete (deactivate) a deployment")
-async def delete(request: Request, deployment_id: str) -> dict[str, Any]:
+@router.delete(
+    "/api/workflows/{slug}",
+    summary="Delete (deactivate) a deployment",
+    openapi_extra=KEY_OR_ADMIN,
+    response_model=None,
+    responses={**ok(DeleteResponse, "Deleted; its keys stop working"), **errors(400, 401, 403, 404, 503)},
+)
+async def delete(request: Request, deployment_id: _ID) -> dict[str, Any]:
     state = services(request)
     identifier = checked_id(deployment_id)
     await state.access.require_owner(identifier, request.headers.get("authorization"), client_host(request), "delete")
@@ -80,8 +132,20 @@ async def delete(request: Request, deployment_id: str) -> dict[str, Any]:
     }
 
 
-@router.post("/api/workflows/{deployment_id}/regenerate-key", summary="Replace the deployment's API key")
-async def regenerate_key(request: Request, deployment_id: str) -> dict[str, Any]:
+@router.post(
+    "/api/workflows/{deployment_id}/regenerate-key",
+    summary="Replace the deployment's API key",
+    openapi_extra=KEY_OR_ADMIN,
+    response_model=None,
+    responses={
+        **ok(RegenerateKeyResponse, "Every old key is revoked; the new key is in the body, once"),
+        **errors(400, 401, 403, 404, 503),
+    },
+)
+async def regenerate_key(
+    request: Request,
+    deployment_id: Annotated[str, Path(description="The deployment id (a UUID)", json_schema_extra={"format": "uuid"})],
+) -> dict[str, Any]:
     state = services(request)
     identifier = checked_id(deployment_id)
     await state.access.require_owner(

@@ -12,14 +12,21 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from clara_runner import __version__
 from clara_runner.clock import iso_now
 from clara_runner.server.deps import links, services
-from clara_runner.server.pages import CONTENT_SECURITY_POLICY, swagger_page
+from clara_runner.server.pages import CONTENT_SECURITY_POLICY, redoc_page, swagger_page
+from clara_runner.server.schemas import PUBLIC, Health, Info, ok
 
 router = APIRouter(tags=["Service"])
 
 _HEALTH_TIMEOUT_SECONDS = 3.0
 
 
-@router.get("/health", summary="Health check", responses={503: {"description": "The database is unreachable"}})
+@router.get(
+    "/health",
+    summary="Health check",
+    openapi_extra=PUBLIC,
+    response_model=None,
+    responses={**ok(Health, "The server reaches its database"), **ok(Health, "The database is unreachable", 503)},
+)
 async def health(request: Request) -> JSONResponse:
     """200 when the server can reach its database, 503 otherwise. It names no hosts and no settings."""
     state = services(request)
@@ -39,7 +46,9 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if connected else 503)
 
 
-@router.get("/api/info", summary="Service information")
+@router.get(
+    "/api/info", summary="Service information", openapi_extra=PUBLIC, response_model=None, responses=ok(Info, "Links")
+)
 async def info(request: Request) -> dict[str, Any]:
     base = links(request).base_url
     return {
@@ -58,7 +67,8 @@ async def info(request: Request) -> dict[str, Any]:
             "GET /api/deployments": "List all deployed workflows",
             "GET /api/workflows/:slug": "Get workflow details",
             "GET /api/workflows/:slug/schema": "Get the workflow's OpenAPI document",
-            "GET /api/workflows/:slug/docs": "Interactive API documentation",
+            "GET /api/workflows/:slug/docs": "Interactive API documentation (Swagger UI)",
+            "GET /api/workflows/:slug/redoc": "Reference API documentation (ReDoc)",
             "POST /api/workflows/:slug/execute": "Execute workflow",
             "GET /api/workflows/:slug/executions": "Get execution history",
             "PUT /api/workflows/:slug": "Deploy a new version under the same slug and API keys",
@@ -78,6 +88,14 @@ async def info(request: Request) -> dict[str, Any]:
 async def management_docs() -> HTMLResponse:
     return HTMLResponse(
         swagger_page("Clara Agent Runner", "/api/openapi.json"),
+        headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY},
+    )
+
+
+@router.get("/api/redoc", include_in_schema=False)
+async def management_redoc() -> HTMLResponse:
+    return HTMLResponse(
+        redoc_page("Clara Agent Runner", "/api/openapi.json"),
         headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY},
     )
 

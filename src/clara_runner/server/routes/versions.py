@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 
 from clara_runner.server import presenters
 from clara_runner.server.bodies import read_limited
 from clara_runner.server.deps import checked_slug, client_host, links, services
+from clara_runner.server.schemas import (
+    KEY_OR_ADMIN,
+    NewVersionResponse,
+    RollbackResponse,
+    SlugPath,
+    VersionList,
+    errors,
+    ok,
+)
 from clara_runner.service.execute import parse_payload
 from clara_runner.service.pages import PageRequest
+from clara_runner.service.traffic_options import SCHEMA as TRAFFIC_OPTIONS_SCHEMA
 
 router = APIRouter(tags=["Versions"])
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Malformed body, or a workflow that fails the deploy checks (all problems listed)"},
-    401: {"description": "No admin key (or loopback client) and no API key of this deployment"},
-    403: {"description": "An API key of another deployment"},
-    404: {"description": "No live workflow has this slug, or the version does not exist"},
-    413: {"description": "The request body is larger than MAX_INPUT_SIZE"},
-}
-
 _PUT_BODY = {
+    **KEY_OR_ADMIN,
     "requestBody": {
         "required": True,
         "content": {
@@ -35,14 +38,22 @@ _PUT_BODY = {
                         "name": {"type": "string", "minLength": 1, "maxLength": 255},
                         "description": {"type": "string", "maxLength": 5000},
                         "slug": {"type": "string", "description": "Optional; must be the deployment's own slug"},
+                        "allowUnknownFields": {
+                            "type": "boolean",
+                            "default": False,
+                            "description": "For this version: accept and ignore execute fields the workflow "
+                            "does not declare",
+                        },
+                        **TRAFFIC_OPTIONS_SCHEMA,
                     },
                 }
             }
         },
-    }
+    },
 }
 
 _ROLLBACK_BODY = {
+    **KEY_OR_ADMIN,
     "requestBody": {
         "required": False,
         "content": {
@@ -60,7 +71,7 @@ _ROLLBACK_BODY = {
                 }
             }
         },
-    }
+    },
 }
 
 
@@ -68,9 +79,13 @@ _ROLLBACK_BODY = {
     "/api/workflows/{slug}",
     summary="Deploy a new version under the same slug and API keys",
     openapi_extra=_PUT_BODY,
-    responses=_ERRORS,
+    response_model=None,
+    responses={
+        **ok(NewVersionResponse, "The new version is stored and current"),
+        **errors(400, 401, 403, 404, 413, 503),
+    },
 )
-async def put_version(request: Request, slug: str) -> dict[str, Any]:
+async def put_version(request: Request, slug: SlugPath) -> dict[str, Any]:
     state = services(request)
     record = await state.versions.authorize(
         checked_slug(slug), request.headers.get("authorization"), client_host(request), "deploy a new version of"
@@ -80,9 +95,18 @@ async def put_version(request: Request, slug: str) -> dict[str, Any]:
     return presenters.version_deployed(result, links(request))
 
 
-@router.get("/api/workflows/{slug}/versions", summary="List the workflow's versions", responses=_ERRORS)
+@router.get(
+    "/api/workflows/{slug}/versions",
+    summary="List the workflow's versions",
+    openapi_extra=KEY_OR_ADMIN,
+    response_model=None,
+    responses={**ok(VersionList, "Versions, newest first"), **errors(400, 401, 403, 404, 503)},
+)
 async def list_versions(
-    request: Request, slug: str, limit: str | None = None, offset: str | None = None
+    request: Request,
+    slug: SlugPath,
+    limit: Annotated[str | None, Query(description="Page size, an integer from 1 to 1000 (default 50)")] = None,
+    offset: Annotated[str | None, Query(description="Items to skip, an integer from 0 (default 0)")] = None,
 ) -> dict[str, Any]:
     state = services(request)
     record = await state.versions.authorize(
@@ -101,9 +125,13 @@ async def list_versions(
     "/api/workflows/{slug}/rollback",
     summary="Make an earlier version current",
     openapi_extra=_ROLLBACK_BODY,
-    responses={**_ERRORS, 409: {"description": "No version was named and the current one is the first"}},
+    response_model=None,
+    responses={
+        **ok(RollbackResponse, "The named version is current"),
+        **errors(400, 401, 403, 404, 409, 413, 503),
+    },
 )
-async def rollback(request: Request, slug: str) -> dict[str, Any]:
+async def rollback(request: Request, slug: SlugPath) -> dict[str, Any]:
     state = services(request)
     record = await state.versions.authorize(
         checked_slug(slug), request.headers.get("authorization"), client_host(request), "roll back"

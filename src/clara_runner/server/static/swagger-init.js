@@ -7,6 +7,8 @@
     deepLinking: true,
     tryItOutEnabled: true,
     persistAuthorization: true,
+    displayRequestDuration: true,
+    validatorUrl: null,
     presets: [SwaggerUIBundle.presets.apis],
     layout: "BaseLayout",
   });

@@ -1,0 +1,71 @@
+"""The management API's own OpenAPI document, served at `/api/openapi.json` (docs at `/api/docs`).
+
+FastAPI generates it from the routes, whose `responses=` and `openapi_extra=` declare every body
+and status (`schemas.py`). This module adds what FastAPI cannot know: the shared Error schema, the two
+bearer schemes, and the removal of the 422 "HTTPValidationError" FastAPI adds to every route with
+parameters, which this server never sends (a parameter problem is a 400 with the Error body).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from clara_runner.contract.envelopes import ERROR_SCHEMA
+
+SECURITY_SCHEMES: dict[str, Any] = {
+    "adminKey": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The server's admin key (CLARA_ADMIN_KEY). While none is set, management endpoints answer "
+        "clients on the server's own machine without credentials, and nobody else.",
+    },
+    "apiKey": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A deployment's API key, `clara_sk_...`, as returned by deploy or regenerate-key",
+    },
+}
+
+TAGS = [
+    {"name": "Service", "description": "Health and information"},
+    {"name": "Deployments", "description": "Deploy, list, delete, rotate keys (admin)"},
+    {"name": "Workflows", "description": "A deployment's details, execution and history"},
+    {"name": "Documentation", "description": "A deployment's OpenAPI document and docs pages"},
+]
+
+_FASTAPI_VALIDATION = "#/components/schemas/HTTPValidationError"
+
+
+class ClaraApp(FastAPI):
+    """FastAPI with the management document completed as described above."""
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            document = get_openapi(
+                title=self.title,
+                version=self.version,
+                description=self.description,
+                routes=self.routes,
+                tags=TAGS,
+            )
+            _drop_fastapi_validation(document)
+            components = document.setdefault("components", {})
+            components.setdefault("schemas", {})["Error"] = dict(ERROR_SCHEMA)
+            components["securitySchemes"] = SECURITY_SCHEMES
+            self.openapi_schema = document
+        return self.openapi_schema
+
+
+def _drop_fastapi_validation(document: dict[str, Any]) -> None:
+    for path_item in document.get("paths", {}).values():
+        for operation in path_item.values():
+            responses = operation.get("responses", {})
+            schema = responses.get("422", {}).get("content", {}).get("application/json", {}).get("schema", {})
+            if schema.get("$ref") == _FASTAPI_VALIDATION:
+                del responses["422"]
+    schemas = document.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)

@@ -1,0 +1,263 @@
+"""Response shapes of the management API, for its OpenAPI document (`/api/openapi.json`).
+
+The routes build plain dicts (`presenters.py`); these models only describe them, through each
+route's `responses=`, so documenting costs nothing at request time. The fuzz tests check every real
+response against these schemas, which keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import Path
+from pydantic import BaseModel, ConfigDict, Field
+
+from clara_runner.contract.envelopes import metadata_schema
+from clara_runner.service.slugs import MAX_SLUG_LENGTH
+
+SlugPath = Annotated[
+    str,
+    Path(
+        description="The deployment's slug",
+        json_schema_extra={"pattern": "^[a-z0-9-]+$", "maxLength": MAX_SLUG_LENGTH},
+    ),
+]
+"""A `{slug}` path parameter, documented with the form the server checks (`checked_slug`)."""
+
+ERROR_REF = {"$ref": "#/components/schemas/Error"}
+
+_ERROR_TEXT: dict[int, str] = {
+    400: "The request is not valid (bad parameter, malformed JSON, or validation problems, all listed)",
+    401: "Credentials are missing or not valid",
+    403: "The credentials are valid but do not cover this deployment",
+    404: "No live deployment answers to this slug or id",
+    409: "The request conflicts with the deployment's state (an idempotency key reused or still running, "
+    "no earlier version to roll back to)",
+    413: "The request body is larger than MAX_INPUT_SIZE",
+    422: "A node of the workflow failed",
+    429: "Too many requests; retry after Retry-After seconds",
+    500: "The deployed workflow no longer compiles on this server, or an unexpected error",
+    502: "The workflow's outputs are larger than MAX_OUTPUT_SIZE; they were not returned",
+    503: "The database is unreachable or the server is at capacity; retry later",
+    504: "The workflow ran past MAX_EXECUTION_TIME and was cancelled",
+}
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` entries for error statuses, each with the shared Error schema."""
+    return {
+        status: {"description": _ERROR_TEXT[status], "content": {"application/json": {"schema": ERROR_REF}}}
+        for status in statuses
+    }
+
+
+ADMIN: dict[str, Any] = {"security": [{"adminKey": []}]}
+"""Management: the admin key (or, with no CLARA_ADMIN_KEY set, a client on the server's machine)."""
+DEPLOYMENT_KEY: dict[str, Any] = {"security": [{"apiKey": []}]}
+KEY_OR_ADMIN: dict[str, Any] = {"security": [{"apiKey": []}, {"adminKey": []}]}
+PUBLIC: dict[str, Any] = {"security": []}
+
+
+def ok(model: type[BaseModel], description: str, status: int = 200) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": model, "description": description}}
+
+
+class _Shape(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class Pagination(_Shape):
+    limit: int = Field(ge=1, le=1000)
+    offset: int = Field(ge=0)
+    hasMore: bool = Field(description="True when at least one more item exists after this page")
+
+
+class ContractOptions(_Shape):
+    allowUnknownFields: bool = Field(description="Unknown request fields are ignored instead of rejected")
+
+
+class PublicSchema(_Shape):
+    input: dict[str, Any] = Field(description="JSON Schema (2020-12) of the execute request body")
+    output: dict[str, Any] = Field(description="JSON Schema (2020-12) of `outputs` in the execute response")
+    metadata: dict[str, Any] = Field(description="nodeCount, connectionCount, hasCustomNodes")
+    options: ContractOptions
+
+
+class DetailsSchema(PublicSchema):
+    openapi: dict[str, Any] = Field(description="The workflow's OpenAPI 3.1 document (as GET .../schema)")
+
+
+class DeploymentSummary(_Shape):
+    id: UUID
+    name: str
+    slug: str
+    description: str | None
+    endpoint: str = Field(description="URL of the execute endpoint")
+    docs: str = Field(description="URL of the Swagger UI page")
+    version: int = Field(ge=1, description="The current version")
+    executionCount: int = Field(ge=0)
+    lastExecuted: datetime | None
+    createdAt: datetime
+    isActive: bool
+
+
+class Snippets(_Shape):
+    curl: str
+    python: str
+    javascript: str
+
+
+class WorkflowDetails(DeploymentSummary):
+    contract_schema: DetailsSchema = Field(alias="schema")
+    snippets: Snippets = Field(description="Code calling the endpoint with the example input; replace YOUR_API_KEY")
+    updatedAt: datetime
+
+
+class WorkflowDetailsResponse(_Shape):
+    success: Literal[True]
+    workflow: WorkflowDetails
+
+
+class NewDeployment(_Shape):
+    id: UUID
+    name: str
+    slug: str
+    description: str | None
+    endpoint: str
+    apiKey: str = Field(description="The API key, shown only this once", pattern="^clara_sk_")
+    contract_schema: PublicSchema = Field(alias="schema")
+    docs: str
+    version: int = Field(ge=1)
+    warnings: list[str] = Field(description="Field names that were changed to keep them unique")
+    createdAt: datetime
+
+
+class DeployResponse(_Shape):
+    success: Literal[True]
+    deployment: NewDeployment
+    message: str
+
+
+class DeploymentList(_Shape):
+    success: Literal[True]
+    deployments: list[DeploymentSummary]
+    pagination: Pagination
+
+
+class WorkflowRef(_Shape):
+    id: UUID
+    slug: str
+
+
+class DeleteResponse(_Shape):
+    success: Literal[True]
+    message: str
+    workflow: WorkflowRef
+
+
+class WorkflowWithKey(WorkflowRef):
+    apiKey: str = Field(pattern="^clara_sk_")
+
+
+class RegenerateKeyResponse(_Shape):
+    success: Literal[True]
+    message: str
+    workflow: WorkflowWithKey
+
+
+class NewVersion(_Shape):
+    id: UUID
+    name: str
+    slug: str
+    description: str | None
+    endpoint: str
+    contract_schema: PublicSchema = Field(alias="schema")
+    docs: str
+    version: int = Field(ge=1, description="The new version, now current")
+    previousVersion: int = Field(ge=1, description="The version that was current before")
+    warnings: list[str]
+    updatedAt: datetime
+
+
+class NewVersionResponse(_Shape):
+    success: Literal[True]
+    deployment: NewVersion
+    message: str
+
+
+class VersionEntry(_Shape):
+    version: int = Field(ge=1)
+    createdAt: datetime
+    isCurrent: bool
+    nodeCount: int | None
+    connectionCount: int | None
+    inputs: list[str] = Field(description="The version's API input field names")
+    outputs: list[str] = Field(description="The version's API output field names")
+
+
+class VersionList(_Shape):
+    success: Literal[True]
+    currentVersion: int = Field(ge=1)
+    versions: list[VersionEntry] = Field(description="Newest first")
+    pagination: Pagination
+
+
+class RolledBack(WorkflowRef):
+    version: int = Field(ge=1, description="The version now current")
+    previousVersion: int = Field(ge=1)
+    updatedAt: datetime
+
+
+class RollbackResponse(_Shape):
+    success: Literal[True]
+    message: str
+    workflow: RolledBack
+
+
+class ExecutionEntry(_Shape):
+    id: UUID
+    status: str
+    version: int
+    inputs: Any
+    outputs: Any
+    error: str | None
+    errorCode: str | None
+    duration: str | None
+    durationMs: int | None
+    nodesExecuted: int
+    trace: Any
+    createdAt: datetime
+    finishedAt: datetime | None
+
+
+class ExecutionHistory(_Shape):
+    success: Literal[True]
+    executions: list[ExecutionEntry]
+    pagination: Pagination
+
+
+class ExecutionResult(_Shape):
+    success: Literal[True]
+    outputs: dict[str, Any] = Field(description="One field per output node; the workflow's own document types them")
+    metadata: dict[str, Any] = Field(json_schema_extra=metadata_schema())
+
+
+class Health(_Shape):
+    status: Literal["healthy", "unhealthy"]
+    service: str
+    version: str
+    timestamp: datetime
+    uptime: str
+    database: Literal["connected", "disconnected"]
+
+
+class Info(_Shape):
+    service: str
+    version: str
+    description: str
+    features: list[str]
+    endpoints: dict[str, str]
+    documentation: str
+    openapi: str

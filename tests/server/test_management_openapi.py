@@ -1,0 +1,162 @@
+"""The management API's document: valid, complete, and true to the responses the server sends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx2
+
+from tests.openapi_checks import check_document, schema_errors
+from tests.support import bearer, deploy
+
+
+async def management_document(client: httpx2.AsyncClient) -> dict[str, Any]:
+    response = await client.get("/api/openapi.json")
+    assert response.status_code == 200
+    document: dict[str, Any] = response.json()
+    return document
+
+
+def assert_documented(document: dict[str, Any], method: str, path: str, response: httpx2.Response) -> None:
+    operation = document["paths"][path][method]
+    status = str(response.status_code)
+    assert status in operation["responses"], f"{method} {path} answered undocumented {status}: {response.text}"
+    content = operation["responses"][status]["content"]
+    media_type = response.headers["content-type"].split(";")[0]
+    assert media_type in content, f"{method} {path} {status} answered {media_type}"
+    if media_type == "application/json":
+        assert schema_errors(document, content[media_type]["schema"], response.json()) == []
+
+
+async def test_document_is_valid_and_every_operation_is_fully_described(client: httpx2.AsyncClient) -> None:
+    document = await management_document(client)
+    check_document(document)
+    assert document["openapi"].startswith("3.1")
+    assert set(document["components"]["securitySchemes"]) == {"adminKey", "apiKey"}
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    operations = [
+        (path, method, operation) for path, item in document["paths"].items() for method, operation in item.items()
+    ]
+    assert len(operations) == 16
+    for path, method, operation in operations:
+        assert "security" in operation, (method, path)
+        statuses = operation["responses"]
+        success = [status for status in statuses if status.startswith("2")]
+        assert len(success) == 1, (method, path)
+        assert statuses[success[0]]["content"], (method, path)
+        for status, response in statuses.items():
+            if status.startswith(("4", "5")) and path != "/health":
+                assert response["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+    deploy_body = document["paths"]["/api/deploy"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert {"name", "workflow", "allowUnknownFields"} <= set(deploy_body["properties"])
+    assert document["paths"]["/api/deploy"]["post"]["security"] == [{"adminKey": []}]
+
+
+async def test_every_management_response_matches_the_document(
+    client: httpx2.AsyncClient, remote_client: httpx2.AsyncClient
+) -> None:
+    document = await management_document(client)
+    deployment = await deploy(client)
+    key, identifier = deployment["apiKey"], deployment["id"]
+    await client.post("/api/workflows/hello-world/execute", json={"name": "Ada"}, headers=bearer(key))
+    calls = [
+        ("get", "/health", await client.get("/health")),
+        ("get", "/api/info", await client.get("/api/info")),
+        (
+            "post",
+            "/api/deploy",
+            await client.post("/api/deploy", json={"name": "Second", "workflow": deployment_flow()}),
+        ),
+        ("post", "/api/deploy", await client.post("/api/deploy", json={"name": "", "workflow": {}})),
+        ("post", "/api/deploy", await remote_client.post("/api/deploy", json={"name": "x", "workflow": {}})),
+        ("get", "/api/deployments", await client.get("/api/deployments", params={"limit": "1"})),
+        ("get", "/api/deployments", await client.get("/api/deployments", params={"limit": "abc"})),
+        ("get", "/api/workflows/{slug}", await client.get("/api/workflows/hello-world")),
+        ("get", "/api/workflows/{slug}", await client.get("/api/workflows/Not_A_Slug")),
+        ("get", "/api/workflows/{slug}", await client.get("/api/workflows/missing")),
+        ("get", "/api/workflows/{slug}/schema", await client.get("/api/workflows/hello-world/schema")),
+        ("get", "/api/workflows/{slug}/openapi.json", await client.get("/api/workflows/missing/openapi.json")),
+        ("get", "/api/workflows/{slug}/docs", await client.get("/api/workflows/hello-world/docs")),
+        ("get", "/api/workflows/{slug}/redoc", await client.get("/api/workflows/hello-world/redoc")),
+        ("get", "/api/workflows/{slug}/docs", await client.get("/api/workflows/missing/docs")),
+        ("post", "/api/workflows/{slug}/execute", await client.post("/api/workflows/hello-world/execute", json={})),
+        (
+            "get",
+            "/api/workflows/{slug}/executions",
+            await client.get("/api/workflows/hello-world/executions", headers=bearer(key)),
+        ),
+        (
+            "get",
+            "/api/workflows/{slug}/executions",
+            await client.get("/api/workflows/hello-world/executions", params={"status": "x"}),
+        ),
+        ("put", "/api/workflows/{slug}", await client.put("/api/workflows/hello-world", json={"workflow": {}})),
+        (
+            "put",
+            "/api/workflows/{slug}",
+            await client.put("/api/workflows/hello-world", json={"workflow": deployment_flow(), "maxConcurrency": 3}),
+        ),
+        ("get", "/api/workflows/{slug}/versions", await client.get("/api/workflows/hello-world/versions")),
+        ("post", "/api/workflows/{slug}/rollback", await client.post("/api/workflows/hello-world/rollback", json={})),
+        ("post", "/api/workflows/{slug}/rollback", await client.post("/api/workflows/hello-world/rollback", json={})),
+        (
+            "post",
+            "/api/workflows/{deployment_id}/regenerate-key",
+            await client.post(f"/api/workflows/{identifier}/regenerate-key"),
+        ),
+        (
+            "post",
+            "/api/workflows/{deployment_id}/regenerate-key",
+            await client.post("/api/workflows/nope/regenerate-key"),
+        ),
+        ("delete", "/api/workflows/{slug}", await client.delete(f"/api/workflows/{identifier}")),
+        ("delete", "/api/workflows/{slug}", await client.delete(f"/api/workflows/{identifier}")),
+    ]
+    statuses = [response.status_code for *_, response in calls]
+    assert statuses == [
+        200,
+        200,
+        201,
+        400,
+        401,
+        200,
+        400,
+        200,
+        400,
+        404,
+        200,
+        404,
+        200,
+        200,
+        404,
+        401,
+        200,
+        400,
+        400,
+        200,
+        200,
+        200,
+        409,
+        200,
+        400,
+        200,
+        404,
+    ]
+    for method, path, response in calls:
+        assert_documented(document, method, path, response)
+
+
+def deployment_flow() -> dict[str, Any]:
+    return {
+        "nodes": [{"id": "i", "type": "input", "data": {}}, {"id": "o", "type": "output", "data": {}}],
+        "connections": [{"source": "i", "target": "o"}],
+    }
+
+
+async def test_management_docs_pages_load_local_assets_under_a_strict_policy(client: httpx2.AsyncClient) -> None:
+    for path in ("/api/docs", "/api/redoc"):
+        response = await client.get(path)
+        assert response.status_code == 200
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+        assert "/api/openapi.json" in response.text
+        assert "<script>" not in response.text
