@@ -49,10 +49,24 @@ class ServiceEndpoints:
 
     def owns(self, url: str) -> bool:
         """True when `url` lies under one of the configured service base URLs."""
-        return any(_under(url, base) for base in self.configured_urls() if base)
+        return any(url_under(url, base) for base in self.configured_urls() if base)
+
+    def key_for(self, url: str) -> str:
+        """The server-held provider key configured for the base URL that `url` lies under, else "".
+
+        This is the only way a node obtains a server key, so a key never leaves for a URL that the
+        workflow chose: the URL must be (under) the one the operator configured next to the key.
+        """
+        pairs = (
+            (self.openai_base_url, self.openai_api_key),
+            (self.anthropic_base_url, self.anthropic_api_key),
+            (self.openrouter_base_url, self.openrouter_api_key),
+        )
+        return next((key for base, key in pairs if key and base and url_under(url, base)), "")
 
 
-def _under(url: str, base: str) -> bool:
+def url_under(url: str, base: str) -> bool:
+    """True when `url` is `base` or lies below it (`base` followed by `/` or `?`): same origin, same path prefix."""
     base = base.rstrip("/")
     return url == base or url.startswith(base + "/") or url.startswith(base + "?")
 
@@ -74,10 +88,16 @@ class HttpClients:
 
 
 def default_http_clients() -> HttpClients:
+    """One pool per side, sized for wide fan-outs.
+
+    httpx2's default pool (100 connections, 20 kept alive) makes the 101st concurrent call wait and
+    re-opens most connections of a 100-node fan-out on every run; these limits do neither.
+    """
     timeout = httpx2.Timeout(60.0, connect=10.0)
+    limits = httpx2.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=30.0)
     return HttpClients(
-        services=httpx2.AsyncClient(timeout=timeout, follow_redirects=True),
-        workflow=httpx2.AsyncClient(timeout=timeout, follow_redirects=True),
+        services=httpx2.AsyncClient(timeout=timeout, limits=limits, follow_redirects=True),
+        workflow=httpx2.AsyncClient(timeout=timeout, limits=limits, follow_redirects=True),
     )
 
 
