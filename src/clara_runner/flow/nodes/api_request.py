@@ -50,8 +50,7 @@ class RetryableFailure(Exception):
 @dataclass(frozen=True, slots=True)
 class _Request:
     method: str
-    url: str
-    params: list[tuple[str, str]]
+    url: httpx2.URL
     headers: dict[str, str]
     content: bytes | None
     form: dict[str, str] | None
@@ -93,7 +92,7 @@ class ApiRequestNode(NodeType):
 
     async def run(self, call: NodeCall) -> Mapping[str, Any]:
         request = _build_request(call)
-        client = client_for(call.context, request.url)
+        client = client_for(call.context, str(request.url))
         retries = max(0, int(to_number(call.prop("retries"))))
         delay = max(0.0, to_number(call.prop("retryDelay")) / 1000)
         started = time.perf_counter()
@@ -142,7 +141,14 @@ def _build_request(call: NodeCall) -> _Request:
         explicit = any(key.lower() == "content-type" for key in headers)
         if content_type and content_type != "multipart/form-data" and not explicit:
             headers["Content-Type"] = content_type
-    return _Request(method, url, params, headers, content, form, multipart)
+    try:
+        target = httpx2.URL(url)
+    except httpx2.InvalidURL as exc:
+        raise NodeError(f"invalid URL {url[:200]!r}: {exc}") from exc
+    query = target.params
+    for name, value in params:
+        query = query.add(name, value)
+    return _Request(method, target.copy_with(params=query), headers, content, form, multipart)
 
 
 def _content_type(setting: str) -> str:
@@ -186,7 +192,6 @@ async def _send(call: NodeCall, client: httpx2.AsyncClient, request: _Request) -
         response = await client.request(
             request.method,
             request.url,
-            params=tuple(request.params),
             headers=request.headers,
             content=request.content,
             data=request.form,

@@ -83,11 +83,14 @@ def _openai_client(endpoint: Endpoint, request: ChatRequest) -> openai.AsyncOpen
     )
 
 
-def _omitted_headers(endpoint: Endpoint, *key_headers: str, always: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Headers the SDK would fill from the environment, removed: the key headers when the node has no
-    key, and `always` (organisation and project ids, which belong to the server's own account)."""
+def _omitted_headers(
+    endpoint: Endpoint, omit: Callable[[], object], *key_headers: str, always: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Headers the SDK would fill from the environment, removed (each SDK has its own `Omit`): the key
+    headers when the node has no key, and `always` (organisation and project ids, which belong to the
+    server's own account)."""
     names = always if endpoint.api_key else (*always, *key_headers)
-    return {name: openai.Omit() for name in names}
+    return {name: omit() for name in names}
 
 
 async def _openai_chat(endpoint: Endpoint, request: ChatRequest, on_token: TokenSink | None) -> ChatReply:
@@ -97,7 +100,9 @@ async def _openai_chat(endpoint: Endpoint, request: ChatRequest, on_token: Token
         "messages": list(request.messages),
         "temperature": request.temperature,
         "max_tokens": request.max_tokens,
-        "extra_headers": _omitted_headers(endpoint, "Authorization", always=("OpenAI-Organization", "OpenAI-Project")),
+        "extra_headers": _omitted_headers(
+            endpoint, openai.Omit, "Authorization", always=("OpenAI-Organization", "OpenAI-Project")
+        ),
     }
     if request.response_format is not None:
         options["response_format"] = dict(request.response_format)
@@ -170,7 +175,7 @@ async def _anthropic_chat(endpoint: Endpoint, request: ChatRequest, on_token: To
         "model": request.model,
         "messages": messages,
         "max_tokens": request.max_tokens,
-        "extra_headers": _omitted_headers(endpoint, "Authorization", "X-Api-Key"),
+        "extra_headers": _omitted_headers(endpoint, anthropic.Omit, "Authorization", "X-Api-Key"),
     }
     if request.temperature_chosen:
         options["extra_body"] = {"temperature": request.temperature}
