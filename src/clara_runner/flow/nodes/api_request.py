@@ -145,10 +145,12 @@ def _build_request(call: NodeCall) -> _Request:
         target = httpx2.URL(url)
     except httpx2.InvalidURL as exc:
         raise NodeError(f"invalid URL {url[:200]!r}: {exc}") from exc
-    query = target.params
-    for name, value in params:
-        query = query.add(name, value)
-    return _Request(method, target.copy_with(params=query), headers, content, form, multipart)
+    if params:
+        query = target.params
+        for name, value in params:
+            query = query.add(name, value)
+        target = target.copy_with(params=query)
+    return _Request(method, target, headers, content, form, multipart)
 
 
 def _content_type(setting: str) -> str:

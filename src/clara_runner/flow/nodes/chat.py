@@ -7,6 +7,9 @@ become `ProviderError`s whose message says what to fix.
 The SDKs read credentials, base URLs and extra headers from the process environment when they are
 not given; every such value is passed explicitly here (the key, or an explicitly omitted
 `Authorization`), so a server key in `OPENAI_API_KEY` cannot reach a URL that a workflow chose.
+
+The SDKs are imported on first use: together they cost seconds of start-up that a server (or a
+`clara-runner run` of a flow without LLM nodes) should not pay.
 """
 
 from __future__ import annotations
@@ -14,15 +17,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import anthropic
-import openai
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from clara_runner.flow.errors import NodeError
 from clara_runner.flow.nodes.endpoints import Endpoint, Wire
 from clara_runner.flow.nodes.values import as_text
 from clara_runner.flow.nodes.vision import ImageData, parse_image_url
+
+if TYPE_CHECKING:
+    import openai
 
 TokenSink = Callable[[str], None]
 
@@ -74,6 +78,8 @@ async def chat(endpoint: Endpoint, request: ChatRequest, on_token: TokenSink | N
 
 
 def _openai_client(endpoint: Endpoint, request: ChatRequest) -> openai.AsyncOpenAI:
+    import openai
+
     return openai.AsyncOpenAI(
         api_key=endpoint.api_key or "no-key",
         base_url=endpoint.base_url,
@@ -94,6 +100,8 @@ def _omitted_headers(
 
 
 async def _openai_chat(endpoint: Endpoint, request: ChatRequest, on_token: TokenSink | None) -> ChatReply:
+    import openai
+
     client = _openai_client(endpoint, request)
     options: dict[str, Any] = {
         "model": request.model,
@@ -114,7 +122,7 @@ async def _openai_chat(endpoint: Endpoint, request: ChatRequest, on_token: Token
             return await _openai_stream(client, options, on_token)
         completion = await client.chat.completions.create(**options)
     except openai.APIError as exc:
-        raise _openai_error(exc, endpoint) from exc
+        raise _provider_error(openai, exc, endpoint, "LLM API") from exc
     if not completion.choices:
         raise ProviderError(f"the model at {endpoint.base_url} returned no choices")
     message = completion.choices[0].message
@@ -140,29 +148,27 @@ async def _openai_stream(client: openai.AsyncOpenAI, options: dict[str, Any], on
     return ChatReply("".join(pieces), usage, model)
 
 
-def _openai_error(exc: openai.APIError, endpoint: Endpoint) -> ProviderError:
-    if isinstance(exc, openai.AuthenticationError):
-        return ProviderError(_AUTH_FAILED.format(url=endpoint.base_url), 401)
-    if isinstance(exc, openai.PermissionDeniedError):
-        return ProviderError(_FORBIDDEN.format(url=endpoint.base_url), 403)
-    if isinstance(exc, openai.APIStatusError):
-        return ProviderError(_status_message(exc.status_code, exc.message, endpoint), exc.status_code)
-    if isinstance(exc, openai.APITimeoutError):
-        return ProviderError(f"the LLM API at {endpoint.base_url} did not answer in time")
-    if isinstance(exc, openai.APIConnectionError):
-        return ProviderError(f"could not reach the LLM API at {endpoint.base_url}: {exc.__cause__ or exc}")
-    return ProviderError(f"the LLM API at {endpoint.base_url} sent an answer that could not be read: {exc}")
-
-
-_AUTH_FAILED = "authentication failed at {url}: the API key is missing or invalid (set the node's apiKey)"
-_FORBIDDEN = "access forbidden at {url}: check the API key's permissions"
-
-
-def _status_message(status: int, detail: str, endpoint: Endpoint) -> str:
-    return f"LLM API error {status} from {endpoint.base_url}: {detail}"
+def _provider_error(sdk: ModuleType, exc: Exception, endpoint: Endpoint, api: str) -> ProviderError:
+    """An SDK error as a message for the caller; both SDKs name their error classes alike."""
+    url = endpoint.base_url
+    if isinstance(exc, sdk.AuthenticationError):
+        return ProviderError(
+            f"authentication failed at {url}: the API key is missing or invalid (set the node's apiKey)", 401
+        )
+    if isinstance(exc, sdk.PermissionDeniedError):
+        return ProviderError(f"access forbidden at {url}: check the API key's permissions", 403)
+    if isinstance(exc, sdk.APIStatusError):
+        return ProviderError(f"{api} error {exc.status_code} from {url}: {exc.message}", exc.status_code)
+    if isinstance(exc, sdk.APITimeoutError):
+        return ProviderError(f"the {api} at {url} did not answer in time")
+    if isinstance(exc, sdk.APIConnectionError):
+        return ProviderError(f"could not reach the {api} at {url}: {exc.__cause__ or exc}")
+    return ProviderError(f"the {api} at {url} sent an answer that could not be read: {exc}")
 
 
 async def _anthropic_chat(endpoint: Endpoint, request: ChatRequest, on_token: TokenSink | None) -> ChatReply:
+    import anthropic
+
     client = anthropic.AsyncAnthropic(
         api_key=endpoint.api_key or "no-key",
         base_url=endpoint.base_url,
@@ -184,7 +190,7 @@ async def _anthropic_chat(endpoint: Endpoint, request: ChatRequest, on_token: To
     try:
         reply = await client.messages.create(**options)
     except anthropic.APIError as exc:
-        raise _anthropic_error(exc, endpoint) from exc
+        raise _provider_error(anthropic, exc, endpoint, "Anthropic API") from exc
     text = "".join(block.text for block in reply.content if block.type == "text")
     if on_token is not None and text:
         on_token(text)
@@ -195,20 +201,6 @@ async def _anthropic_chat(endpoint: Endpoint, request: ChatRequest, on_token: To
         "total_tokens": prompt_tokens + completion_tokens,
     }
     return ChatReply(text, usage, reply.model or request.model)
-
-
-def _anthropic_error(exc: anthropic.APIError, endpoint: Endpoint) -> ProviderError:
-    if isinstance(exc, anthropic.AuthenticationError):
-        return ProviderError(_AUTH_FAILED.format(url=endpoint.base_url), 401)
-    if isinstance(exc, anthropic.PermissionDeniedError):
-        return ProviderError(_FORBIDDEN.format(url=endpoint.base_url), 403)
-    if isinstance(exc, anthropic.APIStatusError):
-        return ProviderError(_status_message(exc.status_code, exc.message, endpoint), exc.status_code)
-    if isinstance(exc, anthropic.APITimeoutError):
-        return ProviderError(f"the Anthropic API at {endpoint.base_url} did not answer in time")
-    if isinstance(exc, anthropic.APIConnectionError):
-        return ProviderError(f"could not reach the Anthropic API at {endpoint.base_url}: {exc.__cause__ or exc}")
-    return ProviderError(f"the Anthropic API at {endpoint.base_url} sent an answer that could not be read: {exc}")
 
 
 def to_anthropic_messages(messages: Sequence[Mapping[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
