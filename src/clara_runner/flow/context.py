@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import httpx2
 
 from clara_runner.flow.events import EventSink, discard
+from clara_runner.flow.http_pool import ShardedTransport
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,16 +89,17 @@ class HttpClients:
 
 
 def default_http_clients() -> HttpClients:
-    """One pool per side, sized for wide fan-outs.
+    """The clients a server run uses, sized for wide fan-outs.
 
-    httpx2's default pool (100 connections, 20 kept alive) makes the 101st concurrent call wait and
-    re-opens most connections of a 100-node fan-out on every run; these limits do neither.
+    httpx2's default pool holds 100 connections and keeps 20 alive, so the 101st concurrent call
+    waits and a 100-node fan-out re-opens most connections on every run. Each client here spreads
+    its requests over 8 pools of up to 128 connections, 32 kept alive (see `http_pool`).
     """
     timeout = httpx2.Timeout(60.0, connect=10.0)
-    limits = httpx2.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=30.0)
+    limits = httpx2.Limits(max_connections=128, max_keepalive_connections=32, keepalive_expiry=30.0)
     return HttpClients(
-        services=httpx2.AsyncClient(timeout=timeout, limits=limits, follow_redirects=True),
-        workflow=httpx2.AsyncClient(timeout=timeout, limits=limits, follow_redirects=True),
+        services=httpx2.AsyncClient(timeout=timeout, transport=ShardedTransport(8, limits), follow_redirects=True),
+        workflow=httpx2.AsyncClient(timeout=timeout, transport=ShardedTransport(8, limits), follow_redirects=True),
     )
 
 

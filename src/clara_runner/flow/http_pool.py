@@ -1,0 +1,27 @@
+"""A transport that spreads requests over several connection pools.
+
+httpcore's pool walks every pooled connection, probing each idle socket, whenever a request starts
+or ends. One pool of N kept-alive connections therefore costs O(N) per request and O(N^2) for a
+fan-out of N concurrent calls: with 100 `llm` nodes that walk was the largest cost of the run.
+Requests go round-robin to K independent pools instead, which divides that cost by K while every
+connection is still kept alive between runs.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import httpx2
+
+
+class ShardedTransport(httpx2.AsyncBaseTransport):
+    def __init__(self, shards: int, limits: httpx2.Limits) -> None:
+        self._transports = [httpx2.AsyncHTTPTransport(limits=limits) for _ in range(shards)]
+        self._next = itertools.cycle(self._transports)
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        return await next(self._next).handle_async_request(request)
+
+    async def aclose(self) -> None:
+        for transport in self._transports:
+            await transport.aclose()
