@@ -65,3 +65,28 @@ async def test_a_prompt_template_is_the_user_message(openai_server: FakeOpenAI, 
 def test_a_port_that_is_no_variable_is_still_rejected() -> None:
     with pytest.raises(FlowDefinitionError, match="has no input port 'subject'"):
         compile_flow(parse_flow(flow("Tell me about {{topic}}.", "subject")), default_registry())
+
+
+async def test_the_server_engines_llm_chat_example_runs(openai_server: FakeOpenAI, http_clients: HttpClients) -> None:
+    """DEPLOYMENT.md's example: type `llm-chat`, a port named by its label, `systemPrompt` in data."""
+    workflow = {
+        "nodes": [
+            {"id": "in", "type": "input", "data": {"label": "Question"}},
+            {"id": "chat", "type": "llm-chat", "data": {"systemPrompt": "You are terse."}},
+            {"id": "out", "type": "output", "data": {}},
+        ],
+        "connections": [
+            {"source": "in", "target": "chat", "targetHandle": "User Message"},
+            {"source": "chat", "target": "out", "sourceHandle": "output"},
+        ],
+    }
+    plan = compile_flow(parse_flow(workflow), default_registry())
+    context = RunContext(services=ServiceEndpoints(openai_base_url=openai_server.base_url), http=http_clients)
+
+    result = await run(plan, {"in": "why?"}, context)
+
+    assert result.outputs == {"out": "echo: why?"}
+    assert openai_server.completions()[0]["messages"] == [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "why?"},
+    ]
