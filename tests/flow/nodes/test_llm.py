@@ -242,3 +242,12 @@ async def test_anthropic_authentication_failure_is_reported(
 
     with pytest.raises(NodeError, match="authentication failed"):
         await LLM.run(node_call(LLM, http_clients, data, {"user": "x"}, services=services))
+
+
+async def test_a_body_that_is_no_chat_completion_is_reported(
+    openai_server: FakeOpenAI, http_clients: HttpClients
+) -> None:
+    openai_server.fail_next(200, {"unexpected": True})
+
+    with pytest.raises(NodeError, match=r"sent no chat completion: \{\"unexpected\":true\}"):
+        await LLM.run(node_call(LLM, http_clients, {"apiBaseUrl": openai_server.base_url}, {"user": "x"}))
