@@ -1,0 +1,1 @@
+"""Loopback HTTP servers that speak the real protocols of the external services nodes call."""

@@ -12,8 +12,8 @@ Every fake external service (`openai_server`, `anthropic_server`, `mcp_proxy`, `
 * `drop_next(times=1, path=None)`: break the next connections mid-answer (a network error);
 * use as a context manager (`with FakeOpenAI() as server:`), or `start()` / `stop()`.
 
-Uvicorn serves in a background thread with its own event loop, so the server answers while a test
-awaits, and it is independent of the test's loop. To serve one from another process (benchmarks),
+`loopback.serve` runs it with uvicorn in a background thread with its own event loop, so the server
+answers while a test awaits, and it is independent of the test's loop. To serve one from another process (benchmarks),
 see `python -m tests.fakes.openai_server --help`.
 """
 
@@ -21,19 +21,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 from collections import deque
+from contextlib import ExitStack
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute
 from starlette.types import Message, Receive, Scope, Send
+
+from tests.fakes.loopback import serve
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,7 @@ class LoopbackServer:
         self.delay = 0.0
         self._failures: deque[_Failure] = deque()
         self._lock = threading.Lock()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._running = ExitStack()
         self.port = 0
 
     @property
@@ -88,25 +88,12 @@ class LoopbackServer:
         return [request for request in self.requests if request.path == path]
 
     def start(self) -> Self:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self, log_level="critical", lifespan="off", access_log=False, backlog=2048)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
-        self._thread.start()
-        while not self._server.started:
-            if not self._thread.is_alive():
-                raise RuntimeError(f"{type(self).__name__} did not start")
-            threading.Event().wait(0.005)
+        url = self._running.enter_context(serve(self))
+        self.port = int(url.rsplit(":", 1)[1])
         return self
 
     def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
-            self._server = None
+        self._running.close()
 
     def __enter__(self) -> Self:
         return self.start()

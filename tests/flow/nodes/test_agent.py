@@ -10,7 +10,7 @@ from clara_runner.flow.nodes.agent import AgentExecutorNode, model_name
 from tests.fakes.clara_assistant import FakeClaraAssistant
 from tests.fakes.mcp_proxy import FakeMcpProxy
 from tests.fakes.openai_server import FakeOpenAI
-from tests.flow.nodes.calls import node_call
+from tests.flow.nodes.remote_calls import node_call
 
 AGENT = AgentExecutorNode()
 PROVIDER = "eb8e82fd-231a-45e8-9e02-08bf38de1394"
@@ -102,7 +102,8 @@ async def test_fallback_runs_the_tool_loop_through_the_mcp_proxy(
     assert result["metadata"]["fallback"] is True
     assert result["metadata"]["iterations"] == 2
     assert result["metadata"]["mcpEnabled"] is True
-    assert "Clara Assistant answered HTTP 503" in result["executionLog"]
+    log = result["executionLog"]
+    assert "the Clara Assistant answered 503 Service Unavailable: busy; using the LLM fallback" in log
 
     first, second = openai_server.completions()
     assert first["model"] == "gpt-oss-20b"
@@ -136,7 +137,7 @@ async def test_the_loop_stops_after_max_tool_calls(
     assert result["metadata"]["warning"] == "Max iterations reached"
     assert result["result"] == "still searching"
     assert len(openai_server.requests) == 3
-    assert "Clara Assistant unavailable" in result["executionLog"]
+    assert "could not reach the Clara Assistant at http://127.0.0.1:9" in result["executionLog"]
 
 
 async def test_unknown_tools_and_failing_tools_are_reported_to_the_model(
@@ -172,7 +173,9 @@ async def test_unknown_tools_and_failing_tools_are_reported_to_the_model(
         {
             "role": "tool",
             "tool_call_id": "b",
-            "content": "Error executing tool: MCP tool python-mcp/search failed: HTTP 500",
+            "content": (
+                "Error executing tool: the MCP tool python-mcp/search answered 500 Internal Server Error: crashed"
+            ),
         },
     ]
 

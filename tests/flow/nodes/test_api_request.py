@@ -9,7 +9,7 @@ from clara_runner.flow.context import HttpClients
 from clara_runner.flow.errors import NodeError
 from clara_runner.flow.nodes.api_request import ApiRequestNode
 from tests.fakes.http_api import BYTES, FakeHttpApi
-from tests.flow.nodes.calls import node_call
+from tests.flow.nodes.remote_calls import node_call
 
 NODE = ApiRequestNode()
 FAST = {"retryDelay": 1}

@@ -6,14 +6,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from clara_runner.flow.context import HttpClients, RunContext, ServiceEndpoints
+from clara_runner.flow.context import HttpClients, ServiceEndpoints
 from clara_runner.flow.nodes.agent import AgentExecutorNode
 from clara_runner.flow.nodes.endpoints import Wire, llm_endpoint
 from clara_runner.flow.nodes.llm import LlmNode
 from clara_runner.flow.nodes.structured import StructuredLlmNode
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.openai_server import FakeOpenAI
-from tests.flow.nodes.calls import node_call
+from tests.flow.nodes.remote_calls import node_call
 
 SERVER_KEYS = {"openai_api_key": "sk-server-openai", "anthropic_api_key": "sk-server-anthropic"}
 
@@ -133,16 +133,16 @@ def test_endpoint_resolution(http_clients: HttpClients) -> None:
         openrouter_api_key="kr",
         ollama_url="http://ollama.local:11434",
     )
-    context = RunContext(services=services, http=http_clients)
+    call = node_call(LlmNode(), http_clients, services=services)
 
-    default = llm_endpoint(context)
+    default = llm_endpoint(call)
     assert (default.wire, default.base_url, default.api_key) == (Wire.OPENAI, "http://openai.local/v1", "ko")
     assert default.client is http_clients.services
-    claude = llm_endpoint(context, base_url="https://api.anthropic.com/v1/")
+    claude = llm_endpoint(call, base_url="https://api.anthropic.com/v1/")
     assert (claude.wire, claude.base_url, claude.api_key) == (Wire.ANTHROPIC, "https://api.anthropic.com", "ka")
-    router = llm_endpoint(context, provider="openrouter")
+    router = llm_endpoint(call, provider="openrouter")
     assert (router.base_url, router.api_key) == ("https://openrouter.ai/api/v1", "kr")
-    ollama = llm_endpoint(context, provider="ollama")
+    ollama = llm_endpoint(call, provider="ollama")
     assert (ollama.base_url, ollama.api_key) == ("http://ollama.local:11434/v1", "")
-    chosen = llm_endpoint(context, base_url="http://elsewhere.example/v1")
+    chosen = llm_endpoint(call, base_url="http://elsewhere.example/v1")
     assert (chosen.api_key, chosen.client) == ("", http_clients.workflow)

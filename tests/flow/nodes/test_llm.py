@@ -10,7 +10,7 @@ from clara_runner.flow.events import NodeMessage
 from clara_runner.flow.nodes.llm import LlmNode
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.openai_server import FakeOpenAI
-from tests.flow.nodes.calls import Events, node_call
+from tests.flow.nodes.remote_calls import Events, node_call
 
 LLM = LlmNode()
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 16).decode()

@@ -9,7 +9,7 @@ from clara_runner.flow.errors import NodeError
 from clara_runner.flow.nodes.structured import StructuredLlmNode, parse_json_reply, schema_from_example
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.openai_server import FakeOpenAI
-from tests.flow.nodes.calls import node_call
+from tests.flow.nodes.remote_calls import node_call
 
 NODE = StructuredLlmNode()
 EXAMPLE = '{"name": "Ada", "age": 36, "score": 0.5, "tags": ["x"], "address": {"city": "London"}, "ok": true}'

@@ -15,18 +15,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import httpx2
-
 from clara_runner.flow.errors import NodeError
 from clara_runner.flow.nodes.base import NodeCall, NodeType, PortSpec
 from clara_runner.flow.nodes.chat import ChatReply, chat
-from clara_runner.flow.nodes.endpoints import client_for
 from clara_runner.flow.nodes.llm import LLM_DEFAULTS, LlmSettings
 from clara_runner.flow.nodes.mcp import McpProxy, McpTool, format_result
+from clara_runner.flow.nodes.remote import json_body, send
 from clara_runner.flow.nodes.values import as_text, parse_json_text, to_number
 
 _KNOWN_PROVIDERS = frozenset({"openai", "anthropic", "openrouter", "ollama", "claras-pocket", "custom"})
 _MAX_ROUNDS = 100
+_ASSISTANT = "the Clara Assistant"
 _ASSISTANT_TIMEOUT = 300.0
 _FALLBACK_SYSTEM = (
     "You are an autonomous AI agent with access to powerful tools. Use the available tools to accomplish "
@@ -123,13 +122,13 @@ async def _ask_assistant(call: NodeCall, instructions: str, context: str, log: l
         },
     }
     try:
-        response = await client_for(call.context, url).post(url, json=body, timeout=_ASSISTANT_TIMEOUT)
-        result = response.json() if not response.is_error else None
-    except (httpx2.HTTPError, ValueError) as exc:
-        log.append(f"Clara Assistant unavailable ({exc or type(exc).__name__}); using the LLM fallback")
+        response = await send(call, _ASSISTANT, "POST", url, json=body, timeout=_ASSISTANT_TIMEOUT)
+        result = json_body(response, _ASSISTANT)
+    except NodeError as exc:
+        log.append(f"{exc}; using the LLM fallback")
         return None
     if not isinstance(result, Mapping):
-        log.append(f"Clara Assistant answered HTTP {response.status_code}; using the LLM fallback")
+        log.append("the Clara Assistant answered something other than a JSON object; using the LLM fallback")
         return None
     metadata = result.get("metadata")
     return {
@@ -145,8 +144,8 @@ async def _fallback(call: NodeCall, instructions: str, context: str, log: list[s
     provider = _provider(call)
     model = model_name(call.text_prop("textModel"), provider)
     settings = LlmSettings.of(call, model)
-    proxy_url = call.context.services.mcp_proxy_url
-    tools = await McpProxy(client_for(call.context, proxy_url), proxy_url).discover(_servers(call), log)
+    proxy = McpProxy(call)
+    tools = await proxy.discover(_servers(call), log)
     by_name = {tool.function_name: tool for tool in tools}
     offered = [tool.as_openai_tool() for tool in tools]
     user = f"Instructions: {instructions}" + (f"\n\nContext: {context}" if context else "")
@@ -165,7 +164,7 @@ async def _fallback(call: NodeCall, instructions: str, context: str, log: list[s
             log.append(f"Task completed after {round_number} iterations")
             return _fallback_result(reply.content, tool_results, log, True, reply, round_number, bool(tools))
         for tool_call in reply.tool_calls:
-            content = await _run_tool(call, proxy_url, by_name, tool_call, tool_results, log)
+            content = await _run_tool(proxy, by_name, tool_call, tool_results, log)
             messages.append({"role": "tool", "tool_call_id": tool_call.get("id", ""), "content": content})
     log.append(f"Warning: the limit of {rounds} iterations was reached")
     assert reply is not None
@@ -173,8 +172,7 @@ async def _fallback(call: NodeCall, instructions: str, context: str, log: list[s
 
 
 async def _run_tool(
-    call: NodeCall,
-    proxy_url: str,
+    proxy: McpProxy,
     tools: Mapping[str, McpTool],
     tool_call: Mapping[str, Any],
     results: list[dict[str, Any]],
@@ -190,7 +188,6 @@ async def _run_tool(
     arguments = parse_json_text(function.get("arguments") or "{}")
     if not isinstance(arguments, Mapping):
         arguments = {}
-    proxy = McpProxy(client_for(call.context, proxy_url), proxy_url)
     try:
         result = await proxy.execute(tool.server, tool.name, arguments, as_text(tool_call.get("id")))
     except NodeError as exc:

@@ -28,7 +28,7 @@ import httpx2
 from clara_runner.flow.errors import NodeError
 from clara_runner.flow.model import Node
 from clara_runner.flow.nodes.base import NodeCall, NodeType, PortSpec
-from clara_runner.flow.nodes.endpoints import client_for
+from clara_runner.flow.nodes.remote import client_for
 from clara_runner.flow.nodes.templates import fill, template_ports
 from clara_runner.flow.nodes.values import as_text, parse_json_text, to_number
 
@@ -92,7 +92,7 @@ class ApiRequestNode(NodeType):
 
     async def run(self, call: NodeCall) -> Mapping[str, Any]:
         request = _build_request(call)
-        client = client_for(call.context, str(request.url))
+        client = client_for(call, str(request.url))
         retries = max(0, int(to_number(call.prop("retries"))))
         delay = max(0.0, to_number(call.prop("retryDelay")) / 1000)
         started = time.perf_counter()

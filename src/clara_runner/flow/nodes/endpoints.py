@@ -16,8 +16,9 @@ from urllib.parse import urlsplit
 
 import httpx2
 
-from clara_runner.flow.context import RunContext, ServiceEndpoints, url_under
-from clara_runner.flow.errors import NodeError
+from clara_runner.flow.context import ServiceEndpoints, url_under
+from clara_runner.flow.nodes.base import NodeCall
+from clara_runner.flow.nodes.remote import client_for
 
 _ANTHROPIC_HOST = "api.anthropic.com"
 
@@ -37,17 +38,9 @@ class Endpoint:
     client: httpx2.AsyncClient
 
 
-def client_for(context: RunContext, url: str) -> httpx2.AsyncClient:
-    """The HTTP client for `url`: the services client for operator-configured services, else the
-    workflow client (where the egress policy applies)."""
-    if context.http is None:
-        raise NodeError("this run has no HTTP client configured, so it cannot call external services")
-    return context.http.for_url(url, context.services)
-
-
-def llm_endpoint(context: RunContext, *, provider: str = "", base_url: str = "", api_key: str = "") -> Endpoint:
+def llm_endpoint(call: NodeCall, *, provider: str = "", base_url: str = "", api_key: str = "") -> Endpoint:
     """Resolve a node's `provider`, `apiBaseUrl` and `apiKey` into the endpoint it will call."""
-    services = context.services
+    services = call.context.services
     provider = provider.strip().lower()
     url = base_url.strip().rstrip("/")
     wire = Wire.ANTHROPIC if provider == "anthropic" or _is_anthropic(url, services) else Wire.OPENAI
@@ -56,7 +49,7 @@ def llm_endpoint(context: RunContext, *, provider: str = "", base_url: str = "",
     if wire is Wire.ANTHROPIC:
         url = url.removesuffix("/v1")
     key = api_key.strip() or services.key_for(url)
-    return Endpoint(wire, url, key, client_for(context, url))
+    return Endpoint(wire, url, key, client_for(call, url))
 
 
 def _is_anthropic(url: str, services: ServiceEndpoints) -> bool:

@@ -53,7 +53,7 @@ class LlmSettings:
     @classmethod
     def of(cls, call: NodeCall, model: str | None = None) -> LlmSettings:
         endpoint = llm_endpoint(
-            call.context,
+            call,
             provider=call.text_prop("provider"),
             base_url=call.text_prop("apiBaseUrl"),
             api_key=call.text_prop("apiKey"),

@@ -14,10 +14,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import httpx2
-
 from clara_runner.flow.errors import NodeError
+from clara_runner.flow.nodes.base import NodeCall
+from clara_runner.flow.nodes.remote import json_body, send
 
+_SERVICE = "the MCP proxy"
 _FUNCTION_NAME = re.compile(r"[^A-Za-z0-9_-]")
 _MAX_NAME = 64
 
@@ -42,20 +43,21 @@ class McpTool:
 
 
 class McpProxy:
-    def __init__(self, client: httpx2.AsyncClient, base_url: str) -> None:
-        self._client = client
-        self._base_url = base_url.rstrip("/")
+    """The operator's MCP proxy (`MCP_PROXY_URL`), reached for one node call."""
+
+    def __init__(self, call: NodeCall) -> None:
+        self._call = call
+        self._base_url = call.context.services.mcp_proxy_url.rstrip("/")
 
     async def discover(self, enabled: Sequence[str], log: list[str]) -> list[McpTool]:
         """The tools of the enabled servers that are running; problems are logged, never raised."""
         if not enabled:
             return []
         try:
-            response = await self._client.get(f"{self._base_url}/api/servers")
-            response.raise_for_status()
-            listing = response.json()
-        except (httpx2.HTTPError, ValueError) as exc:
-            log.append(f"MCP proxy unavailable at {self._base_url}: {exc}")
+            response = await send(self._call, _SERVICE, "GET", f"{self._base_url}/api/servers")
+            listing = json_body(response, _SERVICE)
+        except NodeError as exc:
+            log.append(f"MCP proxy unavailable: {exc}")
             return []
         servers = listing.get("servers", []) if isinstance(listing, Mapping) else listing
         running = [
@@ -93,16 +95,9 @@ class McpProxy:
 
     async def execute(self, server: str, name: str, arguments: Mapping[str, Any], call_id: str) -> Any:
         body = {"name": name, "arguments": dict(arguments), "server": server, "callId": call_id}
-        try:
-            response = await self._client.post(f"{self._base_url}/api/tools/execute", json=body)
-        except httpx2.HTTPError as exc:
-            raise NodeError(f"MCP proxy unreachable at {self._base_url}: {exc}") from exc
-        if response.is_error:
-            raise NodeError(f"MCP tool {server}/{name} failed: HTTP {response.status_code}")
-        try:
-            payload = response.json()
-        except ValueError as exc:
-            raise NodeError(f"MCP tool {server}/{name} returned something other than JSON") from exc
+        service = f"the MCP tool {server}/{name}"
+        response = await send(self._call, service, "POST", f"{self._base_url}/api/tools/execute", json=body)
+        payload = json_body(response, service)
         if isinstance(payload, Mapping) and "result" in payload:
             return payload["result"]
         return payload
