@@ -1,6 +1,7 @@
 """The shared Studio workflows that call LLMs, agents and HTTP APIs, deployed to and executed by the
 real server (`clara-runner serve` in a child process) with every external service a loopback fake
-configured through settings (`OPENAI_API_BASE_URL`, `CLARA_ASSISTANT_URL`, `MCP_PROXY_URL`).
+configured through settings (`OPENAI_API_BASE_URL`, `CLARA_ASSISTANT_URL`, `MCP_PROXY_URL`); the
+egress policy lets workflows reach loopback, where the fake search API of the research flow runs.
 
 Several exports hard-code their author's local model server (`http://localhost:8091/v1`) as the
 node's `apiBaseUrl`; `pointed_at` replaces it by the fake's URL, as a user deploying them would.
@@ -52,6 +53,7 @@ def runner(
         OPENAI_API_KEY=SERVER_KEY,
         CLARA_ASSISTANT_URL=clara_assistant.url,
         MCP_PROXY_URL=mcp_proxy.url,
+        EGRESS_ALLOW_CIDRS="127.0.0.0/8",
     )
     server = LiveServer(env)
     try:

@@ -10,13 +10,14 @@ connection is still kept alive between runs.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 
 import httpx2
 
 
 class ShardedTransport(httpx2.AsyncBaseTransport):
-    def __init__(self, shards: int, limits: httpx2.Limits) -> None:
-        self._transports = [httpx2.AsyncHTTPTransport(limits=limits) for _ in range(shards)]
+    def __init__(self, transports: Sequence[httpx2.AsyncBaseTransport]) -> None:
+        self._transports = list(transports)
         self._next = itertools.cycle(self._transports)
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
