@@ -12,11 +12,13 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import create_engine, text
 
+from clara_runner.flow.context import HttpClients, default_http_clients
 from clara_runner.server.app import create_app
 from clara_runner.settings import Settings
 from clara_runner.store.database import sync_database_url
 from clara_runner.store.migrate import upgrade
 from clara_runner.store.tables import metadata
+from tests.fakes.fixtures import anthropic_server, clara_assistant, http_api, mcp_proxy, openai_server
 from tests.support import (
     POSTGRES_URL,
     REMOTE_CLIENT,
@@ -26,6 +28,8 @@ from tests.support import (
     on_postgres,
     server_env,
 )
+
+__all__ = ["anthropic_server", "clara_assistant", "http_api", "mcp_proxy", "openai_server"]
 
 
 @pytest.fixture(scope="session")
@@ -87,3 +91,11 @@ def live_server(database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+async def http_clients() -> AsyncIterator[HttpClients]:
+    """The HTTP clients a run uses, as the server builds them."""
+    clients = default_http_clients()
+    yield clients
+    await clients.aclose()

@@ -7,11 +7,13 @@ read-only, by every node of the run.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx2
 
 from clara_runner.flow.events import EventSink, discard
+from clara_runner.flow.http_pool import ShardedTransport
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +51,24 @@ class ServiceEndpoints:
 
     def owns(self, url: str) -> bool:
         """True when `url` lies under one of the configured service base URLs."""
-        return any(_under(url, base) for base in self.configured_urls() if base)
+        return any(url_under(url, base) for base in self.configured_urls() if base)
+
+    def key_for(self, url: str) -> str:
+        """The server-held provider key configured for the base URL that `url` lies under, else "".
+
+        This is the only way a node obtains a server key, so a key never leaves for a URL that the
+        workflow chose: the URL must be (under) the one the operator configured next to the key.
+        """
+        pairs = (
+            (self.openai_base_url, self.openai_api_key),
+            (self.anthropic_base_url, self.anthropic_api_key),
+            (self.openrouter_base_url, self.openrouter_api_key),
+        )
+        return next((key for base, key in pairs if key and base and url_under(url, base)), "")
 
 
-def _under(url: str, base: str) -> bool:
+def url_under(url: str, base: str) -> bool:
+    """True when `url` is `base` or lies below it (`base` followed by `/` or `?`): same origin, same path prefix."""
     base = base.rstrip("/")
     return url == base or url.startswith(base + "/") or url.startswith(base + "?")
 
@@ -73,16 +89,30 @@ class HttpClients:
         await self.workflow.aclose()
 
 
+FANOUT_LIMITS = httpx2.Limits(max_connections=128, max_keepalive_connections=32, keepalive_expiry=30.0)
+"""Per pool of a `ShardedTransport`: 8 pools hold 1,024 connections, 256 kept alive between runs."""
+
+
+def sharded(make: Callable[[], httpx2.AsyncBaseTransport] | None = None, shards: int = 8) -> ShardedTransport:
+    """A transport spreading requests over `shards` pools built by `make` (plain httpx2 pools by default)."""
+    build = make or (lambda: httpx2.AsyncHTTPTransport(limits=FANOUT_LIMITS))
+    return ShardedTransport([build() for _ in range(shards)])
+
+
 def default_http_clients(workflow_transport: httpx2.AsyncBaseTransport | None = None) -> HttpClients:
     """Clients with sane timeouts; `workflow_transport` is where the caller plugs the egress policy in.
 
     The workflow client ignores proxy environment variables: a proxy mount would bypass the transport.
+    Both clients are sized for wide fan-outs: httpx2's default pool (100 connections, 20 kept alive)
+    makes the 101st concurrent call wait and re-opens most connections of a 100-node fan-out on every
+    run, and one large pool costs O(connections) per request (see `http_pool`), so requests are spread
+    over several pools (`sharded`; wrap a policy transport the same way, `sharded(lambda: ...)`).
     """
     timeout = httpx2.Timeout(60.0, connect=10.0)
     return HttpClients(
-        services=httpx2.AsyncClient(timeout=timeout, follow_redirects=True),
+        services=httpx2.AsyncClient(timeout=timeout, follow_redirects=True, transport=sharded()),
         workflow=httpx2.AsyncClient(
-            timeout=timeout, follow_redirects=True, transport=workflow_transport, trust_env=False
+            timeout=timeout, follow_redirects=True, transport=workflow_transport or sharded(), trust_env=False
         ),
     )
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from clara_runner.flow.context import HttpClients, RunContext, default_http_clients
+from clara_runner.flow.context import FANOUT_LIMITS, HttpClients, RunContext, default_http_clients, sharded
 from clara_runner.flow.events import EventSink
 from clara_runner.flow.nodes import default_registry
 from clara_runner.flow.nodes.registry import NodeRegistry
@@ -68,7 +68,8 @@ class Services:
         access = ManagementAccess(AdminPolicy(settings.admin_key), keys)
         usage = UsageRecorder(database)
         versions = VersionCache(database, registry)
-        http = default_http_clients(GuardedTransport(settings.egress_policy()))
+        policy = settings.egress_policy()
+        http = default_http_clients(sharded(lambda: GuardedTransport(policy, limits=FANOUT_LIMITS)))
         endpoints = settings.service_endpoints()
 
         def run_context(execution_id: str, events: EventSink) -> RunContext:

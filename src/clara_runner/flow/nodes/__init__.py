@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from clara_runner.flow.nodes.agent import AgentExecutorNode
+from clara_runner.flow.nodes.api_request import ApiRequestNode
 from clara_runner.flow.nodes.audio import SpeechToTextNode, TextToSpeechNode, WhisperTranscriptionNode
 from clara_runner.flow.nodes.base import NodeType
 from clara_runner.flow.nodes.comfyui import ComfyUIImageGenNode
 from clara_runner.flow.nodes.files import FileUploadNode, ImageInputNode, PdfInputNode
 from clara_runner.flow.nodes.io import InputNode, OutputNode
 from clara_runner.flow.nodes.jsonops import JsonParseNode, JsonStringifyNode
+from clara_runner.flow.nodes.llm import LlmNode
 from clara_runner.flow.nodes.notebook import NotebookChatNode, NotebookWriterNode
 from clara_runner.flow.nodes.registry import CustomNodeFactory, NodeRegistry, build_registry
+from clara_runner.flow.nodes.structured import StructuredLlmNode
 from clara_runner.flow.nodes.text import CombineTextNode, StaticTextNode
 
 
@@ -31,6 +35,10 @@ def builtin_node_types() -> list[tuple[NodeType, tuple[str, ...]]]:
         (NotebookWriterNode(), ()),
         (NotebookChatNode(), ()),
         (ComfyUIImageGenNode(), ()),
+        (LlmNode(), ("llm-chat",)),
+        (StructuredLlmNode(), ()),
+        (AgentExecutorNode(), ()),
+        (ApiRequestNode(), ()),
     ]
 
 

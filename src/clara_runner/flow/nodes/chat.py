@@ -1,0 +1,261 @@
+"""One chat completion against an OpenAI-compatible or Anthropic endpoint, through the official SDKs.
+
+Requests are written in the OpenAI message format (what Studio's nodes build); for Anthropic they
+are translated to the Messages API (system text apart, images as base64 blocks). Provider errors
+become `ProviderError`s whose message says what to fix.
+
+The SDKs read credentials, base URLs and extra headers from the process environment when they are
+not given; every such value is passed explicitly here (the key, or an explicitly omitted
+`Authorization`), so a server key in `OPENAI_API_KEY` cannot reach a URL that a workflow chose.
+
+The SDKs are imported on first use: together they cost seconds of start-up that a server (or a
+`clara-runner run` of a flow without LLM nodes) should not pay.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import httpx2
+
+from clara_runner.flow.errors import NodeError
+from clara_runner.flow.nodes.endpoints import Endpoint, Wire
+from clara_runner.flow.nodes.values import as_text
+from clara_runner.flow.nodes.vision import ImageData, parse_image_url
+
+if TYPE_CHECKING:
+    import openai
+
+TokenSink = Callable[[str], None]
+
+
+class ProviderError(NodeError):
+    """The provider refused or failed the call; `status` is its HTTP status (0: no response)."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    model: str
+    messages: Sequence[Mapping[str, Any]]
+    temperature: float
+    max_tokens: int
+    temperature_chosen: bool = True
+    """False when the temperature is only a default: Anthropic then gets none (newer Claude models
+    reject sampling parameters other than their default)."""
+    response_format: Mapping[str, Any] | None = None
+    tools: Sequence[Mapping[str, Any]] = ()
+    timeout: float = 120.0
+    max_retries: int = 2
+
+
+@dataclass(frozen=True, slots=True)
+class ChatReply:
+    content: str
+    usage: dict[str, Any]
+    model: str
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    """OpenAI form: `{id, type: "function", function: {name, arguments}}`."""
+
+    def assistant_message(self) -> dict[str, Any]:
+        """The reply as a message to append to the conversation."""
+        message: dict[str, Any] = {"role": "assistant", "content": self.content}
+        if self.tool_calls:
+            message["tool_calls"] = self.tool_calls
+        return message
+
+
+async def chat(endpoint: Endpoint, request: ChatRequest, on_token: TokenSink | None = None) -> ChatReply:
+    """Run `request` at `endpoint`; with `on_token`, stream the reply and report each piece of text."""
+    if endpoint.wire is Wire.ANTHROPIC:
+        return await _anthropic_chat(endpoint, request, on_token)
+    return await _openai_chat(endpoint, request, on_token)
+
+
+def _openai_client(endpoint: Endpoint, request: ChatRequest) -> openai.AsyncOpenAI:
+    import openai
+
+    return openai.AsyncOpenAI(
+        api_key=endpoint.api_key or "no-key",
+        base_url=endpoint.base_url,
+        http_client=endpoint.client,
+        timeout=request.timeout,
+        max_retries=request.max_retries,
+    )
+
+
+def _omitted_headers(
+    endpoint: Endpoint, omit: Callable[[], object], *key_headers: str, always: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Headers the SDK would fill from the environment, removed (each SDK has its own `Omit`): the key
+    headers when the node has no key, and `always` (organisation and project ids, which belong to the
+    server's own account)."""
+    names = always if endpoint.api_key else (*always, *key_headers)
+    return {name: omit() for name in names}
+
+
+async def _openai_chat(endpoint: Endpoint, request: ChatRequest, on_token: TokenSink | None) -> ChatReply:
+    import openai
+
+    client = _openai_client(endpoint, request)
+    body: dict[str, Any] = {
+        "model": request.model,
+        "messages": list(request.messages),
+        "temperature": request.temperature,
+        "max_tokens": request.max_tokens,
+    }
+    if request.response_format is not None:
+        body["response_format"] = dict(request.response_format)
+    if request.tools:
+        body["tools"] = list(request.tools)
+        body["tool_choice"] = "auto"
+    headers = _omitted_headers(endpoint, openai.Omit, "Authorization", always=("OpenAI-Organization", "OpenAI-Project"))
+    try:
+        if on_token is not None and not request.tools:
+            return await _openai_stream(client, body, headers, on_token)
+        response = await client.post(
+            "/chat/completions", cast_to=httpx2.Response, body=body, options={"headers": headers}
+        )
+    except openai.APIError as exc:
+        raise _provider_error(openai, exc, endpoint, "LLM API") from exc
+    return _read_completion(response, endpoint, request.model)
+
+
+def _read_completion(response: httpx2.Response, endpoint: Endpoint, model: str) -> ChatReply:
+    """The reply in a `chat.completion` body.
+
+    The SDK sends the request (auth, retries, errors); the body is read here as plain JSON because
+    building the SDK's typed models costs about half a millisecond of CPU per call, which a wide
+    fan-out of LLM nodes pays a hundred times over.
+    """
+    try:
+        completion = response.json()
+        message = completion["choices"][0]["message"]
+    except (ValueError, LookupError, TypeError) as exc:
+        raise ProviderError(
+            f"the LLM API at {endpoint.base_url} sent no chat completion: {response.text[:200]}"
+        ) from exc
+    if not isinstance(message, Mapping):
+        raise ProviderError(f"the LLM API at {endpoint.base_url} sent a completion without a message")
+    calls = message.get("tool_calls")
+    usage = completion.get("usage")
+    return ChatReply(
+        content=as_text(message.get("content")),
+        usage=dict(usage) if isinstance(usage, Mapping) else {},
+        model=as_text(completion.get("model")) or model,
+        tool_calls=[dict(call) for call in calls if isinstance(call, Mapping)] if isinstance(calls, list) else [],
+    )
+
+
+async def _openai_stream(
+    client: openai.AsyncOpenAI, body: dict[str, Any], headers: dict[str, Any], on_token: TokenSink
+) -> ChatReply:
+    stream = await client.chat.completions.create(
+        **body, extra_headers=headers, stream=True, stream_options={"include_usage": True}
+    )
+    pieces: list[str] = []
+    usage: dict[str, Any] = {}
+    model = body["model"]
+    async for chunk in stream:
+        model = chunk.model or model
+        if chunk.usage is not None:
+            usage = chunk.usage.model_dump(mode="json", exclude_none=True)
+        for choice in chunk.choices:
+            text = choice.delta.content
+            if text:
+                pieces.append(text)
+                on_token(text)
+    return ChatReply("".join(pieces), usage, model)
+
+
+def _provider_error(sdk: ModuleType, exc: Exception, endpoint: Endpoint, api: str) -> ProviderError:
+    """An SDK error as a message for the caller; both SDKs name their error classes alike."""
+    url = endpoint.base_url
+    if isinstance(exc, sdk.AuthenticationError):
+        return ProviderError(
+            f"authentication failed at {url}: the API key is missing or invalid (set the node's apiKey)", 401
+        )
+    if isinstance(exc, sdk.PermissionDeniedError):
+        return ProviderError(f"access forbidden at {url}: check the API key's permissions", 403)
+    if isinstance(exc, sdk.APIStatusError):
+        return ProviderError(f"{api} error {exc.status_code} from {url}: {exc.message}", exc.status_code)
+    if isinstance(exc, sdk.APITimeoutError):
+        return ProviderError(f"the {api} at {url} did not answer in time")
+    if isinstance(exc, sdk.APIConnectionError):
+        return ProviderError(f"could not reach the {api} at {url}: {exc.__cause__ or exc}")
+    return ProviderError(f"the {api} at {url} sent an answer that could not be read: {exc}")
+
+
+async def _anthropic_chat(endpoint: Endpoint, request: ChatRequest, on_token: TokenSink | None) -> ChatReply:
+    import anthropic
+
+    client = anthropic.AsyncAnthropic(
+        api_key=endpoint.api_key or "no-key",
+        base_url=endpoint.base_url,
+        http_client=endpoint.client,
+        timeout=request.timeout,
+        max_retries=request.max_retries,
+    )
+    system, messages = to_anthropic_messages(request.messages)
+    options: dict[str, Any] = {
+        "model": request.model,
+        "messages": messages,
+        "max_tokens": request.max_tokens,
+        "extra_headers": _omitted_headers(endpoint, anthropic.Omit, "Authorization", "X-Api-Key"),
+    }
+    if request.temperature_chosen:
+        options["extra_body"] = {"temperature": request.temperature}
+    if system:
+        options["system"] = system
+    try:
+        reply = await client.messages.create(**options)
+    except anthropic.APIError as exc:
+        raise _provider_error(anthropic, exc, endpoint, "Anthropic API") from exc
+    text = "".join(block.text for block in reply.content if block.type == "text")
+    if on_token is not None and text:
+        on_token(text)
+    prompt_tokens, completion_tokens = reply.usage.input_tokens, reply.usage.output_tokens
+    usage = {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+    return ChatReply(text, usage, reply.model or request.model)
+
+
+def to_anthropic_messages(messages: Sequence[Mapping[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    """OpenAI-format messages as Anthropic's `(system, messages)`: system texts joined, images as blocks."""
+    system: list[str] = []
+    converted: list[dict[str, Any]] = []
+    for message in messages:
+        role = message.get("role")
+        content = message.get("content")
+        if role == "system":
+            system.append(as_text(content))
+            continue
+        blocks = [_anthropic_block(part) for part in content] if isinstance(content, list) else as_text(content)
+        converted.append({"role": "assistant" if role == "assistant" else "user", "content": blocks})
+    return "\n\n".join(system), converted
+
+
+def _anthropic_block(part: Any) -> dict[str, Any]:
+    if isinstance(part, Mapping) and part.get("type") == "image_url":
+        url = part.get("image_url", {}).get("url", "")
+        image = parse_image_url(url)
+        if image is None:
+            return {"type": "image", "source": {"type": "url", "url": url}}
+        return {"type": "image", "source": _base64_source(image)}
+    if isinstance(part, Mapping) and part.get("type") == "text":
+        return {"type": "text", "text": as_text(part.get("text"))}
+    return {"type": "text", "text": json.dumps(part) if not isinstance(part, str) else part}
+
+
+def _base64_source(image: ImageData) -> dict[str, str]:
+    return {"type": "base64", "media_type": image.media_type, "data": image.data}
