@@ -3,13 +3,14 @@
 A limit is a fixed window: at most `max_requests` requests per `window_seconds` for each API key of a
 deployment. The server-wide default comes from `RATE_LIMIT_*`; a deployment may override any part of
 it (`deployments.rate_limit`). The count lives in Redis when `REDIS_URL` is set (the `limits`
-library's fixed-window strategy, an atomic Lua `INCR` + `EXPIRE`), else in the database (an atomic
-upsert, `store/rate_limits.py`). Both are exact across processes and replicas: a request is admitted
-when the count after its own increment is within the limit, and every count is taken atomically.
+library's Redis storage: one atomic Lua `INCR` + `EXPIRE`, one round trip), else in the database (an
+atomic upsert, `store/rate_limits.py`). Both are exact across processes and replicas: a request is
+admitted when the count after its own increment is within the limit, and every count is taken
+atomically.
 
-The Redis window starts at a key's first request; the database window is aligned to the clock
-(multiples of the window length since the epoch). Either way a caller can send up to twice the limit
-across a window boundary, as with any fixed window.
+Windows are aligned to the clock (multiples of the window length since the epoch), so the window's
+end is known without asking the store. A caller can send up to twice the limit across a window
+boundary, as with any fixed window.
 """
 
 from __future__ import annotations
@@ -22,9 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import redis.asyncio
-from limits import RateLimitItemPerSecond
 from limits.aio.storage import RedisStorage
-from limits.aio.strategies import FixedWindowRateLimiter
 from redis.exceptions import RedisError
 
 from clara_runner.errors import ClaraError
@@ -55,6 +54,10 @@ class RateLimit:
             window_seconds=int(override.get("windowMs", self.window_seconds * 1000)) // 1000,
         )
 
+    def bucket_key(self, bucket: str) -> str:
+        """The counter of `bucket` under this limit: changing a deployment's limit starts a fresh count."""
+        return f"{bucket}/{self.max_requests}/{self.window_seconds}"
+
     def to_document(self) -> dict[str, Any]:
         return {"enabled": self.enabled, "maxRequests": self.max_requests, "windowMs": self.window_seconds * 1000}
 
@@ -67,6 +70,20 @@ class Window:
     remaining: int
     reset_at: float
     """Seconds since the epoch when the window ends."""
+
+    @classmethod
+    def counted(cls, count: int, limit: RateLimit, window_start: int) -> Window:
+        """The window after a request made the count `count`."""
+        return cls(
+            allowed=count <= limit.max_requests,
+            remaining=max(0, limit.max_requests - count),
+            reset_at=window_start + limit.window_seconds,
+        )
+
+
+def window_start(window_seconds: int, now: float) -> int:
+    """The start of the clock-aligned window `now` falls in, in seconds since the epoch."""
+    return int(now // window_seconds) * window_seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,16 +196,15 @@ class RedisCounters:
             key_prefix=_REDIS_KEY_PREFIX,
             connection_pool=self._pool,  # type: ignore[arg-type]  # documented option; the annotation is narrower
         )
-        self._limiter = FixedWindowRateLimiter(storage)
+        self._storage = storage
 
     async def hit(self, bucket: str, limit: RateLimit) -> Window:
-        item = RateLimitItemPerSecond(limit.max_requests, limit.window_seconds)
+        start = window_start(limit.window_seconds, time.time())
         try:
-            allowed = await self._limiter.hit(item, bucket)
-            stats = await self._limiter.get_window_stats(item, bucket)
+            count = await self._storage.incr(f"{limit.bucket_key(bucket)}/{start}", limit.window_seconds)
         except RedisError as exc:
             raise RateLimiterUnavailable() from exc
-        return Window(allowed=allowed, remaining=stats.remaining, reset_at=stats.reset_time)
+        return Window.counted(count, limit, start)
 
     async def aclose(self) -> None:
         await self._pool.aclose()

@@ -25,7 +25,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -52,7 +52,7 @@ from clara_runner.service.capacity import ExecutionCapacity
 from clara_runner.service.failures import node_failure
 from clara_runner.service.multipart import is_multipart, parse_multipart
 from clara_runner.service.pages import Page, PageRequest
-from clara_runner.service.safeguards import Safeguards
+from clara_runner.service.safeguards import RunGuard, Safeguards
 from clara_runner.service.usage import UsageRecorder
 from clara_runner.service.versions import VersionCache
 from clara_runner.service.versions_admin import pinned_version
@@ -84,6 +84,67 @@ class ExecutionOutcome:
     finished_at: datetime
     headers: Mapping[str, str] = field(default_factory=dict)
     """Response headers the run earned (the caller's rate-limit quota)."""
+
+
+@dataclass(slots=True)
+class _Attempt:
+    """One admitted request as its execution row will say: filled in as the run gets further."""
+
+    principal: Principal
+    guard: RunGuard
+    execution_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    started_at: datetime = field(default_factory=utcnow)
+    started: float = field(default_factory=time.perf_counter)
+    trace: TraceRecorder = field(default_factory=TraceRecorder)
+    version: int = 0
+    status: str = "error"
+    inputs: Any = None
+    outputs: Any = None
+    error_code: str | None = None
+    error_message: str | None = None
+    output_mismatch: bool = False
+
+    def __post_init__(self) -> None:
+        self.version = self.principal.deployment.current_version
+
+    def failed(self, code: str, message: str, status: str) -> None:
+        self.status, self.error_code, self.error_message = status, code, message
+
+    def finish(self) -> ExecutionRecord:
+        """The row to store, redacted by the run's guard."""
+        return self.guard.finish(
+            ExecutionRecord(
+                id=self.execution_id,
+                deployment_id=self.principal.deployment.id,
+                version=self.version,
+                api_key_id=self.principal.key_id,
+                status=self.status,
+                inputs=self.inputs,
+                outputs=self.outputs,
+                error_code=self.error_code,
+                error_message=self.error_message,
+                duration_ms=round((time.perf_counter() - self.started) * 1000),
+                nodes_executed=sum(1 for entry in self.trace.entries if entry["status"] == "success"),
+                trace=self.trace.entries,
+                created_at=self.started_at,
+                finished_at=utcnow(),
+            )
+        )
+
+    def outcome(self, row: ExecutionRecord, headers: Mapping[str, str]) -> ExecutionOutcome:
+        """What a successful run answers (the outputs as returned, before NUL removal for storage)."""
+        assert row.duration_ms is not None
+        assert row.finished_at is not None
+        return ExecutionOutcome(
+            execution_id=self.execution_id,
+            deployment=self.principal.deployment,
+            version=self.version,
+            outputs=self.outputs,
+            duration_ms=row.duration_ms,
+            nodes_executed=row.nodes_executed,
+            finished_at=row.finished_at,
+            headers=headers,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,29 +265,31 @@ class ExecutionService:
         return Admission(principal, await self._rate_limits.hit(principal.deployment, principal.key_id))
 
     async def run(self, admission: Admission, request: ReceivedRequest) -> ExecutionOutcome:
-        """Wait for an execution slot, then run the admitted request and record it."""
-        deployment = admission.principal.deployment
-        with admission.stamped():
-            async with self._capacity.slot(deployment.id, deployment.max_concurrency):
-                outcome = await self._run(admission.principal, request)
-        return replace(outcome, headers=admission.headers)
+        """Wait for an execution slot, run the admitted request, then record it.
 
-    async def _run(self, principal: Principal, request: ReceivedRequest) -> ExecutionOutcome:
+        The slot bounds work in progress, so it is given back as soon as the run ends: the row is
+        written after it, and waiting writes never hold slots other requests could be running in.
+        """
+        principal = admission.principal
         deployment = principal.deployment
-        execution_id = uuid.uuid4()
-        started_at = utcnow()
-        started = time.perf_counter()
-        trace = TraceRecorder()
-        guard = self._safeguards.begin()
-        record: dict[str, Any] = {
-            "status": "error",
-            "inputs": None,
-            "outputs": None,
-            "version": deployment.current_version,
-        }
+        attempt: _Attempt | None = None
+        with admission.stamped():
+            try:
+                async with self._capacity.slot(deployment.id, deployment.max_concurrency):
+                    attempt = _Attempt(principal, self._safeguards.begin())
+                    await self._attempt(attempt, request)
+            finally:
+                if attempt is not None:
+                    row = attempt.finish()
+                    await asyncio.shield(self._record(row, output_mismatch=attempt.output_mismatch))
+        return attempt.outcome(row, admission.headers)
+
+    async def _attempt(self, attempt: _Attempt, request: ReceivedRequest) -> None:
+        deployment = attempt.principal.deployment
+        guard = attempt.guard
         try:
-            record["version"] = pinned_version(request.version_header, deployment.current_version)
-            loaded = await self._versions.get(deployment.id, record["version"])
+            attempt.version = pinned_version(request.version_header, deployment.current_version)
+            loaded = await self._versions.get(deployment.id, attempt.version)
             raw = await request.read()
             payload = (
                 parse_multipart(raw, request.content_type, loaded.contract.inputs)
@@ -234,8 +297,8 @@ class ExecutionService:
                 else parse_payload(raw, request.content_type)
             )
             values, inputs = loaded.binder.bind(payload)
-            record["inputs"] = guard.inputs(loaded.plan, loaded.contract.inputs, inputs)
-            context = self._context_factory(str(execution_id), trace)
+            attempt.inputs = guard.inputs(loaded.plan, loaded.contract.inputs, inputs)
+            context = self._context_factory(str(attempt.execution_id), attempt.trace)
             try:
                 async with asyncio.timeout(self._max_seconds):
                     result = await run(loaded.plan, values, context)
@@ -245,52 +308,20 @@ class ExecutionService:
                 ) from exc
             except NodeFailed as exc:
                 raise node_failure(exc) from exc
-            outputs = guard.outputs(loaded.outputs_by_field(result.outputs))
-            mismatch = loaded.output_checker.check(outputs)
+            attempt.outputs = guard.outputs(loaded.outputs_by_field(result.outputs))
+            mismatch = loaded.output_checker.check(attempt.outputs)
             if mismatch is not None:
-                trace.entries.append(mismatch)
-            record.update(status="success", outputs=outputs, output_mismatch=mismatch is not None)
+                attempt.trace.entries.append(mismatch)
+                attempt.output_mismatch = True
+            attempt.status = "success"
         except ClaraError as exc:
             guard.error(exc)
-            record.update(
-                status="timeout" if isinstance(exc, ExecutionTimeout) else "error",
-                error_code=exc.code,
-                error_message=exc.message,
-            )
-            exc.details["executionId"] = str(execution_id)
+            attempt.failed(exc.code, exc.message, "timeout" if isinstance(exc, ExecutionTimeout) else "error")
+            exc.details["executionId"] = str(attempt.execution_id)
             raise
         except Exception as exc:
-            record.update(error_code="internal_error", error_message=f"{type(exc).__name__}: {exc}")
+            attempt.failed("internal_error", f"{type(exc).__name__}: {exc}", "error")
             raise
-        finally:
-            duration_ms = round((time.perf_counter() - started) * 1000)
-            finished_at = utcnow()
-            row = ExecutionRecord(
-                id=execution_id,
-                deployment_id=deployment.id,
-                version=record["version"],
-                api_key_id=principal.key_id,
-                status=record["status"],
-                inputs=record["inputs"],
-                outputs=record["outputs"],
-                error_code=record.get("error_code"),
-                error_message=record.get("error_message"),
-                duration_ms=duration_ms,
-                nodes_executed=sum(1 for entry in trace.entries if entry["status"] == "success"),
-                trace=trace.entries,
-                created_at=started_at,
-                finished_at=finished_at,
-            )
-            await asyncio.shield(self._record(guard.finish(row), output_mismatch=record.get("output_mismatch", False)))
-        return ExecutionOutcome(
-            execution_id=execution_id,
-            deployment=deployment,
-            version=row.version,
-            outputs=outputs,
-            duration_ms=duration_ms,
-            nodes_executed=row.nodes_executed,
-            finished_at=finished_at,
-        )
 
     async def _record(self, row: ExecutionRecord, *, output_mismatch: bool) -> None:
         async with self._database.write() as conn:

@@ -13,26 +13,34 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from clara_runner.security.rate_limits import RateLimit, Window
+from clara_runner.security.rate_limits import RateLimit, Window, window_start
 from clara_runner.store.database import Database
 from clara_runner.store.pruning import delete_in_batches
 from clara_runner.store.tables import rate_limit_windows
 
 
-async def increment(conn: AsyncConnection, bucket: str, window_start: int, expires_at: int) -> int:
-    """Count one request in the window and return the count including it."""
-    dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
+def _upsert(dialect: Any) -> Any:
     statement = dialect.insert(rate_limit_windows).values(
-        bucket=bucket, window_start=window_start, count=1, expires_at=expires_at
+        bucket=bindparam("bucket"), window_start=bindparam("window_start"), count=1, expires_at=bindparam("expires_at")
     )
-    statement = statement.on_conflict_do_update(
+    return statement.on_conflict_do_update(
         index_elements=[rate_limit_windows.c.bucket, rate_limit_windows.c.window_start],
         set_={"count": rate_limit_windows.c.count + 1},
     ).returning(rate_limit_windows.c.count)
-    count: int = (await conn.execute(statement)).scalar_one()
+
+
+_UPSERTS = {"postgresql": _upsert(postgresql), "sqlite": _upsert(sqlite)}
+"""Built once per dialect and executed with parameters: this runs on every admitted request."""
+
+
+async def increment(conn: AsyncConnection, bucket: str, window_start: int, expires_at: int) -> int:
+    """Count one request in the window and return the count including it."""
+    parameters = {"bucket": bucket, "window_start": window_start, "expires_at": expires_at}
+    count: int = (await conn.execute(_UPSERTS[conn.dialect.name], parameters)).scalar_one()
     return count
 
 
@@ -43,12 +51,10 @@ class DatabaseCounters:
         self._database = database
 
     async def hit(self, bucket: str, limit: RateLimit) -> Window:
-        length = limit.window_seconds
-        window_start = int(time.time()) // length * length
-        ends = window_start + length
+        start = window_start(limit.window_seconds, time.time())
         async with self._database.write() as conn:
-            count = await increment(conn, f"{bucket}/{limit.max_requests}/{length}", window_start, ends)
-        return Window(allowed=count <= limit.max_requests, remaining=max(0, limit.max_requests - count), reset_at=ends)
+            count = await increment(conn, limit.bucket_key(bucket), start, start + limit.window_seconds)
+        return Window.counted(count, limit, start)
 
     async def aclose(self) -> None:
         """Nothing to close: the database belongs to the service layer."""
