@@ -17,12 +17,11 @@ from clara_runner.flow.errors import FlowDefinitionError
 from clara_runner.flow.formats import parse_flow
 from clara_runner.flow.nodes.registry import NodeRegistry
 from clara_runner.flow.plan import compile_flow
-from clara_runner.security import api_keys
+from clara_runner.service.keys import issue_key
 from clara_runner.service.slugs import MAX_SLUG_LENGTH, SLUG_PATTERN, first_free, slugify
 from clara_runner.service.traffic_options import TrafficOptions, apply_traffic_options, parse_traffic_options
 from clara_runner.service.workflow_limits import WorkflowLimits, workflow_limit_problems
 from clara_runner.store import deployments as deployment_queries
-from clara_runner.store import keys as key_queries
 from clara_runner.store.database import Database
 from clara_runner.store.records import DeploymentRecord
 
@@ -119,7 +118,6 @@ async def deploy(
     database: Database, registry: NodeRegistry, secret: bytes, limits: WorkflowLimits, request: DeployRequest
 ) -> Deployed:
     contract = derive_contract(request.workflow, registry, limits, request.options)
-    issued = api_keys.generate()
     base = request.slug or slugify(request.name)
     for _ in range(_SLUG_ATTEMPTS):
         deployment_id = uuid.uuid4()
@@ -143,16 +141,7 @@ async def deploy(
                     contract=contract.to_document(),
                     now=now,
                 )
-                await key_queries.insert_key(
-                    conn,
-                    key_id=uuid.uuid4(),
-                    deployment_id=deployment_id,
-                    name="default",
-                    lookup_id=issued.lookup_id,
-                    key_hash=api_keys.key_hash(secret, issued.plaintext),
-                    display_prefix=issued.display_prefix,
-                    now=now,
-                )
+                api_key = await issue_key(conn, secret, deployment_id, now)
                 await apply_traffic_options(conn, deployment_id, request.traffic)
                 record = await deployment_queries.find_live(conn, deployment_id=deployment_id)
         except IntegrityError:
@@ -160,5 +149,5 @@ async def deploy(
             continue
         assert record is not None
         log.info("deployed", deployment_id=str(deployment_id), slug=record.slug)
-        return Deployed(record, issued.plaintext, contract)
+        return Deployed(record, api_key, contract)
     raise SlugTaken(f"Could not find a free slug for '{base}' after {_SLUG_ATTEMPTS} attempts; pass an explicit slug")

@@ -9,9 +9,9 @@ from typing import Any
 from clara_runner.clock import utcnow
 from clara_runner.errors import WorkflowNotFound
 from clara_runner.flow.nodes.registry import NodeRegistry
-from clara_runner.security import api_keys
 from clara_runner.service.auth import KeyAuthenticator
 from clara_runner.service.deploy import Deployed, deploy, parse_deploy_request
+from clara_runner.service.keys import issue_key
 from clara_runner.service.pages import Page, PageRequest
 from clara_runner.service.usage import UsageRecorder
 from clara_runner.service.versions import LoadedVersion, VersionCache
@@ -76,25 +76,15 @@ class DeploymentService:
 
     async def regenerate_key(self, deployment_id: uuid.UUID) -> tuple[DeploymentRecord, str]:
         """Revoke every key of the deployment and issue a new one, returned once."""
-        issued = api_keys.generate()
         now = utcnow()
         async with self._database.write() as conn:
             record = await deployment_queries.find_live(conn, deployment_id=deployment_id)
             if record is None:
                 raise WorkflowNotFound()
             await key_queries.revoke_all(conn, deployment_id, now)
-            await key_queries.insert_key(
-                conn,
-                key_id=uuid.uuid4(),
-                deployment_id=deployment_id,
-                name="default",
-                lookup_id=issued.lookup_id,
-                key_hash=api_keys.key_hash(self._secret, issued.plaintext),
-                display_prefix=issued.display_prefix,
-                now=now,
-            )
+            api_key = await issue_key(conn, self._secret, deployment_id, now)
         self._keys.forget(deployment_id)
-        return record, issued.plaintext
+        return record, api_key
 
     def _with_pending(self, record: DeploymentRecord) -> DeploymentRecord:
         count, last = self._usage.pending(record.id)

@@ -1,0 +1,27 @@
+"""Issuing a deployment's API key: generated here, stored as its HMAC, shown to the caller once."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from clara_runner.security import api_keys
+from clara_runner.store import keys as key_queries
+
+
+async def issue_key(conn: AsyncConnection, secret: bytes, deployment_id: uuid.UUID, now: datetime) -> str:
+    """Store a new key for the deployment (in the caller's transaction) and return its plaintext."""
+    issued = api_keys.generate()
+    await key_queries.insert_key(
+        conn,
+        key_id=uuid.uuid4(),
+        deployment_id=deployment_id,
+        name="default",
+        lookup_id=issued.lookup_id,
+        key_hash=api_keys.key_hash(secret, issued.plaintext),
+        display_prefix=issued.display_prefix,
+        now=now,
+    )
+    return issued.plaintext
