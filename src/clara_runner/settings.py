@@ -13,6 +13,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from clara_runner.flow.context import ServiceEndpoints
+from clara_runner.flow.sandbox import SandboxLimits
 
 
 class Settings(BaseSettings):
@@ -34,6 +35,10 @@ class Settings(BaseSettings):
     key_cache_seconds: float = Field(5.0, alias="KEY_CACHE_SECONDS", ge=0)
 
     log_level: str = Field("info", alias="LOG_LEVEL")
+
+    custom_node_timeout_ms: int = Field(30_000, alias="CUSTOM_NODE_TIMEOUT_MS", ge=1)
+    custom_node_memory_mb: int = Field(128, alias="CUSTOM_NODE_MEMORY_MB", ge=8)
+    custom_node_max_isolates: int = Field(8, alias="CUSTOM_NODE_MAX_ISOLATES", ge=1)
 
     openai_api_key: str = Field("", alias="OPENAI_API_KEY")
     openai_base_url: str = Field("https://api.openai.com/v1", alias="OPENAI_API_BASE_URL")
@@ -80,6 +85,14 @@ class Settings(BaseSettings):
             ollama_url=self.ollama_url.rstrip("/"),
             mcp_proxy_url=self.mcp_proxy_url.rstrip("/"),
             agent_provider=self.agent_provider,
+        )
+
+    def sandbox_limits(self) -> SandboxLimits:
+        """Limits of one custom-node or `if-else` evaluation in the JavaScript sandbox."""
+        return SandboxLimits(
+            timeout_seconds=self.custom_node_timeout_ms / 1000,
+            memory_bytes=self.custom_node_memory_mb * 1024 * 1024,
+            max_isolates=self.custom_node_max_isolates,
         )
 
     @property

@@ -11,6 +11,7 @@ from clara_runner.flow.context import HttpClients, RunContext, default_http_clie
 from clara_runner.flow.events import EventSink
 from clara_runner.flow.nodes import default_registry
 from clara_runner.flow.nodes.registry import NodeRegistry
+from clara_runner.flow.sandbox import JsSandbox
 from clara_runner.security.admin import HOW_TO_SET, AdminPolicy
 from clara_runner.security.secret import load_secret
 from clara_runner.service.access import ManagementAccess
@@ -35,6 +36,7 @@ class Services:
     executions: ExecutionService
     usage: UsageRecorder
     http: HttpClients
+    sandbox: JsSandbox
     started_at: float
 
     @classmethod
@@ -52,9 +54,10 @@ class Services:
         versions = VersionCache(database, registry)
         http = default_http_clients()
         endpoints = settings.service_endpoints()
+        sandbox = JsSandbox(settings.sandbox_limits())
 
         def run_context(execution_id: str, events: EventSink) -> RunContext:
-            return RunContext(events=events, execution_id=execution_id, services=endpoints, http=http)
+            return RunContext(events=events, execution_id=execution_id, services=endpoints, http=http, sandbox=sandbox)
 
         return cls(
             settings=settings,
@@ -67,6 +70,7 @@ class Services:
             ),
             usage=usage,
             http=http,
+            sandbox=sandbox,
             started_at=time.monotonic(),
         )
 
@@ -80,5 +84,6 @@ class Services:
 
     async def stop(self) -> None:
         await self.usage.stop()
+        await self.sandbox.aclose()
         await self.http.aclose()
         await self.database.close()

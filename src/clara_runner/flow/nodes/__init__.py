@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from clara_runner.flow.nodes.base import NodeType
+from clara_runner.flow.nodes.custom import custom_node_type
 from clara_runner.flow.nodes.io import InputNode, OutputNode
 from clara_runner.flow.nodes.jsonops import JsonParseNode, JsonStringifyNode
+from clara_runner.flow.nodes.logic import IfElseNode
 from clara_runner.flow.nodes.registry import CustomNodeFactory, NodeRegistry, build_registry
 from clara_runner.flow.nodes.text import CombineTextNode, StaticTextNode
 
@@ -18,8 +20,10 @@ def builtin_node_types() -> list[tuple[NodeType, tuple[str, ...]]]:
         (CombineTextNode(), ()),
         (JsonParseNode(), ()),
         (JsonStringifyNode(), ()),
+        (IfElseNode(), ()),
     ]
 
 
-def default_registry(custom_factory: CustomNodeFactory | None = None) -> NodeRegistry:
+def default_registry(custom_factory: CustomNodeFactory | None = custom_node_type) -> NodeRegistry:
+    """The built-in types, and custom nodes run in the JavaScript sandbox (pass `None` to refuse them)."""
     return build_registry(builtin_node_types(), custom_factory)

@@ -1,0 +1,100 @@
+// Installed in every fresh isolate before the script runs (see sandbox.py): hardened globals, a
+// setTimeout that needs no removed global, log capture, fetch, and the drivers `__clara.runNode` and
+// `__clara.condition`, whose promises always resolve to a JSON envelope {ok, value | error, logs}.
+(function install(settings) {
+  "use strict";
+  const g = globalThis;
+  const SharedBuffer = g.SharedArrayBuffer, Int32View = g.Int32Array, waitAsync = g.Atomics.waitAsync;
+  const pending = new Set();
+  let nextTimer = 1;
+  g.setTimeout = (callback, delay, ...args) => {
+    const id = nextTimer++;
+    pending.add(id);
+    const wait = waitAsync(new Int32View(new SharedBuffer(4)), 0, 0, Math.max(0, Number(delay) || 0));
+    Promise.resolve(wait.async ? wait.value : undefined).then(() => {
+      if (pending.delete(id)) callback(...args);
+    });
+    return id;
+  };
+  g.clearTimeout = (id) => { pending.delete(id); };
+  g.__timer_manager = undefined;
+  for (const name of Object.getOwnPropertyNames(g)) {
+    if (/^(ArrayBuffer|SharedArrayBuffer|DataView|Atomics|WebAssembly|(Big)?(Ui|I)nt\d+(Clamped)?Array|Float\d+Array)$/
+        .test(name)) {
+      Reflect.deleteProperty(g, name);
+    }
+  }
+
+  const logs = [];
+  const show = (value) => {
+    if (typeof value === "string") return value;
+    try { const text = JSON.stringify(value); return text === undefined ? String(value) : text; }
+    catch (error) { return String(value); }
+  };
+  const record = (level) => (...args) => {
+    if (logs.length < settings.maxLogEntries) logs.push([level, args.map(show).join(" ").slice(0, settings.maxLogChars)]);
+  };
+  const log = record("log"), warn = record("warn"), error = record("error");
+  g.console = Object.freeze({ log, info: log, debug: log, warn, error });
+  g.fetch = async () => { throw new TypeError("fetch is not available in this sandbox"); };
+
+  const describe = (problem) => {
+    if (problem instanceof Error) {
+      return problem.name && problem.name !== "Error" ? `${problem.name}: ${problem.message}` : problem.message;
+    }
+    return show(problem);
+  };
+  const settle = (promise) => promise.then(
+    (value) => {
+      try { return JSON.stringify({ ok: true, value: value === undefined ? null : value, logs }); }
+      catch (problem) {
+        return JSON.stringify({ ok: false, error: `the result cannot be converted to JSON: ${describe(problem)}`, logs });
+      }
+    },
+    (problem) => JSON.stringify({ ok: false, error: describe(problem), logs }),
+  );
+  const headersOf = (raw) => {
+    if (!raw) return {};
+    if (typeof raw.entries === "function" && !Array.isArray(raw)) return Object.fromEntries(raw.entries());
+    return Array.isArray(raw) ? Object.fromEntries(raw) : { ...raw };
+  };
+  const responseOf = (r) => {
+    const headers = r.headers;
+    const get = (name) => { const value = headers[String(name).toLowerCase()]; return value === undefined ? null : value; };
+    return Object.freeze({
+      ok: r.status >= 200 && r.status < 300, status: r.status, statusText: r.statusText, url: r.url,
+      headers: Object.freeze({ get, has: (name) => get(name) !== null, entries: () => Object.entries(headers).values() }),
+      text: async () => r.body,
+      json: async () => JSON.parse(r.body),
+    });
+  };
+  const AsyncFunction = (async () => {}).constructor;
+
+  g.__clara = Object.freeze({
+    installFetch(bridge) {
+      g.fetch = async (resource, init = {}) => {
+        const body = init.body === undefined || init.body === null || typeof init.body === "string"
+          ? init.body : JSON.stringify(init.body);
+        const options = { method: init.method || "GET", headers: headersOf(init.headers), body };
+        const answer = JSON.parse(await bridge(String(resource), JSON.stringify(options)));
+        if (answer.error !== undefined) throw new TypeError(`fetch failed: ${answer.error}`);
+        return responseOf(answer.response);
+      };
+    },
+    runNode(code, argumentsJson) {
+      return settle((async () => {
+        const { inputs, properties } = JSON.parse(argumentsJson);
+        const context = Object.freeze({ log, warn, error, fetch: (...args) => g.fetch(...args) });
+        const body = code + "\n;if (typeof execute === 'function') { return await execute(inputs, properties, context); }"
+          + "\nthrow new Error('the code must define async function execute(inputs, properties, context)');";
+        return await new AsyncFunction("inputs", "properties", "context", body)(inputs, properties, context);
+      })());
+    },
+    condition(expression, inputJson) {
+      return settle((async () => {
+        const input = JSON.parse(inputJson);
+        return Boolean(new Function("input", "condition", "return " + expression)(input, input));
+      })());
+    },
+  });
+})
