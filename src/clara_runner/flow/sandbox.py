@@ -93,17 +93,19 @@ class SandboxClosed(SandboxError):
 
 
 class _Isolate:
-    """One MiniRacer context bound to the caller's event loop, opened and closed on a worker thread."""
+    """One MiniRacer context bound to the caller's event loop.
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, memory_bytes: int) -> None:
+    The context is created on a worker thread (creating a V8 isolate is synchronous CPU work) and
+    closed on one; the limit and the prelude are then applied from the event loop without blocking it.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._stack = contextlib.ExitStack()
-        try:
-            self.racer: MiniRacer = self._stack.enter_context(mini_racer(loop))
-            self.racer.set_hard_memory_limit(memory_bytes)
-            self.racer.eval(_PRELUDE)
-        except BaseException:
-            self._stack.close()
-            raise
+        self.racer: MiniRacer = self._stack.enter_context(mini_racer(loop))
+
+    async def prepare(self, memory_bytes: int) -> None:
+        self.racer.set_hard_memory_limit(memory_bytes)
+        await self.racer.eval_cancelable(_PRELUDE)
 
     def close(self) -> None:
         self._stack.close()
@@ -142,10 +144,11 @@ class JsSandbox:
             raise SandboxClosed("the JavaScript sandbox is shut down")
         async with self._slots:
             loop = asyncio.get_running_loop()
-            isolate = await asyncio.to_thread(_Isolate, loop, self.limits.memory_bytes)
+            isolate = await asyncio.to_thread(_Isolate, loop)
             self._open.add(isolate)
             try:
                 async with asyncio.timeout(self.limits.timeout_seconds):
+                    await isolate.prepare(self.limits.memory_bytes)
                     envelope = await self._drive(isolate.racer, script, fetch)
             except TimeoutError as exc:
                 if isolate.racer.was_hard_memory_limit_reached():
