@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import time
 from typing import Any
 
@@ -30,7 +31,7 @@ def chain(length: int) -> Flow:
     nodes += [Node(f"s{index}", "json-stringify", "", {}) for index in range(length)]
     nodes.append(Node("out", "output", "", {}))
     ids = [node.id for node in nodes]
-    edges = tuple(Edge(source, "output", target, "input") for source, target in zip(ids, ids[1:], strict=False))
+    edges = tuple(Edge(source, "output", target, "input") for source, target in itertools.pairwise(ids))
     return Flow(nodes=tuple(nodes), edges=edges)
 
 
