@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx2
 import pytest
+from py_mini_racer._context import context_count
 
 from clara_runner.flow.sandbox import (
     JsSandbox,
@@ -91,10 +92,14 @@ async def test_syntax_errors_and_unserialisable_results_are_script_errors(sandbo
         await sandbox.run_node("const x = 1", {}, {})
 
 
-async def test_a_runaway_loop_is_stopped_at_the_time_limit() -> None:
+@pytest.mark.parametrize(
+    "code", ["while (true) {}", "await new Promise((resolve) => setTimeout(resolve, 1)); while (true) {}"]
+)
+async def test_a_runaway_loop_is_stopped_at_the_time_limit_and_its_isolate_closed(code: str) -> None:
     box = JsSandbox(SandboxLimits(timeout_seconds=0.3))
     with pytest.raises(ScriptLimitExceeded, match="ran longer than 300 ms"):
-        await box.run_node("while (true) {}", {}, {})
+        await box.run_node(code, {}, {})
+    assert context_count() == 0
     assert (await box.condition("input > 1", 2)).value is True
 
 
@@ -115,9 +120,11 @@ async def test_a_runaway_script_does_not_block_other_evaluations_and_can_be_canc
     others = await asyncio.gather(*(sandbox.condition("input % 2 === 0", n) for n in range(6)))
     assert [result.value for result in others] == [True, False, True, False, True, False]
     assert not runaway.done()
+    assert context_count() == 1
     runaway.cancel()
     with pytest.raises(asyncio.CancelledError):
         await runaway
+    assert context_count() == 0
 
 
 async def test_a_closed_sandbox_refuses_new_work() -> None:
