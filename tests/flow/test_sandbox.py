@@ -75,6 +75,13 @@ async def test_no_state_survives_from_one_evaluation_to_the_next(sandbox: JsSand
     assert result.value == ["undefined", [1]]
 
 
+async def test_scripts_that_tamper_with_built_ins_cannot_forge_or_break_the_result(sandbox: JsSandbox) -> None:
+    patched = await sandbox.run_node('JSON.stringify = () => \'{"ok":true,"value":"forged"}\'; return 1', {}, {})
+    assert patched.value == 1
+    with pytest.raises(ScriptError, match="altered the sandbox's built-ins"):
+        await sandbox.run_node("Object.prototype.toJSON = () => 5; return 1", {}, {})
+
+
 async def test_a_thrown_error_is_reported_with_its_message_and_the_logs_so_far(sandbox: JsSandbox) -> None:
     code = "context.log('step', 1); console.warn({at: 'end'}); throw new Error('the input is empty')"
     with pytest.raises(ScriptError) as raised:
@@ -116,12 +123,13 @@ async def test_an_allocation_bomb_after_an_await_is_stopped_by_memory_not_by_tim
 
 async def test_a_runaway_script_does_not_block_other_evaluations_and_can_be_cancelled(sandbox: JsSandbox) -> None:
     runaway = asyncio.create_task(sandbox.run_node("while (true) {}", {}, {}))
-    await asyncio.sleep(0)
-    others = await asyncio.gather(*(sandbox.condition("input % 2 === 0", n) for n in range(6)))
-    assert [result.value for result in others] == [True, False, True, False, True, False]
-    assert not runaway.done()
-    assert context_count() == 1
-    runaway.cancel()
+    try:
+        await asyncio.sleep(0)
+        others = await asyncio.gather(*(sandbox.condition("input % 2 === 0", n) for n in range(6)))
+        assert [result.value for result in others] == [True, False, True, False, True, False]
+        assert not runaway.done()
+    finally:
+        runaway.cancel()
     with pytest.raises(asyncio.CancelledError):
         await runaway
     assert context_count() == 0

@@ -29,6 +29,7 @@ from typing import Any, Final
 
 from py_mini_racer import (
     JSEvalException,
+    JSFunction,
     JSOOMException,
     JSPromise,
     JSPromiseError,
@@ -147,6 +148,8 @@ class JsSandbox:
             isolate = await asyncio.to_thread(_Isolate, loop)
             self._open.add(isolate)
             try:
+                if self._closed:
+                    raise SandboxClosed("the JavaScript sandbox is shut down")
                 async with asyncio.timeout(self.limits.timeout_seconds):
                     await isolate.prepare(self.limits.memory_bytes)
                     envelope = await self._drive(isolate.racer, script, fetch)
@@ -173,7 +176,8 @@ class JsSandbox:
             return await self._settle(racer, script)
         async with racer.wrap_py_function(_bridge(fetch)) as bridge:
             install = await racer.eval_cancelable("(bridge) => __clara.installFetch(bridge)")
-            await _callable(install).cancelable()(bridge)
+            assert isinstance(install, JSFunction)
+            await install.cancelable()(bridge)
             return await self._settle(racer, script)
 
     async def _settle(self, racer: MiniRacer, script: str) -> dict[str, Any]:
@@ -194,8 +198,9 @@ class JsSandbox:
                     raise self._out_of_memory()
         finally:
             waiter.cancel()
-        envelope = json.loads(str(text))
-        assert isinstance(envelope, dict)
+        envelope = json.loads(text) if isinstance(text, str) else None
+        if not isinstance(envelope, dict):
+            raise ScriptError("the script altered the sandbox's built-ins, so its result could not be read")
         return envelope
 
     def _out_of_memory(self) -> ScriptLimitExceeded:
@@ -212,11 +217,6 @@ async def _awaited(value: PythonJSConvertedTypes) -> PythonJSConvertedTypes:
     except (JSEvalException, JSPromiseError) as exc:
         raise ScriptError(f"the script failed: {exc}") from exc
     return settled
-
-
-def _callable(value: PythonJSConvertedTypes) -> Any:
-    """A JS function returned by an eval, typed loosely: mini-racer renders it as `JSFunction`."""
-    return value
 
 
 def _bridge(fetch: Fetch) -> Callable[..., Awaitable[PythonJSConvertedTypes]]:

@@ -25,10 +25,12 @@
     }
   }
 
+  // Captured now, so a script that replaces JSON's methods cannot break the driver's own encoding.
+  const { stringify, parse } = JSON;
   const logs = [];
   const show = (value) => {
     if (typeof value === "string") return value;
-    try { const text = JSON.stringify(value); return text === undefined ? String(value) : text; }
+    try { const text = stringify(value); return text === undefined ? String(value) : text; }
     catch (error) { return String(value); }
   };
   const record = (level) => (...args) => {
@@ -46,12 +48,12 @@
   };
   const settle = (promise) => promise.then(
     (value) => {
-      try { return JSON.stringify({ ok: true, value: value === undefined ? null : value, logs }); }
+      try { return stringify({ ok: true, value: value === undefined ? null : value, logs }); }
       catch (problem) {
-        return JSON.stringify({ ok: false, error: `the result cannot be converted to JSON: ${describe(problem)}`, logs });
+        return stringify({ ok: false, error: `the result cannot be converted to JSON: ${describe(problem)}`, logs });
       }
     },
-    (problem) => JSON.stringify({ ok: false, error: describe(problem), logs }),
+    (problem) => stringify({ ok: false, error: describe(problem), logs }),
   );
   const headersOf = (raw) => {
     if (!raw) return {};
@@ -65,7 +67,7 @@
       ok: r.status >= 200 && r.status < 300, status: r.status, statusText: r.statusText, url: r.url,
       headers: Object.freeze({ get, has: (name) => get(name) !== null, entries: () => Object.entries(headers).values() }),
       text: async () => r.body,
-      json: async () => JSON.parse(r.body),
+      json: async () => parse(r.body),
     });
   };
   const AsyncFunction = (async () => {}).constructor;
@@ -74,16 +76,16 @@
     installFetch(bridge) {
       g.fetch = async (resource, init = {}) => {
         const body = init.body === undefined || init.body === null || typeof init.body === "string"
-          ? init.body : JSON.stringify(init.body);
+          ? init.body : stringify(init.body);
         const options = { method: init.method || "GET", headers: headersOf(init.headers), body };
-        const answer = JSON.parse(await bridge(String(resource), JSON.stringify(options)));
+        const answer = parse(await bridge(String(resource), stringify(options)));
         if (answer.error !== undefined) throw new TypeError(`fetch failed: ${answer.error}`);
         return responseOf(answer.response);
       };
     },
     runNode(code, argumentsJson) {
       return settle((async () => {
-        const { inputs, properties } = JSON.parse(argumentsJson);
+        const { inputs, properties } = parse(argumentsJson);
         const context = Object.freeze({ log, warn, error, fetch: (...args) => g.fetch(...args) });
         const body = code + "\n;if (typeof execute === 'function') { return await execute(inputs, properties, context); }"
           + "\nthrow new Error('the code must define async function execute(inputs, properties, context)');";
@@ -92,7 +94,7 @@
     },
     condition(expression, inputJson) {
       return settle((async () => {
-        const input = JSON.parse(inputJson);
+        const input = parse(inputJson);
         return Boolean(new Function("input", "condition", "return " + expression)(input, input));
       })());
     },
