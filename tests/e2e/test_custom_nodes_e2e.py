@@ -47,7 +47,7 @@ async def test_a_throwing_custom_node_fails_the_execution_with_its_message(clien
 
 @pytest.fixture
 def sandboxed_server(database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
-    env = server_env(database_url, tmp_path / "data", CUSTOM_NODE_TIMEOUT_MS="8000", CUSTOM_NODE_MEMORY_MB="32")
+    env = server_env(database_url, tmp_path / "data", CUSTOM_NODE_TIMEOUT_MS="12000", CUSTOM_NODE_MEMORY_MB="32")
     server = LiveServer(env)
     try:
         yield server
@@ -75,4 +75,4 @@ async def test_runaway_custom_nodes_fail_alone_while_the_server_keeps_serving(sa
     assert exhausted.status_code == 422
     assert exhausted.json()["message"].endswith("the script used more than 32 MB of memory and was stopped")
     assert stopped.status_code == 422
-    assert stopped.json()["message"].endswith("the script ran longer than 8000 ms and was stopped")
+    assert stopped.json()["message"].endswith("the script ran longer than 12000 ms and was stopped")

@@ -27,7 +27,9 @@ async def sandbox() -> AsyncIterator[JsSandbox]:
     await box.aclose()
 
 
-def custom_flow(code: str, properties: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+def custom_flow(
+    code: str, properties: dict[str, Any] | None = None, node_data: dict[str, Any] | None = None, **extra: Any
+) -> dict[str, Any]:
     """input(a) and input(b) -> custom "appender" (ports First Text / Second Text -> Appended Text, Count)."""
     definition = {
         "type": "appender",
@@ -46,7 +48,7 @@ def custom_flow(code: str, properties: dict[str, Any] | None = None, **extra: An
         "nodes": [
             node("a", "input", label="A"),
             node("b", "input", label="B"),
-            node("custom", "appender", properties=properties or {}),
+            node("custom", "appender", properties=properties or {}, **(node_data or {})),
             node("text", "output", outputLabel="Text"),
             node("count", "output", outputLabel="Count"),
         ],
@@ -83,15 +85,16 @@ async def test_inputs_arrive_by_normalised_name_and_by_port_id(sandbox: JsSandbo
 async def test_properties_come_by_name_with_defaults_from_ids_or_names(sandbox: JsSandbox) -> None:
     code = "return {appended_text: JSON.stringify(properties), count: null}"
     saved = {"prop_sep": "+", "Times": 0, "extra": True}
-    result = await run_flow(custom_flow(code, saved), {"a": "x", "b": "y"}, sandbox=sandbox)
+    flow = custom_flow(code, saved, node_data={"prop_mode": "from data", "prop_sep": "ignored"})
+    result = await run_flow(flow, {"a": "x", "b": "y"}, sandbox=sandbox)
     assert json.loads(result.outputs["text"]) == {
         "separator": "+",
         "prop_sep": "+",
         "times": 0,
         "prop_times": 0,
         "Times": 0,
-        "mode": "plain",
-        "prop_mode": "plain",
+        "mode": "from data",
+        "prop_mode": "from data",
         "extra": True,
     }
 
