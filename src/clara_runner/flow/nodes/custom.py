@@ -56,6 +56,7 @@ class CustomNodeType(NodeType):
 
     def __init__(self, definition: CustomNodeDef) -> None:
         self.definition = definition
+        # Built-in types name themselves in class attributes; a custom type learns its names per instance.
         self.type_name = definition.type  # type: ignore[misc]
         self.title = definition.name  # type: ignore[misc]
         self.description = definition.description  # type: ignore[misc]
