@@ -99,15 +99,30 @@ async def test_syntax_errors_and_unserialisable_results_are_script_errors(sandbo
         await sandbox.run_node("const x = 1", {}, {})
 
 
-@pytest.mark.parametrize(
-    "code", ["while (true) {}", "await new Promise((resolve) => setTimeout(resolve, 1)); while (true) {}"]
-)
-async def test_a_runaway_loop_is_stopped_at_the_time_limit_and_its_isolate_closed(code: str) -> None:
-    box = JsSandbox(SandboxLimits(timeout_seconds=0.3))
-    with pytest.raises(ScriptLimitExceeded, match="ran longer than 300 ms"):
-        await box.run_node(code, {}, {})
+RUNAWAYS = {
+    "in the script body": "while (true) {}",
+    "after an await": "await new Promise((resolve) => setTimeout(resolve, 1)); while (true) {}",
+    "in a timer after returning": "setTimeout(() => { while (true) {} }, 0); return 1",
+    "while a fetch is answered": "fetch(inputs.url); while (true) {}",
+    "after a fetch": "await fetch(inputs.url); while (true) {}",
+}
+
+
+@pytest.mark.parametrize("code", RUNAWAYS.values(), ids=RUNAWAYS.keys())
+async def test_a_runaway_loop_is_stopped_at_the_time_limit_without_blocking_the_event_loop(
+    code: str, echo: EchoServer
+) -> None:
+    box = JsSandbox(SandboxLimits(timeout_seconds=2, spare_isolates=0))
+    async with httpx2.AsyncClient() as client:
+        runaway = asyncio.create_task(box.run_node(code, {"url": echo.url}, {}, client_fetch(client, 1024)))
+        try:
+            await asyncio.sleep(0.05)
+            assert (await box.condition("input > 1", 2)).value is True
+            assert not runaway.done()
+        finally:
+            with pytest.raises(ScriptLimitExceeded, match="ran longer than 2000 ms"):
+                await runaway
     assert context_count() == 0
-    assert (await box.condition("input > 1", 2)).value is True
 
 
 async def test_an_allocation_bomb_is_stopped_at_the_memory_limit(sandbox: JsSandbox) -> None:
@@ -121,7 +136,8 @@ async def test_an_allocation_bomb_after_an_await_is_stopped_by_memory_not_by_tim
         await sandbox.run_node(code, {}, {})
 
 
-async def test_a_runaway_script_does_not_block_other_evaluations_and_can_be_cancelled(sandbox: JsSandbox) -> None:
+async def test_a_runaway_script_does_not_block_other_evaluations_and_can_be_cancelled() -> None:
+    sandbox = JsSandbox(SandboxLimits(spare_isolates=0))
     runaway = asyncio.create_task(sandbox.run_node("while (true) {}", {}, {}))
     try:
         await asyncio.sleep(0)
@@ -135,9 +151,14 @@ async def test_a_runaway_script_does_not_block_other_evaluations_and_can_be_canc
     assert context_count() == 0
 
 
-async def test_a_closed_sandbox_refuses_new_work() -> None:
-    box = JsSandbox()
+async def test_spare_isolates_are_prepared_ahead_and_closed_with_the_sandbox() -> None:
+    box = JsSandbox(SandboxLimits(spare_isolates=3))
+    await box.warm()
+    assert context_count() == 3
+    results = [await box.run_node("globalThis.n = (globalThis.n ?? 0) + 1; return n", {}, {}) for _ in range(5)]
+    assert [result.value for result in results] == [1] * 5
     await box.aclose()
+    assert context_count() == 0
     with pytest.raises(SandboxClosed):
         await box.condition("true", None)
 

@@ -1,6 +1,10 @@
 // Installed in every fresh isolate before the script runs (see sandbox.py): hardened globals, a
-// setTimeout that needs no removed global, log capture, fetch, and the drivers `__clara.runNode` and
-// `__clara.condition`, whose promises always resolve to a JSON envelope {ok, value | error, logs}.
+// setTimeout that needs no removed global, log capture, fetch, and the driver `__clara`.
+//
+// Python talks to the isolate only by evaluating short scripts, never by calling into a running one:
+// each driver call returns a JSON *report*, either {"outcome": envelope} once the script has settled
+// (envelope = {ok, value | error, logs}) or {"requests": [...]}, the fetch requests made since the
+// last report. Python performs them and hands each answer back with `__clara.answer`.
 (function install(settings) {
   "use strict";
   const g = globalThis;
@@ -38,7 +42,6 @@
   };
   const log = record("log"), warn = record("warn"), error = record("error");
   g.console = Object.freeze({ log, info: log, debug: log, warn, error });
-  g.fetch = async () => { throw new TypeError("fetch is not available in this sandbox"); };
 
   const describe = (problem) => {
     if (problem instanceof Error) {
@@ -46,15 +49,14 @@
     }
     return show(problem);
   };
-  const settle = (promise) => promise.then(
-    (value) => {
-      try { return stringify({ ok: true, value: value === undefined ? null : value, logs }); }
-      catch (problem) {
-        return stringify({ ok: false, error: `the result cannot be converted to JSON: ${describe(problem)}`, logs });
-      }
-    },
-    (problem) => stringify({ ok: false, error: describe(problem), logs }),
-  );
+  const succeeded = (value) => {
+    try { return stringify({ ok: true, value: value === undefined ? null : value, logs }); }
+    catch (problem) {
+      return stringify({ ok: false, error: `the result cannot be converted to JSON: ${describe(problem)}`, logs });
+    }
+  };
+  const failed = (problem) => stringify({ ok: false, error: describe(problem), logs });
+  const then = Promise.prototype.then;
   const headersOf = (raw) => {
     if (!raw) return {};
     if (typeof raw.entries === "function" && !Array.isArray(raw)) return Object.fromEntries(raw.entries());
@@ -72,31 +74,57 @@
   };
   const AsyncFunction = (async () => {}).constructor;
 
+  let outcome = null;
+  let fetchAllowed = false;
+  let nextRequest = 1;
+  const requests = [];
+  const waiting = new Map();
+  const report = () => stringify(outcome !== null ? { outcome } : { requests: requests.splice(0) });
+
+  g.fetch = async (resource, init = {}) => {
+    if (!fetchAllowed) throw new TypeError("fetch is not available in this sandbox");
+    const body = init.body === undefined || init.body === null || typeof init.body === "string"
+      ? init.body : stringify(init.body);
+    const options = { method: String(init.method || "GET"), headers: headersOf(init.headers), body };
+    return await new Promise((resolve, reject) => {
+      const id = nextRequest++;
+      waiting.set(id, { resolve, reject });
+      requests.push({ id, url: String(resource), options });
+    });
+  };
+
   g.__clara = Object.freeze({
-    installFetch(bridge) {
-      g.fetch = async (resource, init = {}) => {
-        const body = init.body === undefined || init.body === null || typeof init.body === "string"
-          ? init.body : stringify(init.body);
-        const options = { method: init.method || "GET", headers: headersOf(init.headers), body };
-        const answer = parse(await bridge(String(resource), stringify(options)));
-        if (answer.error !== undefined) throw new TypeError(`fetch failed: ${answer.error}`);
-        return responseOf(answer.response);
-      };
-    },
-    runNode(code, argumentsJson) {
-      return settle((async () => {
+    runNode(code, argumentsJson, allowFetch) {
+      fetchAllowed = allowFetch;
+      const running = (async () => {
         const { inputs, properties } = parse(argumentsJson);
         const context = Object.freeze({ log, warn, error, fetch: (...args) => g.fetch(...args) });
         const body = code + "\n;if (typeof execute === 'function') { return await execute(inputs, properties, context); }"
           + "\nthrow new Error('the code must define async function execute(inputs, properties, context)');";
         return await new AsyncFunction("inputs", "properties", "context", body)(inputs, properties, context);
-      })());
+      })();
+      then.call(running, (value) => { outcome = succeeded(value); }, (problem) => { outcome = failed(problem); });
+      return report();
     },
     condition(expression, inputJson) {
-      return settle((async () => {
+      try {
         const input = parse(inputJson);
-        return Boolean(new Function("input", "condition", "return " + expression)(input, input));
-      })());
+        outcome = succeeded(Boolean(new Function("input", "condition", "return " + expression)(input, input)));
+      } catch (problem) {
+        outcome = failed(problem);
+      }
+      return report();
+    },
+    poll: report,
+    answer(id, answerJson) {
+      const pending = waiting.get(id);
+      if (pending !== undefined) {
+        waiting.delete(id);
+        const answer = parse(answerJson);
+        if (answer.error !== undefined) pending.reject(new TypeError(`fetch failed: ${answer.error}`));
+        else pending.resolve(responseOf(answer.response));
+      }
+      return report();
     },
   });
 })

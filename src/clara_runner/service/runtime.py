@@ -81,6 +81,7 @@ class Services:
                 message="Management endpoints answer loopback clients only. " + HOW_TO_SET,
             )
         self.usage.start()
+        await self.sandbox.warm()
 
     async def stop(self) -> None:
         await self.usage.stop()
