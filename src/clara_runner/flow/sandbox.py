@@ -8,14 +8,17 @@ Why it looks like this:
   `bench/README.md`), so a few *spares* are prepared ahead, in the background, and an evaluation takes
   one when it is ready: the cost leaves the request's path without any isolate being used twice.
 * **Nothing of the server is reachable.** V8 alone has no `process`, `require`, file system, network or
-  environment. The only bridge out is `fetch`, which calls back into Python and goes through the HTTP
-  client the caller passes (the workflow client, where the egress policy applies).
+  environment. The only way out is `fetch`: the script queues a request, Python performs it with the
+  HTTP client the caller passes (the workflow client, where the egress policy applies) and hands the
+  answer back.
 * **Limits per evaluation.** Each isolate has a hard heap limit and the evaluation a time limit.
   Binary buffers (`ArrayBuffer`, typed arrays, `WebAssembly` memory) live outside the V8 heap, where
   the limit does not see them, so they are removed from the global scope.
 * **The event loop is never blocked.** Isolates are created and closed on worker threads and run on
-  their own threads; Python awaits their results. A runaway script is stopped by closing its isolate,
-  which terminates whatever JavaScript still runs in it. A semaphore bounds how many isolates exist at
+  their own threads. Python reaches into an isolate only with `eval_cancelable` (see `_drive`), never
+  with mini-racer's synchronous calls, which wait for the isolate and would freeze the server while a
+  script spins in a timer or promise callback. A runaway script is stopped by closing its isolate,
+  which terminates whatever JavaScript still runs in it. A semaphore bounds how many isolates run at
   once, so memory stays bounded (isolates x memory limit) and concurrent runs proceed in parallel.
 """
 
