@@ -1,4 +1,4 @@
-"""`clara-runner`: serve the API, migrate the database."""
+"""`clara-runner`: serve the API, run a flow locally, migrate the database."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from clara_runner import __version__
 from clara_runner.security.secret import load_secret
@@ -48,6 +49,12 @@ def _migrate(_: argparse.Namespace) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    from clara_runner import local_run
+
+    return local_run.main(args.flow, args.input, args.input_file, Settings())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="clara-runner", description="Serve Clara workflows as REST APIs.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -70,6 +77,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(handler=_serve)
+
+    run = commands.add_parser(
+        "run",
+        help="run a flow locally: print its outputs as JSON and a per-node table (exit 1: a node failed, "
+        "2: the flow or the inputs have problems)",
+    )
+    run.add_argument("flow", type=Path, help="the workflow JSON file (any format deploy accepts)")
+    run.add_argument("--input", action="append", default=[], metavar="FIELD=VALUE", help="an input field value")
+    run.add_argument(
+        "--input-file", action="append", default=[], metavar="FIELD=PATH", help="an input field set to a file, base64"
+    )
+    run.set_defaults(handler=_run)
 
     migrate = commands.add_parser("migrate", help="bring the database (env DATABASE_URL) to the latest schema")
     migrate.set_defaults(handler=_migrate)

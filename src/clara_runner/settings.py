@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from clara_runner.flow.context import ServiceEndpoints
+from clara_runner.flow.sandbox import SandboxLimits
 from clara_runner.security.egress import EgressPolicy
 from clara_runner.service.workflow_limits import WorkflowLimits
 
@@ -60,6 +61,9 @@ class Settings(BaseSettings):
     egress_allow_private: bool = Field(False, alias="EGRESS_ALLOW_PRIVATE")
     egress_allow_hosts: str = Field("", alias="EGRESS_ALLOW_HOSTS")
     egress_allow_cidrs: str = Field("", alias="EGRESS_ALLOW_CIDRS")
+    custom_node_timeout_ms: int = Field(30_000, alias="CUSTOM_NODE_TIMEOUT_MS", ge=1)
+    custom_node_memory_mb: int = Field(128, alias="CUSTOM_NODE_MEMORY_MB", ge=8)
+    custom_node_max_isolates: int = Field(8, alias="CUSTOM_NODE_MAX_ISOLATES", ge=1)
 
     openai_api_key: str = Field("", alias="OPENAI_API_KEY")
     openai_base_url: str = Field("https://api.openai.com/v1", alias="OPENAI_API_BASE_URL")
@@ -154,6 +158,14 @@ class Settings(BaseSettings):
             ollama_url=self.ollama_url.rstrip("/"),
             mcp_proxy_url=self.mcp_proxy_url.rstrip("/"),
             agent_provider=self.agent_provider,
+        )
+
+    def sandbox_limits(self) -> SandboxLimits:
+        """Limits of one custom-node or `if-else` evaluation in the JavaScript sandbox."""
+        return SandboxLimits(
+            timeout_seconds=self.custom_node_timeout_ms / 1000,
+            memory_bytes=self.custom_node_memory_mb * 1024 * 1024,
+            max_isolates=self.custom_node_max_isolates,
         )
 
     @property

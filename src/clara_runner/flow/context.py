@@ -14,6 +14,7 @@ import httpx2
 
 from clara_runner.flow.events import EventSink, discard
 from clara_runner.flow.http_pool import ShardedTransport
+from clara_runner.flow.sandbox import JsSandbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,3 +124,5 @@ class RunContext:
     execution_id: str = ""
     services: ServiceEndpoints = field(default_factory=ServiceEndpoints)
     http: HttpClients | None = None
+    sandbox: JsSandbox | None = None
+    """Where custom-node code and `if-else` expressions run; nodes that need it fail clearly without it."""

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 
 import structlog
 
-from clara_runner.flow.context import FANOUT_LIMITS, HttpClients, RunContext, default_http_clients, sharded
+from clara_runner.flow.context import HttpClients, RunContext
 from clara_runner.flow.events import EventSink
 from clara_runner.flow.nodes import default_registry
 from clara_runner.flow.nodes.registry import NodeRegistry
+from clara_runner.flow.sandbox import JsSandbox
 from clara_runner.security.admin import HOW_TO_SET, AdminPolicy
-from clara_runner.security.egress import GuardedTransport
 from clara_runner.security.rate_limits import Counters, RateLimit, RateLimiter, RedisCounters
 from clara_runner.security.redaction import Redactor
 from clara_runner.security.secret import load_secret
@@ -23,6 +23,7 @@ from clara_runner.service.deployments import DeploymentService
 from clara_runner.service.execute import ExecutionService
 from clara_runner.service.housekeeping import Housekeeper
 from clara_runner.service.idempotency import IdempotentExecutions
+from clara_runner.service.outbound import outbound_http
 from clara_runner.service.retention import ExecutionRetention
 from clara_runner.service.safeguards import Safeguards
 from clara_runner.service.usage import UsageRecorder
@@ -49,6 +50,7 @@ class Services:
     versions: VersionAdmin
     usage: UsageRecorder
     http: HttpClients
+    sandbox: JsSandbox
     started_at: float
     rate_limits: RateLimiter
     capacity: ExecutionCapacity
@@ -68,12 +70,12 @@ class Services:
         access = ManagementAccess(AdminPolicy(settings.admin_key), keys)
         usage = UsageRecorder(database)
         versions = VersionCache(database, registry)
-        policy = settings.egress_policy()
-        http = default_http_clients(sharded(lambda: GuardedTransport(policy, limits=FANOUT_LIMITS)))
+        http = outbound_http(settings)
         endpoints = settings.service_endpoints()
+        sandbox = JsSandbox(settings.sandbox_limits())
 
         def run_context(execution_id: str, events: EventSink) -> RunContext:
-            return RunContext(events=events, execution_id=execution_id, services=endpoints, http=http)
+            return RunContext(events=events, execution_id=execution_id, services=endpoints, http=http, sandbox=sandbox)
 
         counters: Counters = RedisCounters(settings.redis_url) if settings.redis_url else DatabaseCounters(database)
         rate_limits = RateLimiter(
@@ -125,6 +127,7 @@ class Services:
             versions=VersionAdmin(database, registry, keys, access, settings.workflow_limits()),
             usage=usage,
             http=http,
+            sandbox=sandbox,
             started_at=time.monotonic(),
             rate_limits=rate_limits,
             capacity=capacity,
@@ -140,10 +143,12 @@ class Services:
             )
         self.usage.start()
         self.housekeeping.start()
+        await self.sandbox.warm()
 
     async def stop(self) -> None:
         await self.housekeeping.stop()
         await self.rate_limits.aclose()
         await self.usage.stop()
+        await self.sandbox.aclose()
         await self.http.aclose()
         await self.database.close()

@@ -1,0 +1,78 @@
+"""Custom nodes through the real server: the Studio example deploys and runs; runaway code fails alone."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+
+from tests.support import LiveServer, bearer, deploy, server_env, shared_workflow
+
+RUNAWAY_LOOP = "async function execute(inputs) { while (true) {} }"
+ALLOCATION_BOMB = "async function execute(inputs) { const kept = []; while (true) kept.push(new Array(1e5).fill(1)); }"
+
+
+def with_code(code: str) -> dict[str, Any]:
+    workflow: dict[str, Any] = copy.deepcopy(shared_workflow("custom-node-export-example.json"))
+    workflow["customNodes"][0]["executionCode"] = code
+    return workflow
+
+
+async def test_the_studio_custom_node_example_deploys_and_returns_hello_world(client: httpx2.AsyncClient) -> None:
+    deployment = await deploy(client, shared_workflow("custom-node-export-example.json"), name="Custom Node Flow")
+    response = await client.post(
+        f"/api/workflows/{deployment['slug']}/execute", json={}, headers=bearer(deployment["apiKey"])
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["outputs"] == {"result": "HELLO WORLD"}
+
+
+async def test_a_throwing_custom_node_fails_the_execution_with_its_message(client: httpx2.AsyncClient) -> None:
+    workflow = with_code("async function execute(inputs) { throw new Error('no text given') }")
+    deployment = await deploy(client, workflow, name="Thrower")
+    response = await client.post(
+        f"/api/workflows/{deployment['slug']}/execute", json={}, headers=bearer(deployment["apiKey"])
+    )
+    assert response.status_code == 422
+    body = response.json()
+    assert body["code"] == "workflow_failed"
+    assert body["message"] == "Node 'Text Transformer' (text-transformer) failed: no text given"
+    assert body["nodeId"] == "custom-1"
+
+
+@pytest.fixture
+def sandboxed_server(database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    env = server_env(database_url, tmp_path / "data", CUSTOM_NODE_TIMEOUT_MS="12000", CUSTOM_NODE_MEMORY_MB="32")
+    server = LiveServer(env)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def test_runaway_custom_nodes_fail_alone_while_the_server_keeps_serving(sandboxed_server: LiveServer) -> None:
+    async with httpx2.AsyncClient(base_url=sandboxed_server.base_url, timeout=60) as http:
+        loop = await deploy(http, with_code(RUNAWAY_LOOP), name="Runaway Loop")
+        bomb = await deploy(http, with_code(ALLOCATION_BOMB), name="Allocation Bomb")
+        hello = await deploy(http, name="Hello World")
+
+        async def execute(deployment: dict[str, Any], body: dict[str, Any]) -> httpx2.Response:
+            url = f"/api/workflows/{deployment['slug']}/execute"
+            return await http.post(url, json=body, headers=bearer(deployment["apiKey"]))
+
+        runaway = asyncio.create_task(execute(loop, {}))
+        exhausted = await execute(bomb, {})
+        served = [await execute(hello, {"name": f"caller {n}"}) for n in range(5)]
+        assert not runaway.done()
+        stopped = await runaway
+
+    assert [response.json()["outputs"] for response in served] == [{"greeting": f"caller {n}"} for n in range(5)]
+    assert exhausted.status_code == 422
+    assert exhausted.json()["message"].endswith("the script used more than 32 MB of memory and was stopped")
+    assert stopped.status_code == 422
+    assert stopped.json()["message"].endswith("the script ran longer than 12000 ms and was stopped")
