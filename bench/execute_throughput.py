@@ -138,7 +138,23 @@ def database_urls(kind: str, folder: Path) -> tuple[str, str]:
     return f"{base}/{BENCH_DATABASE}_runner", f"{base}/{BENCH_DATABASE}_floor"
 
 
-def measure_runner(url: str, folder: Path, seconds: int, connections: int, rate_limit: str) -> Measured:
+@dataclass
+class Target:
+    """A server under test: its process, the URL to load and the headers to send."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+    headers: dict[str, str]
+
+    def load(self, seconds: int, connections: int) -> Measured:
+        return wrk(self.url, self.headers, seconds, connections)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait()
+
+
+def start_runner(url: str, folder: Path, rate_limit: str) -> Target:
     from clara_runner.store.migrate import upgrade
 
     upgrade(url)
@@ -151,49 +167,69 @@ def measure_runner(url: str, folder: Path, seconds: int, connections: int, rate_
         **RATE_LIMIT_MODES[rate_limit],
     }
     server = start_uvicorn("clara_runner.server.app:create_app_from_environment", env, port)
-    try:
-        deployed = httpx2.post(
-            f"http://127.0.0.1:{port}/api/deploy", json={"name": "Hello World", "workflow": HELLO_WORLD}
-        )
-        deployment = deployed.json()["deployment"]
-        headers = {"Authorization": f"Bearer {deployment['apiKey']}", "Content-Type": "application/json"}
-        return wrk(deployment["endpoint"], headers, seconds, connections)
-    finally:
-        server.terminate()
-        server.wait()
+    deploy_url = f"http://127.0.0.1:{port}/api/deploy"
+    deployment = httpx2.post(deploy_url, json={"name": "Hello World", "workflow": HELLO_WORLD}).json()["deployment"]
+    headers = {"Authorization": f"Bearer {deployment['apiKey']}", "Content-Type": "application/json"}
+    return Target(server, deployment["endpoint"], headers)
 
 
-def measure_floor(url: str, seconds: int, connections: int) -> Measured:
+def start_floor(url: str) -> Target:
     port = free_port()
     server = start_uvicorn("bench.floor_app:create_floor_app", {"DATABASE_URL": url}, port)
-    try:
-        return wrk(f"http://127.0.0.1:{port}/floor", {"Content-Type": "application/json"}, seconds, connections)
-    finally:
-        server.terminate()
-        server.wait()
+    return Target(server, f"http://127.0.0.1:{port}/floor", {"Content-Type": "application/json"})
+
+
+def median(runs: list[Measured]) -> Measured:
+    return sorted(runs, key=lambda run: run.requests_per_second)[len(runs) // 2]
+
+
+def measure(kind: str, modes: list[str], args: argparse.Namespace) -> dict[str, Measured]:
+    """The floor and the runner without rate limits, alternated `rounds` times (medians kept, so a
+    passing disturbance does not decide the ratio); then the runner once in each other rate-limit mode."""
+    with tempfile.TemporaryDirectory() as folder:
+        runner_url, floor_url = database_urls(kind, Path(folder))
+        floor, runner = start_floor(floor_url), start_runner(runner_url, Path(folder), "off")
+        floor_runs: list[Measured] = []
+        runner_runs: list[Measured] = []
+        try:
+            for _ in range(args.rounds):
+                floor_runs.append(floor.load(args.seconds, args.connections))
+                runner_runs.append(runner.load(args.seconds, args.connections))
+        finally:
+            floor.stop()
+            runner.stop()
+        results = {"floor": median(floor_runs), "runner (rl off)": median(runner_runs)}
+        for mode in modes:
+            if mode == "off":
+                continue
+            target = start_runner(runner_url, Path(folder), mode)
+            try:
+                results[f"runner (rl {mode})"] = target.load(args.seconds, args.connections)
+            finally:
+                target.stop()
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3, help="alternated floor/runner runs; medians are kept")
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--rate-limits", default="off,database,redis", help="runner rate-limit modes to measure")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install -y wrk")
     modes = args.rate_limits.split(",")
-    print(f"hello-world execute, {args.connections} connections, {args.seconds} s per run, 1 uvicorn worker each")
+    print(
+        f"hello-world execute, {args.connections} connections, {args.seconds} s per run, "
+        f"1 uvicorn worker each; floor and runner (rl off): median of {args.rounds} alternated runs"
+    )
     print(f"{'database':<11} {'server':<17} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'ratio':>6}")
     for kind in args.databases.split(","):
-        with tempfile.TemporaryDirectory() as folder:
-            runner_url, floor_url = database_urls(kind, Path(folder))
-            floor = measure_floor(floor_url, args.seconds, args.connections)
-            runs = {
-                mode: measure_runner(runner_url, Path(folder), args.seconds, args.connections, mode) for mode in modes
-            }
-        rows = [("floor", floor)] + [(f"runner (rl {mode})", measured) for mode, measured in runs.items()]
-        for name, measured in rows:
+        results = measure(kind, modes, args)
+        floor = results["floor"]
+        for name, measured in results.items():
             ratio = measured.requests_per_second / floor.requests_per_second
             print(
                 f"{kind:<11} {name:<17} {measured.requests_per_second:>9.0f} {measured.p50_ms:>8.2f} "

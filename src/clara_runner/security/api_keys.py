@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import zlib
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ _BODY_LENGTH = 43
 _CHECKSUM_LENGTH = 6
 _LOOKUP_LENGTH = 12
 KEY_LENGTH = len(PREFIX) + _BODY_LENGTH + _CHECKSUM_LENGTH
+_FORM = re.compile(f"{PREFIX}[0-9A-Za-z]{{{_BODY_LENGTH + _CHECKSUM_LENGTH}}}")
 
 
 def _base62(number: int, length: int) -> str:
@@ -56,11 +58,7 @@ def lookup_id(key: str) -> str:
     if not key.startswith(PREFIX):
         raise InvalidApiKeyFormat("API key must start with clara_sk_")
     body, checksum = key[len(PREFIX) : -_CHECKSUM_LENGTH], key[-_CHECKSUM_LENGTH:]
-    well_formed = (
-        len(key) == KEY_LENGTH
-        and all(character in _ALPHABET for character in key[len(PREFIX) :])
-        and hmac.compare_digest(checksum, _checksum(body))
-    )
+    well_formed = _FORM.fullmatch(key) is not None and hmac.compare_digest(checksum, _checksum(body))
     if not well_formed:
         raise InvalidApiKeyFormat(
             "API key is malformed: copy the whole clara_sk_... key returned at deploy or regenerate"

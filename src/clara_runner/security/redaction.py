@@ -110,9 +110,11 @@ class Redactor:
     def text(self, text: str) -> str:
         return self._pattern.sub(_replacement, text)
 
-    def value(self, value: Any) -> Any:
-        """A copy of a JSON-like value with secret-named fields and secret text replaced."""
-        return map_json(value, self.text, _hides)
+    def value(self, value: Any, clean: Callable[[str], str] | None = None) -> Any:
+        """A copy of a JSON-like value with secret-named fields and secret text replaced (and, with
+        `clean`, every string passed through it afterwards, in the same walk)."""
+        on_text = self.text if clean is None else (lambda text: clean(self.text(text)))
+        return map_json(value, on_text, _hides)
 
 
 def map_json(value: Any, on_text: Callable[[str], str], hides: Callable[[Any, Any], bool] = lambda *_: False) -> Any:

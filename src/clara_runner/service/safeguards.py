@@ -24,6 +24,7 @@ from clara_runner.security.redaction import (
     map_json,
     secrets_in,
 )
+from clara_runner.service.output_check import TRACE_TYPE as OUTPUT_CHECK
 from clara_runner.store.records import ExecutionRecord
 
 DEFAULT_MAX_OUTPUT_SIZE = 10 * 1024 * 1024
@@ -53,6 +54,7 @@ class RunGuard:
         self._safeguards = safeguards
         self.redactor = redactor
         self._token = active_redactor.set(redactor)
+        self._outputs_hold_nul = False
 
     def _learn(self, secrets: set[str] | frozenset[str]) -> None:
         self.redactor = self.redactor.with_secrets(secrets)
@@ -80,7 +82,9 @@ class RunGuard:
         caller a token in an output named `token` means to.
         """
         shown = map_json(dict(outputs), self.redactor.text)
-        size = len(json.dumps(shown, ensure_ascii=False, separators=(",", ":"), default=str).encode())
+        encoded = json.dumps(shown, ensure_ascii=False, separators=(",", ":"), default=str)
+        self._outputs_hold_nul = "\\u0000" in encoded
+        size = len(encoded.encode())
         limit = self._safeguards.max_output_size
         if size > limit:
             raise OutputTooLarge(
@@ -97,15 +101,31 @@ class RunGuard:
 
     def finish(self, row: ExecutionRecord) -> ExecutionRecord:
         """The row to store: redacted, with NUL characters (which PostgreSQL refuses) removed; the run's
-        redactor stops applying to log lines."""
+        redactor stops applying to log lines.
+
+        The inputs were redacted by `inputs` and hold no NUL (the binder removed them); the outputs were
+        redacted by `outputs` and are walked again only when they hold a NUL. In the trace, the server
+        wrote everything but the error texts (node ids, types, statuses, timings), so only those are
+        redacted and cleaned.
+        """
         active_redactor.reset(self._token)
         return dataclasses.replace(
             row,
-            inputs=map_json(row.inputs, _storable),
-            outputs=map_json(row.outputs, _storable),
-            error_message=None if row.error_message is None else _storable(self.redactor.text(row.error_message)),
-            trace=map_json(self.redactor.value(row.trace), _storable),
+            outputs=map_json(row.outputs, _storable) if self._outputs_hold_nul else row.outputs,
+            error_message=None if row.error_message is None else self._storable_text(row.error_message),
+            trace=[self._storable_entry(entry) for entry in row.trace],
         )
+
+    def _storable_text(self, text: str) -> str:
+        return _storable(self.redactor.text(text))
+
+    def _storable_entry(self, entry: dict[str, Any]) -> dict[str, Any]:
+        if entry.get("type") == OUTPUT_CHECK:
+            redacted: dict[str, Any] = self.redactor.value(entry, clean=_storable)
+            return redacted
+        if isinstance(entry.get("error"), str):
+            return {**entry, "error": self._storable_text(entry["error"])}
+        return entry
 
 
 def _storable(text: str) -> str:
