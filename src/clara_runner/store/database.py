@@ -7,6 +7,8 @@ locked", whatever the busy timeout says. Reads stay deferred so they never wait 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -52,6 +54,9 @@ class Database:
             options.update(pool_size=pool_size, max_overflow=max_overflow, pool_recycle=1800)
             options["connect_args"] = {"connect_timeout": 5}
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
+        self._sqlite_writer: contextlib.AbstractAsyncContextManager[Any] = (
+            asyncio.Lock() if self.is_sqlite else contextlib.nullcontext()
+        )
         if self.is_sqlite:
             _configure_sqlite(self.engine)
 
@@ -63,8 +68,13 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction; committed when the block exits normally, rolled back otherwise."""
-        async with self.engine.connect() as connection:
+        """A write transaction; committed when the block exits normally, rolled back otherwise.
+
+        SQLite takes one writer at a time. Within a process, writers queue on a lock instead of
+        colliding in SQLite, whose busy handler sleeps in growing steps (seconds of tail latency under
+        load); the busy timeout still arbitrates between processes.
+        """
+        async with self._sqlite_writer, self.engine.connect() as connection:
             if self.is_sqlite:
                 await connection.execution_options(**{_IMMEDIATE: True})
             async with connection.begin():

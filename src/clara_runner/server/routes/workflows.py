@@ -75,10 +75,7 @@ async def details(request: Request, slug: SlugPath) -> dict[str, Any]:
         **errors(400, 401, 403, 404, 409, 413, 422, 429, 500, 502, 503, 504),
     },
 )
-async def execute(request: Request) -> Response:
-    """The hot path: it takes the raw request (the slug is read from the path, not injected), so
-    FastAPI solves no parameters for it."""
-    slug = request.path_params["slug"]
+async def execute(request: Request, slug: SlugPath) -> Response:
     state = services(request)
     limit = state.settings.max_input_size
 
