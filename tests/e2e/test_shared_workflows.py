@@ -25,7 +25,7 @@ from tests.support import WORKFLOWS, LiveServer, bearer, deploy, server_env, sha
 
 @pytest.fixture
 def backend() -> Iterator[FakeClaraBackend]:
-    with FakeClaraBackend.running() as fake:
+    with FakeClaraBackend() as fake:
         yield fake
 
 

@@ -11,14 +11,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.loopback import LoopbackFake
+from tests.fakes.server import LoopbackServer
 from tests.samples import png
 
 Outcome = Literal["success", "error", "never"]
 IMAGE_NAME = "clara_00001_.png"
 
 
-class FakeComfyUI(LoopbackFake):
+class FakeComfyUI(LoopbackServer):
     def __init__(self, models: tuple[str, ...] = ("sd15.safetensors",), polls: int = 2, outcome: Outcome = "success"):
         self.models = list(models)
         self.polls = polls
@@ -28,7 +28,7 @@ class FakeComfyUI(LoopbackFake):
         self.prompts: dict[str, dict[str, Any]] = {}
         self.deleted: list[str] = []
         super().__init__(
-            routes=[
+            [
                 Route("/prompt", self._prompt, methods=["POST"]),
                 Route("/history/{prompt_id}", self._history),
                 Route("/view", self._view),
@@ -38,8 +38,8 @@ class FakeComfyUI(LoopbackFake):
         )
 
     async def _prompt(self, request: Request) -> Response:
-        recorded = await self.receive(request)
-        graph = (recorded.json or {}).get("prompt")
+        posted = await request.json()
+        graph = posted.get("prompt")
         if not isinstance(graph, dict):
             return _invalid({"type": "no_prompt", "message": "No prompt provided", "details": ""}, {})
         loader = next((node for node in graph.values() if node.get("class_type") == "CheckpointLoaderSimple"), None)
@@ -52,11 +52,10 @@ class FakeComfyUI(LoopbackFake):
             headline = {"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation"}
             return _invalid(headline, node_errors)
         prompt_id = str(uuid.uuid4())
-        self.prompts[prompt_id] = {"graph": graph, "polls": 0, "client_id": recorded.json.get("client_id")}
+        self.prompts[prompt_id] = {"graph": graph, "polls": 0, "client_id": posted.get("client_id")}
         return JSONResponse({"prompt_id": prompt_id, "number": len(self.prompts), "node_errors": {}})
 
     async def _history(self, request: Request) -> Response:
-        await self.receive(request)
         prompt_id = request.path_params["prompt_id"]
         state = self.prompts.get(prompt_id)
         if state is None:
@@ -76,22 +75,19 @@ class FakeComfyUI(LoopbackFake):
         return JSONResponse({prompt_id: entry})
 
     async def _view(self, request: Request) -> Response:
-        await self.receive(request)
         query = request.query_params
         if query.get("filename") != IMAGE_NAME or query.get("type") != "output":
             return Response(status_code=404)
         return Response(self.image, media_type="image/png")
 
     async def _object_info(self, request: Request) -> Response:
-        await self.receive(request)
         if request.path_params["node_class"] != "CheckpointLoaderSimple":
             return JSONResponse({})
         required = {"ckpt_name": [self.models, {"tooltip": "The checkpoint to load."}]}
         return JSONResponse({"CheckpointLoaderSimple": {"input": {"required": required}, "output": ["MODEL"]}})
 
     async def _queue(self, request: Request) -> Response:
-        recorded = await self.receive(request)
-        self.deleted.extend((recorded.json or {}).get("delete", []))
+        self.deleted.extend((await request.json()).get("delete", []))
         return Response(status_code=200)
 
     def posted_graphs(self) -> list[dict[str, Any]]:

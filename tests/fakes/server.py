@@ -1,7 +1,8 @@
 """`LoopbackServer`: a real HTTP server on 127.0.0.1 for tests, in a thread of the test process.
 
 Every fake external service (`openai_server`, `anthropic_server`, `mcp_proxy`, `clara_assistant`,
-`http_api`) is a `LoopbackServer` with its own Starlette routes, and shares these abilities:
+`http_api`, `clara_backend`, `comfyui_server`, `transcription_server`) is a `LoopbackServer` with its
+own Starlette routes, and shares these abilities:
 
 * `url`: `http://127.0.0.1:<port>`, a free port chosen at start;
 * `requests`: every request received, in order, as `Recorded` (method, path, query, headers,
@@ -12,29 +13,64 @@ Every fake external service (`openai_server`, `anthropic_server`, `mcp_proxy`, `
 * `drop_next(times=1, path=None)`: break the next connections mid-answer (a network error);
 * use as a context manager (`with FakeOpenAI() as server:`), or `start()` / `stop()`.
 
-`loopback.serve` runs it with uvicorn in a background thread with its own event loop, so the server
-answers while a test awaits, and it is independent of the test's loop. To serve one from another process (benchmarks),
-see `python -m tests.fakes.openai_server --help`.
+`serve` runs it with uvicorn in a background thread with its own event loop, so the server answers
+while a test awaits, and it is independent of the test's loop. Recorded multipart requests expose
+their `form` fields and `files`; `last(path)` is the latest request to a path. To serve one from
+another process (benchmarks), see `python -m tests.fakes.openai_server --help`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import email.parser
+import email.policy
 import json
+import socket
 import threading
+import time
 from collections import deque
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from types import TracebackType
 from typing import Any, Self
 
+import uvicorn
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tests.fakes.loopback import serve
+
+@contextmanager
+def serve(app: ASGIApp) -> Iterator[str]:
+    """`app` served on 127.0.0.1 until the block ends; yields its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the loopback server did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    filename: str
+    content_type: str
+    data: bytes
 
 
 @dataclass(frozen=True)
@@ -49,6 +85,33 @@ class Recorded:
 
     def json(self) -> Any:
         return json.loads(self.body)
+
+    @cached_property
+    def _parts(self) -> list[tuple[str, str | None, str, bytes]]:
+        """(field name, file name, content type, bytes) of each part of a multipart/form-data body."""
+        if not self.headers.get("content-type", "").startswith("multipart/form-data"):
+            return []
+        head = f"Content-Type: {self.headers['content-type']}\r\n\r\n".encode()
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + self.body)
+        parts = []
+        for part in message.iter_parts():
+            payload = part.get_payload(decode=True)
+            assert payload is None or isinstance(payload, bytes)
+            name = part.get_param("name", header="content-disposition") or ""
+            parts.append((str(name), part.get_filename(), part.get_content_type(), payload or b""))
+        return parts
+
+    @property
+    def form(self) -> dict[str, str]:
+        return {name: data.decode() for name, filename, _, data in self._parts if filename is None}
+
+    @property
+    def files(self) -> dict[str, list[UploadedFile]]:
+        files: dict[str, list[UploadedFile]] = {}
+        for name, filename, content_type, data in self._parts:
+            if filename is not None:
+                files.setdefault(name, []).append(UploadedFile(filename, content_type, data))
+        return files
 
 
 @dataclass(frozen=True)
@@ -86,6 +149,10 @@ class LoopbackServer:
 
     def requests_to(self, path: str) -> list[Recorded]:
         return [request for request in self.requests if request.path == path]
+
+    def last(self, path: str) -> Recorded:
+        """The latest request to `path`."""
+        return self.requests_to(path)[-1]
 
     def start(self) -> Self:
         url = self._running.enter_context(serve(self))

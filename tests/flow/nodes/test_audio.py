@@ -19,13 +19,13 @@ UNREACHABLE = "http://127.0.0.1:9"
 
 @pytest.fixture
 def openai() -> Iterator[FakeTranscriptionServer]:
-    with FakeTranscriptionServer.running(api_key="sk-server") as fake:
+    with FakeTranscriptionServer(api_key="sk-server") as fake:
         yield fake
 
 
 @pytest.fixture
 def backend() -> Iterator[FakeClaraBackend]:
-    with FakeClaraBackend.running() as fake:
+    with FakeClaraBackend() as fake:
         yield fake
 
 
@@ -170,7 +170,7 @@ async def test_text_to_speech_returns_the_audio_as_a_data_url(backend: FakeClara
     assert result["audioUrl"] == samples.data_url(samples.wav(), "audio/wav")
     assert (result["success"], result["status"]) == (True, "completed")
     assert result["metadata"]["audioBytes"] == len(samples.wav())
-    assert backend.last("/synthesize").json == {
+    assert backend.last("/synthesize").json() == {
         "text": "Hello there",
         "engine": "kokoro",
         "voice": "af_sarah",
@@ -186,7 +186,7 @@ async def test_text_to_speech_with_another_engine_and_a_slow_speed(backend: Fake
         TextToSpeechNode(), data, inputs={"text": "Bonjour"}, services=backend_services(backend.url)
     )
     assert result["audioUrl"] == samples.data_url(MP3_BYTES, "audio/mpeg")
-    sent = backend.last("/synthesize").json
+    sent = backend.last("/synthesize").json()
     assert (sent["engine"], sent["speed"], sent["slow"], sent["language"]) == ("gtts", 0.8, True, "fr")
 
 

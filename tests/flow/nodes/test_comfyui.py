@@ -24,12 +24,12 @@ SETTINGS = {
 
 
 async def test_generates_an_image_through_prompt_history_and_view() -> None:
-    with FakeComfyUI.running(polls=3) as comfy:
+    with FakeComfyUI(polls=3) as comfy:
         result = await call_node(
             ComfyUIImageGenNode(**FAST), SETTINGS, inputs={"prompt": "a red fox"}, services=backend_services(comfy.url)
         )
         (graph,) = comfy.posted_graphs()
-        posted = next(r for r in comfy.requests if r.path == "/prompt").json
+        posted = next(r for r in comfy.requests if r.path == "/prompt").json()
     assert result["image"] == samples.data_url(comfy.image, "image/png")
     assert posted["client_id"]
     by_class = {node["class_type"]: node["inputs"] for node in graph.values() if node["class_type"] != "CLIPTextEncode"}
@@ -47,7 +47,7 @@ async def test_generates_an_image_through_prompt_history_and_view() -> None:
 
 
 async def test_without_a_model_it_picks_the_first_checkpoint_and_a_random_seed() -> None:
-    with FakeComfyUI.running(models=("first.ckpt", "second.ckpt")) as comfy:
+    with FakeComfyUI(models=("first.ckpt", "second.ckpt")) as comfy:
         result = await call_node(
             ComfyUIImageGenNode(**FAST), {"prompt": "saved prompt"}, services=backend_services(comfy.url)
         )
@@ -61,7 +61,7 @@ async def test_without_a_model_it_picks_the_first_checkpoint_and_a_random_seed()
 
 async def test_reports_comfyui_validation_errors() -> None:
     expected = r"Prompt outputs failed validation; node 4 \(CheckpointLoaderSimple\): ckpt_name: 'missing"
-    with FakeComfyUI.running() as comfy, pytest.raises(NodeError, match=expected):
+    with FakeComfyUI() as comfy, pytest.raises(NodeError, match=expected):
         await call_node(
             ComfyUIImageGenNode(**FAST),
             {"selectedModel": "missing.safetensors"},
@@ -72,12 +72,12 @@ async def test_reports_comfyui_validation_errors() -> None:
 
 async def test_reports_an_execution_error() -> None:
     expected = "failed to generate the image: KSampler: CUDA out of memory"
-    with FakeComfyUI.running(outcome="error") as comfy, pytest.raises(NodeError, match=expected):
+    with FakeComfyUI(outcome="error") as comfy, pytest.raises(NodeError, match=expected):
         await call_node(ComfyUIImageGenNode(**FAST), inputs={"prompt": "x"}, services=backend_services(comfy.url))
 
 
 async def test_gives_up_after_the_timeout_and_removes_the_prompt_from_the_queue() -> None:
-    with FakeComfyUI.running(outcome="never") as comfy:
+    with FakeComfyUI(outcome="never") as comfy:
         node_type = ComfyUIImageGenNode(timeout=0.2, poll_interval=0.02)
         with pytest.raises(NodeError, match=r"did not finish the image within 0\.2 seconds"):
             await call_node(node_type, inputs={"prompt": "x"}, services=backend_services(comfy.url))

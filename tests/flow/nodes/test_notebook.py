@@ -13,7 +13,7 @@ from tests.flow.nodes.calling import backend_services, call_node
 
 @pytest.fixture
 def backend() -> Iterator[FakeClaraBackend]:
-    with FakeClaraBackend.running(notebooks=("nb-1", "team notes")) as fake:
+    with FakeClaraBackend(notebooks=("nb-1", "team notes")) as fake:
         yield fake
 
 
@@ -73,7 +73,7 @@ async def test_chat_asks_the_notebook_and_returns_answer_and_citations(backend: 
     result = await call_node(
         NotebookChatNode(), {"selectedNotebook": "nb-1"}, inputs={"query": "  Who leads QA? "}, services=services
     )
-    assert backend.last("/notebooks/nb-1/chat").json == {
+    assert backend.last("/notebooks/nb-1/chat").json() == {
         "question": "Who leads QA?",
         "mode": "hybrid",
         "response_type": "Multiple Paragraphs",
@@ -89,7 +89,7 @@ async def test_chat_asks_the_notebook_and_returns_answer_and_citations(backend: 
 async def test_chat_options_and_no_citations(backend: FakeClaraBackend) -> None:
     data = {"selectedNotebook": "nb-1", "responseMode": "local", "useChatHistory": False}
     result = await call_node(NotebookChatNode(), data, inputs={"query": "Hi"}, services=backend_services(backend.url))
-    sent = backend.last("/notebooks/nb-1/chat").json
+    sent = backend.last("/notebooks/nb-1/chat").json()
     assert (sent["mode"], sent["use_chat_history"]) == ("local", False)
     assert (result["citations"], result["citationCount"]) == ([], 0)
 
