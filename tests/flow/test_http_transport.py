@@ -201,6 +201,14 @@ async def test_duplicate_headers_are_kept_and_bodies_decoded_once() -> None:
     assert response.http_version == "HTTP/1.1"
 
 
+async def test_a_header_line_of_12_kib_is_read() -> None:
+    """As long as httpx2's own parser allowed (a 16 KiB header block), beyond aiohttp's 8 KiB default."""
+    policy = "default-src 'self' " + "x" * 12 * 1024
+    async with wire_server(answer(b"ok", f"Content-Security-Policy: {policy}")) as server, client() as http:
+        response = await http.get(server.url())
+    assert response.headers["content-security-policy"] == policy
+
+
 async def test_a_refused_connection_is_a_connect_error_not_a_timeout() -> None:
     async with wire_server(answer()) as server:
         port = server.port

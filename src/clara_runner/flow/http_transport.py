@@ -40,6 +40,10 @@ FANOUT_LIMITS: Final = httpx2.Limits(max_connections=512, keepalive_expiry=30.0)
 and how long an idle one is kept for the next run. aiohttp keeps every idle connection until it
 expires, so `max_keepalive_connections` does not apply."""
 
+_MAX_HEADER_LINE: Final = 16 * 1024
+"""Longest response status or header line read (aiohttp's default is 8190 bytes); h11, httpx2's own
+parser, reads a header block of up to 16 KiB, so every answer it read is still read."""
+
 _SKIPPED_AUTO_HEADERS: Final = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
 """Headers aiohttp would add when absent; the request carries exactly what httpx2 built."""
 
@@ -123,6 +127,8 @@ class AiohttpTransport(httpx2.AsyncBaseTransport):
             skip_auto_headers=_SKIPPED_AUTO_HEADERS,
             auto_decompress=False,
             trust_env=False,
+            max_line_size=_MAX_HEADER_LINE,
+            max_field_size=_MAX_HEADER_LINE,
         )
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
