@@ -3,13 +3,14 @@
     .venv/bin/python bench/llm_fanout.py [--nodes 100] [--delay 0.1] [--runs 7]
 
 The flow is one input -> N llm nodes -> N outputs, run by the engine with the server's HTTP clients
-(`default_http_clients()`). The fake server (`tests/fakes/openai_server.py`) runs in its own
-process. The floor is N concurrent raw httpx2 requests with the same body to the same server
-through the same client, measured in the same run: what any client needs when the server takes
-`delay` per answer; the difference is the engine and the OpenAI SDK (about 1 ms of CPU per call
-on a 2-core machine, for building the request and validating the response). Target:
-the whole run <= 150 ms for 100 nodes at 100 ms (the original server runs them one after another:
-10.4 s). Prints medians over `--runs` after one warm-up run of each.
+(`default_http_clients()`, httpx2 clients sending over aiohttp). The fake server
+(`tests/fakes/openai_server.py`) runs in its own process. The floor is N concurrent raw httpx2
+requests with the same body to the same server through the same kind of client and transport,
+measured in the same run: what any client of this stack needs when the server takes `delay` per
+answer. The difference is the engine and the OpenAI SDK, which spends about 0.2 ms of CPU per call
+building its request (headers and URLs as httpx2 objects, several times over) before the transport
+sees it. Target: the whole run <= 150 ms for 100 nodes at 100 ms (the original server runs them one
+after another: 10.4 s). Prints medians over `--runs` after one warm-up run of each.
 """
 
 from __future__ import annotations

@@ -84,14 +84,20 @@ class LoopbackServer:
 
 
 @asynccontextmanager
+async def listening(serve: Handler, host: str = "127.0.0.1") -> AsyncIterator[int]:
+    """Accept connections on a free port of `host`, each served by `serve`, until the block ends; yields the port."""
+    listener = await asyncio.start_server(serve, host, 0)
+    try:
+        yield listener.sockets[0].getsockname()[1]
+    finally:
+        listener.close()
+        await listener.wait_closed()
+
+
+@asynccontextmanager
 async def loopback_server(host: str = "127.0.0.1", **routes: Handler) -> AsyncIterator[LoopbackServer]:
     """Serve `routes` (keyword `root` means `/`, other names `/<name>`) until the block ends."""
     server = LoopbackServer(host=host)
     server.routes.update({("/" if name == "root" else f"/{name}"): handler for name, handler in routes.items()})
-    listener = await asyncio.start_server(server._serve, host, 0)
-    server.port = listener.sockets[0].getsockname()[1]
-    try:
+    async with listening(server._serve, host) as server.port:
         yield server
-    finally:
-        listener.close()
-        await listener.wait_closed()

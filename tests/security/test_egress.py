@@ -113,25 +113,67 @@ async def test_real_localhost_and_ip_literals_are_blocked_with_the_system_resolv
     assert server.requests == []
 
 
-async def test_an_allowed_host_connects_to_the_address_that_was_checked() -> None:
-    """DNS rebinding: the second answer would point elsewhere; the connection uses the first, checked one."""
-    answers = iter([["127.0.0.2"], ["127.0.0.1"]])
-    calls: list[str] = []
+REBIND_POLICY = EgressPolicy.from_lists(allow_private=False, hosts=[], cidrs=["127.0.0.2/32"])
 
-    async def rebinding(host: str, port: int) -> Sequence[str]:
+
+def rebinding(calls: list[str]) -> Resolver:
+    """A DNS server that answers 127.0.0.2 (allowed by `REBIND_POLICY`), then 127.0.0.1 (blocked)."""
+    answers = iter([["127.0.0.2"], ["127.0.0.1"]])
+
+    async def resolve(host: str, port: int) -> Sequence[str]:
         del port
         calls.append(host)
         return next(answers)
 
-    policy = EgressPolicy.from_lists(allow_private=False, hosts=[], cidrs=["127.0.0.2/32"])
+    return resolve
+
+
+async def test_an_allowed_host_connects_to_the_address_that_was_checked() -> None:
+    """DNS rebinding: the second answer would point elsewhere; the connection uses the first, checked one."""
+    calls: list[str] = []
     async with (
         loopback_server(host="127.0.0.2", root=reply("pinned")) as server,
-        httpx2.AsyncClient(transport=GuardedTransport(policy, rebinding)) as http,
+        httpx2.AsyncClient(transport=GuardedTransport(REBIND_POLICY, rebinding(calls))) as http,
     ):
         response = await http.get(f"http://rebind.example:{server.port}/")
     assert response.text == "pinned"
     assert calls == ["rebind.example"]
     assert server.requests == ["GET /"]
+
+
+async def test_every_new_connection_resolves_and_checks_again() -> None:
+    """No DNS cache: the server closes each connection, and the next one's answer is checked anew."""
+    calls: list[str] = []
+    async with (
+        loopback_server(host="127.0.0.2", root=reply("first")) as server,
+        httpx2.AsyncClient(transport=GuardedTransport(REBIND_POLICY, rebinding(calls))) as http,
+    ):
+        assert (await http.get(f"http://rebind.example:{server.port}/")).text == "first"
+        with pytest.raises(EgressBlocked, match=r"rebind\.example \(127\.0\.0\.1\)"):
+            await http.get(f"http://rebind.example:{server.port}/")
+    assert calls == ["rebind.example", "rebind.example"]
+    assert server.requests == ["GET /"]
+
+
+@pytest.mark.parametrize(
+    ("host", "reason"),
+    [
+        ("127.1", "not a canonical IP address"),
+        ("2130706433", "not a canonical IP address"),
+        ("017700000001", "not a canonical IP address"),
+        ("0x7f.1", "a loopback address"),
+        ("[fe80::1%25lo]", "a link-local address"),
+    ],
+)
+async def test_unusual_spellings_of_local_addresses_are_refused(host: str, reason: str) -> None:
+    """Numeric host forms that the system resolver would map onto a local address never reach it."""
+    async with (
+        loopback_server(root=reply("internal")) as server,
+        httpx2.AsyncClient(transport=GuardedTransport(EgressPolicy())) as http,
+    ):
+        with pytest.raises(EgressBlocked, match=reason):
+            await http.get(f"http://{host}:{server.port}/")
+    assert server.requests == []
 
 
 async def test_redirects_into_private_space_are_blocked_on_every_hop() -> None:

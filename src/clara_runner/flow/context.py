@@ -7,13 +7,12 @@ read-only, by every node of the run.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx2
 
 from clara_runner.flow.events import EventSink, discard
-from clara_runner.flow.http_pool import ShardedTransport
+from clara_runner.flow.http_transport import AiohttpTransport
 from clara_runner.flow.sandbox import JsSandbox
 
 
@@ -90,30 +89,20 @@ class HttpClients:
         await self.workflow.aclose()
 
 
-FANOUT_LIMITS = httpx2.Limits(max_connections=128, max_keepalive_connections=32, keepalive_expiry=30.0)
-"""Per pool of a `ShardedTransport`: 8 pools hold 1,024 connections, 256 kept alive between runs."""
-
-
-def sharded(make: Callable[[], httpx2.AsyncBaseTransport] | None = None, shards: int = 8) -> ShardedTransport:
-    """A transport spreading requests over `shards` pools built by `make` (plain httpx2 pools by default)."""
-    build = make or (lambda: httpx2.AsyncHTTPTransport(limits=FANOUT_LIMITS))
-    return ShardedTransport([build() for _ in range(shards)])
-
-
 def default_http_clients(workflow_transport: httpx2.AsyncBaseTransport | None = None) -> HttpClients:
-    """Clients with sane timeouts; `workflow_transport` is where the caller plugs the egress policy in.
+    """Clients with sane timeouts, sending over aiohttp (`AiohttpTransport`, sized for wide fan-outs);
+    `workflow_transport` is where the caller plugs the egress policy in.
 
     The workflow client ignores proxy environment variables: a proxy mount would bypass the transport.
-    Both clients are sized for wide fan-outs: httpx2's default pool (100 connections, 20 kept alive)
-    makes the 101st concurrent call wait and re-opens most connections of a 100-node fan-out on every
-    run, and one large pool costs O(connections) per request (see `http_pool`), so requests are spread
-    over several pools (`sharded`; wrap a policy transport the same way, `sharded(lambda: ...)`).
     """
     timeout = httpx2.Timeout(60.0, connect=10.0)
     return HttpClients(
-        services=httpx2.AsyncClient(timeout=timeout, follow_redirects=True, transport=sharded()),
+        services=httpx2.AsyncClient(timeout=timeout, follow_redirects=True, transport=AiohttpTransport()),
         workflow=httpx2.AsyncClient(
-            timeout=timeout, follow_redirects=True, transport=workflow_transport or sharded(), trust_env=False
+            timeout=timeout,
+            follow_redirects=True,
+            transport=workflow_transport or AiohttpTransport(),
+            trust_env=False,
         ),
     )
 

@@ -8,7 +8,8 @@ loopback services, the private network or the cloud metadata endpoint (SSRF). Ev
 * resolves the host itself and checks **every** resolved address against the policy;
 * connects to one of the checked addresses (the connection is pinned to it, so a DNS answer that
   changes between the check and the connect, "DNS rebinding", cannot slip through);
-* does this for each new connection, so every redirect hop is checked too.
+* does this for each new connection, with no DNS cache, and checks every request's host, so every
+  redirect hop is checked too.
 
 Blocked by default: loopback, private (RFC 1918, unique-local), link-local, shared (CGNAT),
 multicast, unspecified, reserved and other non-global ranges, and the cloud metadata endpoints by
@@ -28,13 +29,11 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-import httpcore2
 import httpx2
-from httpcore2 import AsyncNetworkBackend, AsyncNetworkStream
-from httpcore2._backends.auto import AutoBackend
-from httpx2._config import create_ssl_context
+from aiohttp.abc import AbstractResolver, ResolveResult
 
 from clara_runner.flow.errors import NodeError
+from clara_runner.flow.http_transport import FANOUT_LIMITS, AiohttpTransport
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -54,7 +53,6 @@ METADATA_ADDRESSES: Final = frozenset(
 METADATA_HOSTS: Final = frozenset(
     {"metadata", "metadata.google.internal", "metadata.goog", "instance-data", "instance-data.ec2.internal"}
 )
-DEFAULT_LIMITS: Final = httpx2.Limits(max_connections=100, max_keepalive_connections=20)
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
@@ -65,12 +63,9 @@ class EgressBlocked(NodeError):
 
 
 async def system_resolver(host: str, port: int) -> Sequence[str]:
-    """The operating system's resolver (getaddrinfo), run off the event loop."""
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise httpcore2.ConnectError(f"cannot resolve host '{host}': {exc.strerror}") from exc
+    """The operating system's resolver (getaddrinfo), run off the event loop; a failure raises
+    `socket.gaierror`, which the transport reports as a connection error naming the host."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
@@ -176,78 +171,72 @@ class EgressPolicy:
         )
 
 
-class GuardedBackend(AsyncNetworkBackend):
-    """An httpcore network backend that resolves, checks, then connects to a checked address only."""
+class _CheckingResolver(AbstractResolver):
+    """aiohttp's resolver for the guarded transport: resolves with `resolver`, checks every address,
+    and hands aiohttp only checked addresses to connect to (aiohttp keeps the URL's host name for TLS)."""
 
-    def __init__(self, policy: EgressPolicy, resolver: Resolver = system_resolver) -> None:
+    def __init__(self, policy: EgressPolicy, resolver: Resolver) -> None:
         self._policy = policy
         self._resolver = resolver
-        self._inner = AutoBackend()
 
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore2.SOCKET_OPTION] | None = None,
-    ) -> AsyncNetworkStream:
-        self._policy.check_host(host)
-        literal = _address(host.strip("[]"))
-        addresses = [literal] if literal is not None else await self._resolve(host, port)
-        for address in addresses:
-            self._policy.check_address(host, address)
-        last_error: Exception | None = None
-        for address in addresses:
-            try:
-                return await self._inner.connect_tcp(
-                    str(address), port, timeout=timeout, local_address=local_address, socket_options=socket_options
-                )
-            except (httpcore2.ConnectError, httpcore2.ConnectTimeout) as exc:
-                last_error = exc
-        assert last_error is not None
-        raise last_error
-
-    async def _resolve(self, host: str, port: int) -> list[IPAddress]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        del family  # every address is checked; aiohttp filters by its own family setting
         found = [address for text in await self._resolver(host, port) if (address := _address(text)) is not None]
         if not found:
-            raise httpcore2.ConnectError(f"cannot resolve host '{host}': no address")
-        return found
+            raise socket.gaierror(socket.EAI_NONAME, f"no address for {host}")
+        for address in found:
+            self._policy.check_address(host, address)
+        return [
+            {
+                "hostname": host,
+                "host": str(address),
+                "port": port,
+                "family": socket.AF_INET6 if address.version == 6 else socket.AF_INET,
+                "proto": 0,
+                "flags": socket.AI_NUMERICHOST,
+            }
+            for address in found
+        ]
 
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
-        socket_options: Iterable[httpcore2.SOCKET_OPTION] | None = None,
-    ) -> AsyncNetworkStream:
-        del timeout, socket_options
-        raise EgressBlocked(f"egress to the unix socket {path} is blocked by the egress policy")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
+    async def close(self) -> None:
+        """Nothing to release."""
 
 
-class GuardedTransport(httpx2.AsyncHTTPTransport):
-    """httpx2's transport with its connection pool built on `GuardedBackend`.
+class GuardedTransport(AiohttpTransport):
+    """The nodes' aiohttp transport with the policy applied to every request and every new connection.
 
-    Environment proxies are ignored (`trust_env=False`): a proxy would connect on the workflow's
-    behalf and make the address check meaningless. TLS still verifies the URL's host name (httpcore
-    sends the origin's host as SNI and checks the certificate against it), whatever address the
-    connection was pinned to.
+    A host name is checked before anything else (metadata names); an IP literal is checked as it is
+    (aiohttp connects to literals without resolving), and a numeric host that is no canonical IP
+    literal (`127.1`, `2130706433`, which the system would map onto an address) is refused. Any other
+    host is resolved by `resolver` and every address checked each time a connection is opened (no DNS
+    cache); aiohttp connects only to the addresses the check passed: the connection is pinned to them.
+    httpx2 follows redirects by calling the transport again, so every hop is checked. Environment
+    proxies are ignored: a proxy would connect on the workflow's behalf and make the address check
+    meaningless. TLS still sends the URL's host name as SNI and verifies the certificate against it,
+    whatever address the connection was pinned to.
     """
 
     def __init__(
         self,
         policy: EgressPolicy,
         resolver: Resolver = system_resolver,
-        limits: httpx2.Limits = DEFAULT_LIMITS,
+        limits: httpx2.Limits = FANOUT_LIMITS,
         verify: ssl.SSLContext | bool = True,
     ) -> None:
-        super().__init__(trust_env=False, limits=limits)
-        self._pool = httpcore2.AsyncConnectionPool(
-            ssl_context=create_ssl_context(verify=verify, trust_env=False),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=GuardedBackend(policy, resolver),
-        )
+        super().__init__(limits=limits, verify=verify, resolver=_CheckingResolver(policy, resolver))
+        self._policy = policy
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        host = request.url.host
+        self._policy.check_host(host)
+        literal = _address(host)
+        if literal is not None:
+            self._policy.check_address(host, literal)
+        elif ":" in host or host.replace(".", "").isdigit():
+            raise EgressBlocked(
+                f"egress to {host} is blocked by the egress policy (a numeric host that is not a canonical IP "
+                "address); write the address as four decimal numbers, e.g. 93.184.215.14"
+            )
+        return await super().handle_async_request(request)

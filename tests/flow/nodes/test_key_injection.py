@@ -146,3 +146,17 @@ def test_endpoint_resolution(http_clients: HttpClients) -> None:
     assert (ollama.base_url, ollama.api_key) == ("http://ollama.local:11434/v1", "")
     chosen = llm_endpoint(call, base_url="http://elsewhere.example/v1")
     assert (chosen.api_key, chosen.client) == ("", http_clients.workflow)
+
+
+async def test_kept_sdk_clients_send_each_call_its_own_key_or_none(
+    openai_server: FakeOpenAI, http_clients: HttpClients
+) -> None:
+    """SDK clients are kept between calls to one endpoint; a call still carries exactly its own key."""
+    llm = LlmNode()
+    services = ServiceEndpoints(openai_base_url=openai_server.base_url)
+
+    for key in ("key-a", "key-b", "", "key-a"):
+        await llm.run(node_call(llm, http_clients, {"apiKey": key}, {"user": "x"}, services=services))
+
+    sent = [request.headers.get("authorization") for request in openai_server.requests]
+    assert sent == ["Bearer key-a", "Bearer key-b", None, "Bearer key-a"]
