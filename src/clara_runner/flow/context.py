@@ -8,6 +8,7 @@ read-only, by every node of the run.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx2
 
@@ -94,17 +95,26 @@ def default_http_clients(workflow_transport: httpx2.AsyncBaseTransport | None = 
     `workflow_transport` is where the caller plugs the egress policy in.
 
     The workflow client ignores proxy environment variables: a proxy mount would bypass the transport.
+    Both clients serve every execution of every deployment, so neither keeps cookies: a cookie one
+    workflow received must never ride along on another workflow's request.
     """
     timeout = httpx2.Timeout(60.0, connect=10.0)
     return HttpClients(
-        services=httpx2.AsyncClient(timeout=timeout, follow_redirects=True, transport=AiohttpTransport()),
+        services=httpx2.AsyncClient(
+            timeout=timeout, follow_redirects=True, transport=AiohttpTransport(), cookies=_no_cookies()
+        ),
         workflow=httpx2.AsyncClient(
             timeout=timeout,
             follow_redirects=True,
             transport=workflow_transport or AiohttpTransport(),
             trust_env=False,
+            cookies=_no_cookies(),
         ),
     )
+
+
+def _no_cookies() -> CookieJar:
+    return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
 
 
 @dataclass(frozen=True, slots=True)
