@@ -153,6 +153,25 @@ async def test_server_errors_are_retried_up_to_max_retries(
     assert len(openai_server.requests) == 2
 
 
+async def test_a_client_error_is_not_retried(openai_server: FakeOpenAI, http_clients: HttpClients) -> None:
+    openai_server.fail_next(400, {"error": {"message": "model not found", "type": "invalid_request_error"}})
+    data = {"apiBaseUrl": openai_server.base_url, "maxRetries": 2}
+
+    with pytest.raises(NodeError, match=r"LLM API error 400 .*model not found"):
+        await LLM.run(node_call(LLM, http_clients, data, {"user": "x"}))
+    assert len(openai_server.requests) == 1
+
+
+async def test_a_dropped_connection_is_retried(openai_server: FakeOpenAI, http_clients: HttpClients) -> None:
+    openai_server.drop_next()
+    data = {"apiBaseUrl": openai_server.base_url, "maxRetries": 1}
+
+    result = await LLM.run(node_call(LLM, http_clients, data, {"user": "after a drop"}))
+
+    assert result["response"] == "echo: after a drop"
+    assert len(openai_server.requests) == 2
+
+
 async def test_an_empty_answer_fails_the_node(openai_server: FakeOpenAI, http_clients: HttpClients) -> None:
     openai_server.reply = lambda _body: ""
 
