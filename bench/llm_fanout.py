@@ -7,8 +7,9 @@ The flow is one input -> N llm nodes -> N outputs, run by the engine with the se
 (`tests/fakes/openai_server.py`) runs in its own process. The floor is N concurrent raw httpx2
 requests with the same body to the same server through the same kind of client and transport,
 measured in the same run: what any client of this stack needs when the server takes `delay` per
-answer. The difference is the engine and the `llm` node's own work. Target: the whole run <= 150 ms for 100 nodes at 100 ms (the original server runs them one
-after another: 10.4 s). Prints medians over `--runs` after one warm-up run of each.
+answer. The difference is the engine and the `llm` node's own work. Target: the whole run <= 150 ms
+for 100 nodes at 100 ms (the original server runs them one after another: 10.4 s). Prints medians
+over `--runs` after one warm-up run of each.
 """
 
 from __future__ import annotations
