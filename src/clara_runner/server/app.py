@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import gc
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import fastapi_offline
@@ -37,7 +38,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.state.services = state
         await state.start()
         try:
-            yield
+            with _startup_heap_frozen():
+                yield
         finally:
             await state.stop()
 
@@ -62,6 +64,22 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(docs.router)
     app.include_router(system.router)
     return app
+
+
+@contextmanager
+def _startup_heap_frozen() -> Iterator[None]:
+    """Keep everything alive after start-up (modules, routes, compiled schemas, pools) out of the
+    cyclic garbage collector's reach while the app serves. Its full collections otherwise walk those
+    hundreds of thousands of objects again and again under load: freezing them cut the CPU of a
+    hello-world execute by about a tenth and its p99 latency by a third
+    (`bench/execute_throughput.py`). Start-up garbage is collected first, and the heap is handed back
+    to the collector at shutdown, so an app started and stopped within a process pins nothing."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def create_app_from_environment() -> FastAPI:
