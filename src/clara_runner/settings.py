@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     base_url: str = Field("", alias="BASE_URL")
     data_dir: Path = Field(Path("data"), alias="CLARA_DATA_DIR")
     database_url: str = Field("", alias="DATABASE_URL")
-    db_pool_size: int = Field(5, alias="DB_POOL_MIN", ge=1)
+    db_pool_size: int = Field(20, alias="DB_POOL_MIN", ge=1)
     db_pool_overflow: int = Field(10, alias="DB_POOL_MAX", ge=0)
 
     secret_key: str = Field("", alias="CLARA_SECRET_KEY")
