@@ -32,6 +32,7 @@ import httpx2
 
 from clara_runner.flow.errors import NodeError
 from clara_runner.flow.nodes.endpoints import Endpoint, Wire
+from clara_runner.flow.nodes.remote import error_detail
 from clara_runner.flow.nodes.values import as_text
 from clara_runner.flow.nodes.vision import ImageData, parse_image_url
 
@@ -152,7 +153,8 @@ async def _post_completion(endpoint: Endpoint, body: dict[str, Any], request: Ch
     server's `Retry-After` when it asks for at most a minute."""
     url = _completions_url(endpoint.base_url)
     headers = {"Authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else {}
-    for attempt in range(request.max_retries + 1):
+    attempt = 0
+    while True:
         retry_after: float | None = None
         try:
             response = await endpoint.client.post(url, json=body, headers=headers, timeout=request.timeout)
@@ -163,7 +165,8 @@ async def _post_completion(endpoint: Endpoint, body: dict[str, Any], request: Ch
         else:
             if response.status_code < 400:
                 return response
-            failure = _status_failure(response.status_code, _error_message(response), endpoint.base_url, "LLM API")
+            detail = error_detail(response) or response.reason_phrase
+            failure = _status_failure(response.status_code, detail, endpoint.base_url, "LLM API")
             if response.status_code not in _RETRIED_STATUSES and response.status_code < 500:
                 raise failure
             retry_after = _retry_after(response)
@@ -171,26 +174,13 @@ async def _post_completion(endpoint: Endpoint, body: dict[str, Any], request: Ch
             raise failure
         backoff = min(_FIRST_RETRY_SECONDS * 2**attempt, _LAST_RETRY_SECONDS) * (1 - 0.25 * random.random())  # noqa: S311
         await asyncio.sleep(retry_after if retry_after is not None else backoff)
-    raise AssertionError("unreachable: the last attempt returns or raises")
+        attempt += 1
 
 
 @functools.lru_cache(maxsize=64)
 def _completions_url(base_url: str) -> httpx2.URL:
     """Parsed once per base URL: httpx2 parses a URL string character by character, about 20 us."""
     return httpx2.URL(f"{base_url}/chat/completions")
-
-
-def _error_message(response: httpx2.Response) -> str:
-    """The provider's own message (`{"error": {"message": ...}}`), else the start of the body."""
-    try:
-        error = response.json().get("error")
-    except (ValueError, AttributeError):
-        error = None
-    if isinstance(error, Mapping) and isinstance(error.get("message"), str):
-        return str(error["message"])
-    if isinstance(error, str):
-        return error
-    return response.text[:200] or response.reason_phrase
 
 
 def _retry_after(response: httpx2.Response) -> float | None:
