@@ -18,7 +18,15 @@ from clara_runner.settings import Settings
 from clara_runner.store.database import sync_database_url
 from clara_runner.store.migrate import upgrade
 from clara_runner.store.tables import metadata
-from tests.fakes.fixtures import anthropic_server, clara_assistant, http_api, mcp_proxy, openai_server
+from tests.fakes.fixtures import (
+    anthropic_server,
+    backend,
+    clara_assistant,
+    comfy,
+    http_api,
+    mcp_proxy,
+    openai_server,
+)
 from tests.support import (
     POSTGRES_URL,
     REMOTE_CLIENT,
@@ -29,7 +37,7 @@ from tests.support import (
     server_env,
 )
 
-__all__ = ["anthropic_server", "clara_assistant", "http_api", "mcp_proxy", "openai_server"]
+__all__ = ["anthropic_server", "backend", "clara_assistant", "comfy", "http_api", "mcp_proxy", "openai_server"]
 
 
 @pytest.fixture(scope="session")
@@ -86,11 +94,8 @@ async def remote_client(app: FastAPI) -> AsyncIterator[httpx2.AsyncClient]:
 
 @pytest.fixture
 def live_server(database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
-    server = LiveServer(server_env(database_url, tmp_path / "data"))
-    try:
+    with LiveServer(server_env(database_url, tmp_path / "data")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -142,3 +142,13 @@ class LiveServer:
         if self.process.poll() is None:
             self.process.terminate()
         return self.process.wait(timeout=30)
+
+    def __enter__(self) -> LiveServer:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    def client(self, timeout: float = 30) -> httpx2.AsyncClient:
+        """An HTTP client for this server; use it as an async context manager."""
+        return httpx2.AsyncClient(base_url=self.base_url, timeout=timeout)

@@ -50,8 +50,7 @@ def test_serve_honours_port_and_base_url_from_the_environment(database_url: str,
 
 
 def test_sigterm_shuts_down_gracefully_flushing_pending_counters(database_url: str, tmp_path: Path) -> None:
-    server = LiveServer(server_env(database_url, tmp_path / "data", KEY_CACHE_SECONDS="0"))
-    try:
+    with LiveServer(server_env(database_url, tmp_path / "data", KEY_CACHE_SECONDS="0")) as server:
         deployed = httpx2.post(f"{server.base_url}/api/deploy", json={"name": "Hello World", "workflow": HELLO_WORLD})
         key = deployed.json()["deployment"]["apiKey"]
         executed = httpx2.post(
@@ -61,8 +60,6 @@ def test_sigterm_shuts_down_gracefully_flushing_pending_counters(database_url: s
         server.process.send_signal(signal.SIGTERM)
         # uvicorn runs the lifespan shutdown, then re-raises the signal so supervisors see it.
         assert server.process.wait(timeout=30) == -signal.SIGTERM
-    finally:
-        server.stop()
     engine = create_engine(sync_database_url(database_url))
     with engine.connect() as conn:
         assert conn.execute(text("SELECT execution_count FROM deployments")).scalar_one() == 1

@@ -19,11 +19,8 @@ LIMIT = 64 * 1024
 
 @pytest.fixture
 def small_server(database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
-    server = LiveServer(server_env(database_url, tmp_path / "data", MAX_INPUT_SIZE=str(LIMIT)))
-    try:
+    with LiveServer(server_env(database_url, tmp_path / "data", MAX_INPUT_SIZE=str(LIMIT))) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _deploy(server: LiveServer) -> str:

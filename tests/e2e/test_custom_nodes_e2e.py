@@ -48,15 +48,12 @@ async def test_a_throwing_custom_node_fails_the_execution_with_its_message(clien
 @pytest.fixture
 def sandboxed_server(database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
     env = server_env(database_url, tmp_path / "data", CUSTOM_NODE_TIMEOUT_MS="12000", CUSTOM_NODE_MEMORY_MB="32")
-    server = LiveServer(env)
-    try:
+    with LiveServer(env) as server:
         yield server
-    finally:
-        server.stop()
 
 
 async def test_runaway_custom_nodes_fail_alone_while_the_server_keeps_serving(sandboxed_server: LiveServer) -> None:
-    async with httpx2.AsyncClient(base_url=sandboxed_server.base_url, timeout=60) as http:
+    async with sandboxed_server.client(timeout=60) as http:
         loop = await deploy(http, with_code(RUNAWAY_LOOP), name="Runaway Loop")
         bomb = await deploy(http, with_code(ALLOCATION_BOMB), name="Allocation Bomb")
         hello = await deploy(http, name="Hello World")

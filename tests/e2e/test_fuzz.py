@@ -41,11 +41,8 @@ and a flow with every built-in input type (text, number, JSON) and output format
 @pytest.fixture
 def guarded_server(database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
     """The live server with an admin key set, as in production: no caller is trusted for its address."""
-    server = LiveServer(server_env(database_url, tmp_path / "data", CLARA_ADMIN_KEY=ADMIN_KEY))
-    try:
+    with LiveServer(server_env(database_url, tmp_path / "data", CLARA_ADMIN_KEY=ADMIN_KEY)) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def schemathesis(document_url: str, key: str, work_dir: Path, excluded: list[str]) -> None:

@@ -55,16 +55,13 @@ def runner(
         MCP_PROXY_URL=mcp_proxy.url,
         EGRESS_ALLOW_CIDRS="127.0.0.0/8",
     )
-    server = LiveServer(env)
-    try:
+    with LiveServer(env) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 async def http(runner: LiveServer) -> AsyncIterator[httpx2.AsyncClient]:
-    async with httpx2.AsyncClient(base_url=runner.base_url, timeout=30) as client:
+    async with runner.client() as client:
         yield client
 
 

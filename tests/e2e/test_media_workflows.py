@@ -18,30 +18,15 @@ from tests.support import LiveServer, bearer, deploy, server_env
 
 
 @pytest.fixture
-def backend() -> Iterator[FakeClaraBackend]:
-    with FakeClaraBackend() as fake:
-        yield fake
-
-
-@pytest.fixture
-def comfy() -> Iterator[FakeComfyUI]:
-    with FakeComfyUI() as fake:
-        yield fake
-
-
-@pytest.fixture
 def server(database_url: str, tmp_path: Path, backend: FakeClaraBackend, comfy: FakeComfyUI) -> Iterator[LiveServer]:
     env = server_env(database_url, tmp_path / "data", PYTHON_BACKEND_URL=backend.url, COMFYUI_URL=comfy.url)
-    live = LiveServer(env)
-    try:
+    with LiveServer(env) as live:
         yield live
-    finally:
-        live.stop()
 
 
 @pytest.fixture
 async def http(server: LiveServer) -> AsyncIterator[httpx2.AsyncClient]:
-    async with httpx2.AsyncClient(base_url=server.base_url, timeout=30) as client:
+    async with server.client() as client:
         yield client
 
 

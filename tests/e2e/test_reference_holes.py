@@ -32,11 +32,8 @@ def canary_server(database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
     env = server_env(
         database_url, tmp_path / "data", CLARA_CANARY=CANARY, OPENAI_API_KEY=CANARY, MAX_EXECUTION_TIME="2000"
     )
-    server = LiveServer(env)
-    try:
+    with LiveServer(env) as server:
         yield server
-    finally:
-        server.stop()
 
 
 # 1. Unauthenticated deploy, list, details of management from a remote client.
@@ -224,7 +221,7 @@ BUSY_EXPRESSION = {
 async def test_9_a_busy_loop_neither_freezes_the_server_nor_outlives_the_deadline(
     canary_server: LiveServer, workflow: dict[str, Any]
 ) -> None:
-    async with httpx2.AsyncClient(base_url=canary_server.base_url, timeout=60) as http:
+    async with canary_server.client(timeout=60) as http:
         deployed = await http.post("/api/deploy", json={"name": "Busy", "workflow": workflow})
         assert deployed.status_code == 201, deployed.text
         key = deployed.json()["deployment"]["apiKey"]

@@ -24,12 +24,6 @@ from tests.support import WORKFLOWS, LiveServer, bearer, deploy, server_env, sha
 
 
 @pytest.fixture
-def backend() -> Iterator[FakeClaraBackend]:
-    with FakeClaraBackend() as fake:
-        yield fake
-
-
-@pytest.fixture
 def studio_server(
     database_url: str,
     tmp_path: Path,
@@ -44,16 +38,13 @@ def studio_server(
         OPENAI_API_BASE_URL=openai_server.base_url,
         CLARA_ASSISTANT_URL=clara_assistant.url,
     )
-    server = LiveServer(env)
-    try:
+    with LiveServer(env) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 async def http(studio_server: LiveServer) -> AsyncIterator[httpx2.AsyncClient]:
-    async with httpx2.AsyncClient(base_url=studio_server.base_url, timeout=30) as client:
+    async with studio_server.client() as client:
         yield client
 
 

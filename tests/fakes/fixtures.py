@@ -1,7 +1,7 @@
 """Pytest fixtures for the fake services: each test gets fresh servers, stopped afterwards.
 
 `tests/conftest.py` imports them, so any test can ask for `openai_server`, `anthropic_server`,
-`mcp_proxy`, `clara_assistant` or `http_api`.
+`mcp_proxy`, `clara_assistant`, `http_api`, `backend` (the Clara Python backend) or `comfy` (ComfyUI).
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import pytest
 
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.clara_assistant import FakeClaraAssistant
+from tests.fakes.clara_backend import FakeClaraBackend
+from tests.fakes.comfyui_server import FakeComfyUI
 from tests.fakes.http_api import FakeHttpApi
 from tests.fakes.mcp_proxy import FakeMcpProxy
 from tests.fakes.openai_server import FakeOpenAI
@@ -44,4 +46,16 @@ def clara_assistant() -> Iterator[FakeClaraAssistant]:
 @pytest.fixture
 def http_api() -> Iterator[FakeHttpApi]:
     with FakeHttpApi() as server:
+        yield server
+
+
+@pytest.fixture
+def backend() -> Iterator[FakeClaraBackend]:
+    with FakeClaraBackend() as server:
+        yield server
+
+
+@pytest.fixture
+def comfy() -> Iterator[FakeComfyUI]:
+    with FakeComfyUI() as server:
         yield server

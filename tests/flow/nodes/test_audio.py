@@ -23,12 +23,6 @@ def openai() -> Iterator[FakeTranscriptionServer]:
         yield fake
 
 
-@pytest.fixture
-def backend() -> Iterator[FakeClaraBackend]:
-    with FakeClaraBackend() as fake:
-        yield fake
-
-
 def _configured(openai: FakeTranscriptionServer) -> ServiceEndpoints:
     return ServiceEndpoints(openai_base_url=openai.base_url, openai_api_key="sk-server")
 
