@@ -14,6 +14,7 @@ import httpx2
 
 from clara_runner.flow.events import EventSink, discard
 from clara_runner.flow.http_transport import AiohttpTransport
+from clara_runner.flow.outbound import OutboundHook
 from clara_runner.flow.sandbox import JsSandbox
 
 
@@ -125,3 +126,6 @@ class RunContext:
     http: HttpClients | None = None
     sandbox: JsSandbox | None = None
     """Where custom-node code and `if-else` expressions run; nodes that need it fail clearly without it."""
+    before_outbound: OutboundHook | None = None
+    """Awaited before every outbound HTTP request of the run (`flow/outbound.py`): the server records the run
+    as `running` there, so a run that had a side effect is never lost without a trace."""

@@ -35,6 +35,8 @@ import httpx2
 from aiohttp.abc import AbstractResolver
 from yarl import URL
 
+from clara_runner.flow.outbound import outbound_checkpoint
+
 FANOUT_LIMITS: Final = httpx2.Limits(max_connections=512, keepalive_expiry=30.0)
 """Connections open at once over all hosts (further requests wait for one, up to the pool timeout),
 and how long an idle one is kept for the next run. aiohttp keeps every idle connection until it
@@ -134,6 +136,7 @@ class AiohttpTransport(httpx2.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         if request.url.scheme not in ("http", "https"):
             raise httpx2.UnsupportedProtocol(f"Request URL has an unsupported protocol '{request.url.scheme}://'.")
+        await outbound_checkpoint()
         if self._session is None:
             self._session = self._open_session()
         body: bytes | httpx2.AsyncByteStream | None

@@ -26,6 +26,7 @@ from clara_runner.flow.deadlines import node_timeout
 from clara_runner.flow.errors import NodeError, NodeFailed, NodeTimedOut, failure_code
 from clara_runner.flow.events import NodeFinished, NodeStarted, NodeStatus
 from clara_runner.flow.nodes.base import MISSING, ApiRole, NodeCall
+from clara_runner.flow.outbound import active_hook
 from clara_runner.flow.plan import Plan, PlannedNode
 
 
@@ -39,6 +40,14 @@ class RunResult:
 
 async def run(plan: Plan, inputs: Mapping[str, Any], context: RunContext) -> RunResult:
     """Run `plan` with API values keyed by input node id."""
+    token = active_hook.set(context.before_outbound)
+    try:
+        return await _run(plan, inputs, context)
+    finally:
+        active_hook.reset(token)
+
+
+async def _run(plan: Plan, inputs: Mapping[str, Any], context: RunContext) -> RunResult:
     nodes = plan.nodes
     results: list[Mapping[str, Any] | None] = [None] * len(nodes)
     remaining = [planned.indegree for planned in nodes]
