@@ -222,6 +222,27 @@ class ServiceUnavailable(ClaraError):
     error = "Service unavailable"
 
 
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database cannot be reached right now, so the request was not run; retry after `Retry-After` seconds."""
+
+    code = "database_unavailable"
+
+    RETRY_AFTER_SECONDS = 5
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(
+            message or "The database is unreachable, so the request was not run; retry later",
+            headers={"Retry-After": str(self.RETRY_AFTER_SECONDS)},
+        )
+
+
+class UnstorableValue(InvalidRequest):
+    """A value in the request cannot be stored by the database (out of range, or text it refuses)."""
+
+    code = "unstorable_value"
+    error = "Value cannot be stored"
+
+
 class NodeTimeout(ExecutionTimeout):
     """A node ran past its own `timeoutMs` and was cancelled; `nodeId` names it."""
 

@@ -9,16 +9,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from clara_runner.errors import DatabaseUnavailable, UnstorableValue
+from clara_runner.store.writer import BatchStore
+from clara_runner.store.writer_postgres import PostgresBatches
+from clara_runner.store.writer_sqlite import SqliteBatches
+
 _IMMEDIATE = "clara_immediate"
+
+StatementObserver = Callable[[str], None]
+"""Told the text of every statement sent to the database (tests count them; metrics may listen)."""
 
 
 def async_database_url(url: str) -> URL:
@@ -54,17 +63,26 @@ class Database:
             options.update(pool_size=pool_size, max_overflow=max_overflow, pool_recycle=1800)
             options["connect_args"] = {"connect_timeout": 5}
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
-        self._sqlite_writer: contextlib.AbstractAsyncContextManager[Any] = (
+        self.write_lock: contextlib.AbstractAsyncContextManager[Any] = (
             asyncio.Lock() if self.is_sqlite else contextlib.nullcontext()
         )
+        """Held by every writer of this process on SQLite (the execution writer too)."""
         if self.is_sqlite:
             _configure_sqlite(self.engine)
+        self.statement_observers: list[StatementObserver] = []
+        """Shared with the execution writer's connection (`execution_batches`)."""
+        event.listen(self.engine.sync_engine, "before_cursor_execute", self._observe)
+
+    def _observe(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        for observer in self.statement_observers:
+            observer(statement)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A read-only transaction."""
-        async with self.engine.connect() as connection, connection.begin():
-            yield connection
+        with translated_errors():
+            async with self.engine.connect() as connection, connection.begin():
+                yield connection
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -74,18 +92,56 @@ class Database:
         colliding in SQLite, whose busy handler sleeps in growing steps (seconds of tail latency under
         load); the busy timeout still arbitrates between processes.
         """
-        async with self._sqlite_writer, self.engine.connect() as connection:
-            if self.is_sqlite:
-                await connection.execution_options(**{_IMMEDIATE: True})
-            async with connection.begin():
-                yield connection
+        with translated_errors():
+            async with self.write_lock, self.engine.connect() as connection:
+                if self.is_sqlite:
+                    await connection.execution_options(**{_IMMEDIATE: True})
+                async with connection.begin():
+                    yield connection
 
     async def ping(self) -> None:
-        async with self.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+        with translated_errors():
+            async with self.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+
+    def execution_batches(self) -> BatchStore:
+        """Where the execution writer stores its batches: a connection of its own to the same database."""
+        if self.is_sqlite:
+            assert self.url.database is not None
+            return SqliteBatches(self.url.database, self.write_lock, self.statement_observers)
+        conninfo = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        return PostgresBatches(conninfo, self.statement_observers)
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+class ConstraintViolation(Exception):
+    """A row would break a rule of the schema (a slug another live deployment holds, a deleted parent)."""
+
+
+@contextlib.contextmanager
+def translated_errors() -> Iterator[None]:
+    """Driver errors as the store's own: unreachable (503), unstorable input (400), a rule of the schema broken.
+
+    Anything else (a broken query) stays what it is: a bug, answered 500.
+    """
+    try:
+        yield
+    except IntegrityError as exc:
+        raise ConstraintViolation(str(exc.orig)) from exc
+    except DataError as exc:
+        raise UnstorableValue(f"The database refused a value of this request: {_first_line(exc.orig)}") from exc
+    except (OperationalError, InterfaceError) as exc:
+        raise DatabaseUnavailable() from exc
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise DatabaseUnavailable() from exc
+        raise
+
+
+def _first_line(error: BaseException | None) -> str:
+    return str(error).strip().splitlines()[0] if error is not None and str(error).strip() else "invalid value"
 
 
 def _ensure_parent_folder(url: URL) -> None:

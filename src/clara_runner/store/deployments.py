@@ -29,7 +29,7 @@ async def insert_deployment(
     contract: dict[str, Any],
     now: datetime,
 ) -> None:
-    """A new live deployment with its version 1; raises IntegrityError if the slug is live elsewhere."""
+    """A new live deployment with its version 1; the write breaks a constraint if the slug is live elsewhere."""
     await conn.execute(
         insert(deployments).values(
             id=deployment_id,

@@ -3,9 +3,9 @@
 `claim` inserts an in-progress row with `ON CONFLICT DO NOTHING`; exactly one of any number of
 concurrent callers, in any process, inserts it (SQLite serialises write transactions; PostgreSQL makes
 the loser wait for the winner's commit and then see the conflict). A row whose key expired, or whose
-claim was abandoned by a process that died (its lease ran out), is taken over with a conditional
-`UPDATE`, which is just as atomic. Completion and release name the claim id, so a process whose lease
-ran out cannot overwrite a newer claim.
+claim was abandoned (its owner's process lease expired, or it outlived any run it could be waiting
+for: `locked_until`), is taken over with a conditional `UPDATE`, which is just as atomic. Completion
+and release name the claim id, so a process whose claim was taken over cannot overwrite the newer one.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, and_, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from clara_runner.store.leases import owner_gone
 from clara_runner.store.tables import idempotency_keys
 
 IN_PROGRESS = "in_progress"
@@ -59,6 +60,7 @@ async def claim(
     now: datetime,
     locked_until: datetime,
     expires_at: datetime,
+    owner_id: uuid.UUID,
 ) -> Held | None:
     """Claim the key for this request: None when the claim is ours, else the row that holds the key."""
     fresh: dict[str, Any] = {
@@ -71,6 +73,7 @@ async def claim(
         "created_at": now,
         "locked_until": locked_until,
         "expires_at": expires_at,
+        "owner_id": owner_id,
     }
     dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
     inserted = await conn.execute(
@@ -85,8 +88,8 @@ async def claim(
         idempotency_keys.c.expires_at <= now,
         and_(
             idempotency_keys.c.state == IN_PROGRESS,
-            idempotency_keys.c.locked_until <= now,
             idempotency_keys.c.fingerprint == fingerprint,
+            or_(idempotency_keys.c.locked_until <= now, owner_gone(idempotency_keys.c.owner_id, now)),
         ),
     )
     taken = await conn.execute(update(idempotency_keys).where(scope.matches(), reclaimable).values(**fresh))

@@ -72,3 +72,35 @@ class VersionSummaryRecord:
     version: int
     contract: dict[str, Any]
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionWrite:
+    """A snapshot of a run as the execution writer stores it, its JSON values already encoded.
+
+    The first snapshot of a run inserts its row; later ones update it, until a final status (anything
+    but `queued` and `running`) is stored, which nothing replaces. A final snapshot is counted on its
+    deployment (executions, output mismatches) and its key (last use) in the same transaction.
+    """
+
+    id: uuid.UUID
+    deployment_id: uuid.UUID
+    version: int
+    api_key_id: uuid.UUID | None
+    status: str
+    inputs_json: str | None
+    outputs_json: str | None
+    error_code: str | None
+    error_message: str | None
+    duration_ms: int | None
+    nodes_executed: int
+    trace_json: str | None
+    created_at: datetime
+    finished_at: datetime | None
+    owner_id: uuid.UUID | None
+    output_mismatch: bool = False
+    """The outputs did not match the published output schema (counted on the deployment)."""
+
+    @property
+    def final(self) -> bool:
+        return self.status not in ("queued", "running")

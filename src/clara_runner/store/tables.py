@@ -40,6 +40,10 @@ metadata = MetaData(
 
 Json = JSON().with_variant(JSONB(), "postgresql")
 
+UNFINISHED = ("queued", "running")
+"""Execution statuses that are not final: a row in one of them has an owner whose lease keeps it alive."""
+UNFINISHED_CONDITION = "status IN ('queued', 'running')"
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on both databases (SQLite itself keeps no zone)."""
@@ -133,9 +137,18 @@ executions = Table(
     Column("trace", Json),
     Column("created_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime),
+    Column("owner_id", Uuid),
     Index("ix_executions_deployment_created", "deployment_id", "created_at"),
     Index("ix_executions_created_at", "created_at"),
+    Index(
+        "ix_executions_unfinished",
+        "owner_id",
+        sqlite_where=text(UNFINISHED_CONDITION),
+        postgresql_where=text(UNFINISHED_CONDITION),
+    ),
 )
+"""`owner_id` names the process lease (`process_leases`) of a run still `queued` or `running`: when that
+lease expires, the run is marked `interrupted` by any live process."""
 
 rate_limit_windows = Table(
     "rate_limit_windows",
@@ -162,5 +175,20 @@ idempotency_keys = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("locked_until", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
+    Column("owner_id", Uuid),
     Index("ix_idempotency_keys_expires_at", "expires_at"),
 )
+
+process_leases = Table(
+    "process_leases",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_process_leases_expires_at", "expires_at"),
+)
+"""One row per live server or worker process, renewed while it lives: what it owns (unfinished runs,
+idempotency claims) is released when its lease expires."""
