@@ -1,25 +1,29 @@
-"""Rate limits per API key per deployment, counted where every server process sees the same count.
+"""Rate limits per API key per deployment, exact across processes, taken from the shared count in blocks.
 
 A limit is a fixed window: at most `max_requests` requests per `window_seconds` for each API key of a
 deployment. The server-wide default comes from `RATE_LIMIT_*`; a deployment may override any part of
-it (`deployments.rate_limit`). The count lives in Redis when `REDIS_URL` is set (the `limits`
-library's Redis storage: one atomic Lua `INCR` + `EXPIRE`, one round trip), else in the database (an
-atomic upsert, `store/rate_limits.py`). Both are exact across processes and replicas: a request is
-admitted when the count after its own increment is within the limit, and every count is taken
-atomically.
+it (`deployments.rate_limit`). Windows are aligned to the clock (multiples of the window length since
+the epoch), so every process agrees on the current window and its end without asking anyone. A caller
+can send up to twice the limit across a window boundary, as with any fixed window.
 
-Windows are aligned to the clock (multiples of the window length since the epoch), so the window's
-end is known without asking the store. A caller can send up to twice the limit across a window
-boundary, as with any fixed window.
+The count of a window lives where every process sees it: Redis when `REDIS_URL` is set, else the
+database (`Counters`). A process does not add one to it per request: it leases a block of units with
+one atomic add and admits that many requests from memory. A lease is granted only the units that keep
+the shared count within the limit, so all processes together never admit more than `max_requests`.
+Blocks grow while requests keep coming (up to `max_block`) and shrink near the limit (never more than
+a sixteenth of what is left, one unit at the end), and units a process holds but has not used for
+`idle_seconds` are given back, so a quiet process does not sit on quota another process needs.
+`RateLimit-Remaining` is therefore exact for one process and, across several, may count units other
+processes hold but have not used yet.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
-import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import redis.asyncio
@@ -27,13 +31,16 @@ from limits.aio.storage import RedisStorage
 from redis.exceptions import RedisError
 
 from clara_runner.errors import ClaraError
-from clara_runner.store.records import DeploymentRecord
 
 _REDIS_TIMEOUT_SECONDS = 5.0
 _REDIS_CONNECTIONS = 50
 """Per process; a burst beyond it waits (up to the timeout) for a connection instead of failing."""
 _REDIS_KEY_PREFIX = "clara-runner"
 _UNAVAILABLE_RETRY_SECONDS = 5
+_NEAR_LIMIT_SHARE = 16
+"""A lease takes at most 1/16 of what the shared count has left, so blocks held near the limit stay small."""
+_FAST_REFILL_SECONDS = 1.0
+"""A block used up within this time is followed by a block twice as large; otherwise half as large."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,25 +67,6 @@ class RateLimit:
 
     def to_document(self) -> dict[str, Any]:
         return {"enabled": self.enabled, "maxRequests": self.max_requests, "windowMs": self.window_seconds * 1000}
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    """The state of one counter right after a request was counted in it."""
-
-    allowed: bool
-    remaining: int
-    reset_at: float
-    """Seconds since the epoch when the window ends."""
-
-    @classmethod
-    def counted(cls, count: int, limit: RateLimit, window_start: int) -> Window:
-        """The window after a request made the count `count`."""
-        return cls(
-            allowed=count <= limit.max_requests,
-            remaining=max(0, limit.max_requests - count),
-            reset_at=window_start + limit.window_seconds,
-        )
 
 
 def window_start(window_seconds: int, now: float) -> int:
@@ -135,41 +123,127 @@ class RateLimiterUnavailable(ClaraError):
 
 
 class Counters(Protocol):
-    """Where request counts live; shared by every process that serves the same deployments."""
+    """Where window counts live; shared by every process that serves the same deployments."""
 
-    async def hit(self, bucket: str, limit: RateLimit) -> Window:
-        """Count one request in `bucket`'s current window and say whether it is within `limit`."""
+    async def add(self, key: str, window_start: int, window_seconds: int, amount: int) -> int:
+        """Add `amount` (negative to give units back) to the count of `key`'s window; return the new count."""
         ...
 
     async def aclose(self) -> None: ...
 
 
+@dataclass(slots=True)
+class _Lease:
+    """The units of one counter's current window this process may still admit without asking the store."""
+
+    key: str
+    start: int
+    limit: RateLimit
+    left: int = 0
+    seen: int = 0
+    """The shared count right after this process's latest lease: units taken by every process so far."""
+    block: int = 1
+    refilled_at: float = 0.0
+    used_at: float = 0.0
+    refill: asyncio.Future[int] | None = field(default=None, repr=False)
+    """The lease being asked for, which concurrent requests wait for instead of asking again."""
+
+    def quota(self, now: float) -> Quota:
+        return Quota(
+            limit=self.limit.max_requests,
+            remaining=max(0, self.limit.max_requests - self.seen) + self.left,
+            reset_seconds=max(1, math.ceil(self.start + self.limit.window_seconds - now)),
+            window_seconds=self.limit.window_seconds,
+        )
+
+
 class RateLimiter:
-    def __init__(self, counters: Counters, default: RateLimit) -> None:
+    def __init__(
+        self, counters: Counters, default: RateLimit, *, max_block: int = 64, idle_seconds: float = 1.0
+    ) -> None:
         self._counters = counters
         self.default = default
+        self._max_block = max_block
+        self._idle_seconds = idle_seconds
+        self._leases: dict[str, _Lease] = {}
 
-    def policy(self, deployment: DeploymentRecord) -> RateLimit:
-        return self.default.overridden(deployment.rate_limit)
+    def policy(self, override: Mapping[str, Any] | None) -> RateLimit:
+        return self.default.overridden(override)
 
-    async def hit(self, deployment: DeploymentRecord, key_id: uuid.UUID) -> Quota | None:
-        """Take one request from the key's quota: the quota left, None when unlimited, or `RateLimited`."""
-        limit = self.policy(deployment)
+    async def hit(self, bucket: str, override: Mapping[str, Any] | None) -> Quota | None:
+        """Take one request from `bucket`'s quota: the quota left, None when unlimited, or `RateLimited`."""
+        limit = self.policy(override)
         if not limit.enabled:
             return None
-        window = await self._counters.hit(f"{deployment.id}:{key_id}", limit)
-        quota = Quota(
-            limit=limit.max_requests,
-            remaining=window.remaining,
-            reset_seconds=max(1, math.ceil(window.reset_at - time.time())),
-            window_seconds=limit.window_seconds,
-        )
-        if not window.allowed:
-            raise RateLimited(quota)
-        return quota
+        now = time.time()
+        key = limit.bucket_key(bucket)
+        start = window_start(limit.window_seconds, now)
+        lease = self._leases.get(key)
+        if lease is None or lease.start != start:
+            lease = self._leases[key] = _Lease(key, start, limit)
+        while lease.left == 0:
+            granted = await self._refill(lease)
+            if granted == 0 and lease.left == 0:
+                raise RateLimited(lease.quota(now))
+        lease.left -= 1
+        lease.used_at = now
+        return lease.quota(now)
+
+    async def _refill(self, lease: _Lease) -> int:
+        """Lease more units (one request at a time asks; the others wait for its answer)."""
+        if lease.refill is not None:
+            return await asyncio.shield(lease.refill)
+        lease.refill = asyncio.get_running_loop().create_future()
+        try:
+            granted = await self._lease(lease)
+        except BaseException as exc:
+            lease.refill.set_exception(exc)
+            lease.refill.exception()
+            raise
+        else:
+            lease.refill.set_result(granted)
+        finally:
+            lease.refill = None
+        return granted
+
+    async def _lease(self, lease: _Lease) -> int:
+        limit = lease.limit
+        now = time.monotonic()
+        fast = lease.refilled_at and now - lease.refilled_at < _FAST_REFILL_SECONDS
+        lease.block = min(self._max_block, lease.block * 2) if fast else max(1, lease.block // 2)
+        amount = min(lease.block, max(1, (limit.max_requests - lease.seen) // _NEAR_LIMIT_SHARE))
+        count = await self._counters.add(lease.key, lease.start, limit.window_seconds, amount)
+        granted = max(0, min(count, limit.max_requests) - (count - amount))
+        overshoot = amount - granted
+        if overshoot:
+            count = await self._counters.add(lease.key, lease.start, limit.window_seconds, -overshoot)
+        lease.left += granted
+        lease.seen = max(lease.seen, count)
+        lease.refilled_at = now
+        return granted
+
+    async def give_back_idle(self) -> None:
+        """Return units held but unused for `idle_seconds`, and forget leases of ended windows."""
+        now = time.time()
+        for key, lease in list(self._leases.items()):
+            if lease.start + lease.limit.window_seconds <= now:
+                del self._leases[key]
+            elif lease.left and lease.refill is None and now - lease.used_at >= self._idle_seconds:
+                await self._give_back(lease)
+
+    async def _give_back(self, lease: _Lease) -> None:
+        unused, lease.left = lease.left, 0
+        lease.seen = await self._counters.add(lease.key, lease.start, lease.limit.window_seconds, -unused)
+        lease.block = 1
 
     async def aclose(self) -> None:
-        await self._counters.aclose()
+        """Give every unused unit back, then close the counters."""
+        try:
+            for lease in list(self._leases.values()):
+                if lease.left and lease.start + lease.limit.window_seconds > time.time():
+                    await self._give_back(lease)
+        finally:
+            await self._counters.aclose()
 
 
 def _limits_uri(url: str) -> str:
@@ -180,7 +254,7 @@ def _limits_uri(url: str) -> str:
 
 
 class RedisCounters:
-    """Counters in Redis through `limits` (fixed window), on a bounded connection pool this object owns."""
+    """Counters in Redis through `limits` (one atomic Lua INCRBY + EXPIRE), on a pool this object owns."""
 
     def __init__(self, url: str) -> None:
         self._pool: redis.asyncio.ConnectionPool = redis.asyncio.BlockingConnectionPool.from_url(
@@ -190,21 +264,18 @@ class RedisCounters:
             socket_timeout=_REDIS_TIMEOUT_SECONDS,
             socket_connect_timeout=_REDIS_TIMEOUT_SECONDS,
         )
-        storage = RedisStorage(
+        self._storage = RedisStorage(
             _limits_uri(url),
             implementation="redispy",
             key_prefix=_REDIS_KEY_PREFIX,
             connection_pool=self._pool,  # type: ignore[arg-type]  # documented option; the annotation is narrower
         )
-        self._storage = storage
 
-    async def hit(self, bucket: str, limit: RateLimit) -> Window:
-        start = window_start(limit.window_seconds, time.time())
+    async def add(self, key: str, window_start: int, window_seconds: int, amount: int) -> int:
         try:
-            count = await self._storage.incr(f"{limit.bucket_key(bucket)}/{start}", limit.window_seconds)
+            return await self._storage.incr(f"{key}/{window_start}", window_seconds, amount)
         except RedisError as exc:
             raise RateLimiterUnavailable() from exc
-        return Window.counted(count, limit, start)
 
     async def aclose(self) -> None:
         await self._pool.aclose()
