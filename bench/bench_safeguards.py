@@ -1,25 +1,24 @@
 """Cost of the per-execution safeguards (redaction of inputs, outputs and trace; output size check).
 
-Figure: one `RunGuard` life (begin, inputs, outputs, finish) for a typical small execution of a
-workflow that carries an API key in its node data. Floor: serialising the same outputs to JSON once,
-which the response does anyway. Run: `.venv/bin/python bench/bench_safeguards.py`.
+Figure: one `RunGuard` life (begin, inputs, outputs, trace, close) for a typical small execution of a
+workflow that carries an API key in its node data: redaction of all three and their encoding. Floor:
+encoding the same outputs to JSON once with orjson, which the response needs anyway.
+Run: `.venv/bin/python bench/bench_safeguards.py`.
 """
 
 from __future__ import annotations
 
-import json
 import time
-import uuid
 from collections.abc import Callable
 
-from clara_runner.clock import utcnow
+import orjson
+
 from clara_runner.contract.schema import build_contract
 from clara_runner.flow.formats import parse_flow
 from clara_runner.flow.nodes import default_registry
 from clara_runner.flow.plan import compile_flow
 from clara_runner.security.redaction import Redactor
-from clara_runner.service.safeguards import Safeguards
-from clara_runner.store.records import ExecutionRecord
+from clara_runner.service.execution.safeguards import Safeguards
 
 WORKFLOW = {
     "nodes": [
@@ -54,31 +53,17 @@ def main() -> None:
     plan = compile_flow(parse_flow(WORKFLOW), default_registry())
     contract = build_contract(plan)
     safeguards = Safeguards(Redactor(["sk-server-key-0123456789abcdef"]))
-    row = ExecutionRecord(
-        id=uuid.uuid4(),
-        deployment_id=uuid.uuid4(),
-        version=1,
-        api_key_id=None,
-        status="success",
-        inputs=None,
-        outputs=None,
-        error_code=None,
-        error_message=None,
-        duration_ms=3,
-        nodes_executed=4,
-        trace=TRACE,
-        created_at=utcnow(),
-        finished_at=utcnow(),
-    )
 
     def guarded() -> object:
         guard = safeguards.begin()
         inputs = guard.inputs(plan, contract.inputs, INPUTS)
         outputs = guard.outputs(OUTPUTS)
-        return guard.finish(row), inputs, outputs
+        trace = guard.stored_trace(TRACE)
+        guard.close()
+        return inputs, outputs, trace
 
     def floor() -> object:
-        return json.dumps(OUTPUTS, ensure_ascii=False, separators=(",", ":")).encode()
+        return orjson.dumps(OUTPUTS)
 
     figure = best_of(5, 2000, guarded)
     base = best_of(5, 2000, floor)

@@ -16,10 +16,10 @@ from typing import Any
 
 import httpx2
 
+from clara_runner.contract.multipart import parse_multipart
+from clara_runner.contract.output_check import OutputChecker
+from clara_runner.contract.payload import parse_payload
 from clara_runner.contract.schema import ApiField, Contract
-from clara_runner.service.execute import parse_payload
-from clara_runner.service.multipart import parse_multipart
-from clara_runner.service.output_check import OutputChecker
 
 IMAGE_SIZE = 4 * 1024 * 1024
 ROUNDS = 20

@@ -15,8 +15,8 @@ from fastapi import FastAPI
 from clara_runner.flow.nodes import builtin_node_types
 from clara_runner.flow.nodes.base import NodeCall, NodeType, PortSpec
 from clara_runner.flow.nodes.registry import build_registry
+from clara_runner.runtime.services import Runtime
 from clara_runner.server.app import create_app
-from clara_runner.service.runtime import Services
 from clara_runner.settings import Settings
 from tests.support import asgi_client, make_settings
 
@@ -74,7 +74,7 @@ def gated_app(settings: Settings) -> tuple[FastAPI, GateNode]:
     """An app whose registry knows the gate node, and the gate."""
     gate = GateNode()
     registry = build_registry([*builtin_node_types(), (gate, ())])
-    return create_app(settings, Services.build(settings, registry)), gate
+    return create_app(settings, Runtime.build(settings, registry)), gate
 
 
 async def wait_until(condition: Callable[[], bool]) -> None:
@@ -86,8 +86,8 @@ async def wait_until(condition: Callable[[], bool]) -> None:
     raise AssertionError("condition not reached within 10 s")
 
 
-def services_of(app: FastAPI) -> Services:
-    found: Services = app.state.services
+def runtime_of(app: FastAPI) -> Runtime:
+    found: Runtime = app.state.runtime
     return found
 
 

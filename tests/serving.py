@@ -15,8 +15,8 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
+from clara_runner.runtime.services import Runtime
 from clara_runner.server.app import create_app
-from clara_runner.service.runtime import Services
 from tests.nodes import registry_with_test_nodes
 from tests.support import free_port, make_settings
 
@@ -24,7 +24,7 @@ from tests.support import free_port, make_settings
 def app_with_test_nodes(database_url: str, data_dir: Path, **settings: Any) -> FastAPI:
     """The app with the test node types registered."""
     configured = make_settings(database_url, data_dir, **settings)
-    return create_app(configured, Services.build(configured, registry_with_test_nodes()))
+    return create_app(configured, Runtime.build(configured, registry_with_test_nodes()))
 
 
 @asynccontextmanager

@@ -49,7 +49,7 @@ def test_serve_honours_port_and_base_url_from_the_environment(database_url: str,
         process.wait(timeout=30)
 
 
-def test_sigterm_shuts_down_gracefully_flushing_pending_counters(database_url: str, tmp_path: Path) -> None:
+def test_sigterm_shuts_down_cleanly_and_gives_up_the_process_lease(database_url: str, tmp_path: Path) -> None:
     with LiveServer(server_env(database_url, tmp_path / "data", KEY_CACHE_SECONDS="0")) as server:
         deployed = httpx2.post(f"{server.base_url}/api/deploy", json={"name": "Hello World", "workflow": HELLO_WORLD})
         key = deployed.json()["deployment"]["apiKey"]
@@ -63,6 +63,7 @@ def test_sigterm_shuts_down_gracefully_flushing_pending_counters(database_url: s
     engine = create_engine(sync_database_url(database_url))
     with engine.connect() as conn:
         assert conn.execute(text("SELECT execution_count FROM deployments")).scalar_one() == 1
+        assert conn.execute(text("SELECT count(*) FROM process_leases")).scalar_one() == 0
     engine.dispose()
 
 

@@ -13,14 +13,22 @@ from clara_runner.security.secret import load_secret
 from clara_runner.settings import Settings
 from clara_runner.store.migrate import upgrade
 
+_CONNECTIONS_CLOSE_SECONDS = 3
+"""After the app has drained (SHUTDOWN_GRACE_SECONDS, `server/signals.py`), how long uvicorn waits for the
+last responses to be sent before it closes what is left."""
+
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    if args.host is not None:
-        os.environ["HOST"] = args.host
-    if args.port is not None:
-        os.environ["PORT"] = str(args.port)
+    for name, value in (
+        ("HOST", args.host),
+        ("PORT", args.port),
+        ("WEB_CONCURRENCY", args.workers),
+        ("SHUTDOWN_GRACE_SECONDS", args.grace),
+    ):
+        if value is not None:
+            os.environ[name] = str(value)
     settings = Settings()
     upgrade(settings.resolved_database_url)
     load_secret(settings.secret_key, settings.data_dir)
@@ -33,10 +41,10 @@ def _serve(args: argparse.Namespace) -> int:
         factory=True,
         host=settings.host,
         port=settings.port,
-        workers=args.workers,
+        workers=settings.web_concurrency,
         log_level=settings.log_level.lower(),
         proxy_headers=True,
-        timeout_graceful_shutdown=args.grace,
+        timeout_graceful_shutdown=_CONNECTIONS_CLOSE_SECONDS,
         access_log=args.access_log,
     )
     return 0
@@ -63,17 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="apply migrations, then serve the API (env HOST, PORT, DATABASE_URL)")
     serve.add_argument("--host", help="interface to bind (env HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to bind (env PORT, default 3000)")
-    serve.add_argument(
-        "--workers",
-        type=int,
-        default=int(os.environ.get("WEB_CONCURRENCY", "1")),
-        help="worker processes (env WEB_CONCURRENCY, default 1)",
-    )
+    serve.add_argument("--workers", type=int, help="worker processes (env WEB_CONCURRENCY, default 1)")
     serve.add_argument(
         "--grace",
         type=float,
-        default=float(os.environ.get("SHUTDOWN_GRACE_SECONDS", "30")),
-        help="seconds in-flight requests get to finish after SIGTERM (env SHUTDOWN_GRACE_SECONDS, default 30)",
+        help="seconds runs in flight get to finish after SIGTERM (env SHUTDOWN_GRACE_SECONDS, default 30)",
     )
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(handler=_serve)

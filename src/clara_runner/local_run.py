@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from clara_runner.contract.inputs import InputBinder
 from clara_runner.contract.schema import ApiField, Contract, build_contract
 from clara_runner.errors import InputValidationFailed
 from clara_runner.flow.context import RunContext
@@ -28,8 +29,7 @@ from clara_runner.flow.nodes import default_registry
 from clara_runner.flow.plan import Plan, compile_flow
 from clara_runner.flow.runner import run
 from clara_runner.flow.sandbox import JsSandbox
-from clara_runner.service.inputs import InputBinder
-from clara_runner.service.outbound import outbound_http
+from clara_runner.runtime.outbound import outbound_http
 from clara_runner.settings import Settings
 
 EXIT_OK = 0

@@ -15,9 +15,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from clara_runner.flow.context import ServiceEndpoints
+from clara_runner.flow.limits import WorkflowLimits
 from clara_runner.flow.sandbox import SandboxLimits
 from clara_runner.security.egress import EgressPolicy
-from clara_runner.service.workflow_limits import WorkflowLimits
 
 
 class Settings(BaseSettings):
@@ -57,6 +57,13 @@ class Settings(BaseSettings):
     housekeeping_interval_seconds: float = Field(3600.0, alias="HOUSEKEEPING_INTERVAL_SECONDS", gt=0)
 
     log_level: str = Field("info", alias="LOG_LEVEL")
+
+    # Run lifecycle (docs/DEPLOYMENT.md): when rows are written, leases, shutdown, outages.
+    run_record_after_ms: int = Field(100, alias="RUN_RECORD_AFTER_MS", ge=0)
+    process_lease_seconds: float = Field(15.0, alias="PROCESS_LEASE_SECONDS", gt=0)
+    shutdown_grace_seconds: float = Field(30.0, alias="SHUTDOWN_GRACE_SECONDS", ge=0)
+    execution_buffer_limit: int = Field(10_000, alias="EXECUTION_BUFFER_LIMIT", ge=1)
+    web_concurrency: int = Field(1, alias="WEB_CONCURRENCY", ge=1)
 
     egress_allow_private: bool = Field(False, alias="EGRESS_ALLOW_PRIVATE")
     egress_allow_hosts: str = Field("", alias="EGRESS_ALLOW_HOSTS")

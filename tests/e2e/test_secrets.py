@@ -136,7 +136,7 @@ async def test_health_and_errors_leak_no_configuration(tmp_path: Path) -> None:
             execute = await http.post("/api/workflows/any/execute", json={}, headers=bearer("clara_sk_" + "A" * 49))
     assert health.status_code == 503
     assert listing.status_code == 503
-    assert listing.json()["code"] == "service_unavailable"
+    assert listing.json()["code"] == "database_unavailable"
     assert execute.status_code in (401, 503)
     for response in (health, listing, execute):
         for leak in ("db-planted-password-777", "db-host-planted", "clara_db_planted", "5999", "SELECT", SERVER_KEY):

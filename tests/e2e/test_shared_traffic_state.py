@@ -12,7 +12,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from clara_runner.service.traffic_options import MAX_WINDOW_MS
+from clara_runner.service.deployments.traffic import MAX_WINDOW_MS
 from tests.support import REDIS_URL, LiveServer, bearer, server_env
 
 REQUESTS = 200

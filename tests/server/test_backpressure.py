@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx2
 
-from tests.apps import GATED_WORKFLOW, gated_app, services_of, serving, wait_until
+from tests.apps import GATED_WORKFLOW, gated_app, runtime_of, serving, wait_until
 from tests.support import bearer, deploy, make_settings
 
 
@@ -62,7 +62,7 @@ async def test_a_waiting_request_runs_when_a_slot_frees_and_the_line_is_bounded(
         first = _execute(client, deployment, "first")
         await gate.wait_inside(1)
         queued = _execute(client, deployment, "queued")
-        await wait_until(lambda: services_of(app).capacity.waiting == 1)
+        await wait_until(lambda: runtime_of(app).capacity.waiting == 1)
         turned_away = await _execute(client, deployment, "turned away")
         gate.open()
         responses = await asyncio.gather(first, queued)

@@ -15,8 +15,8 @@ from fastapi import FastAPI
 from clara_runner.contract.media import data_url, tiny_pdf, tiny_png
 from clara_runner.flow.nodes.base import NodeCall, NodeType, PortSpec
 from clara_runner.flow.nodes.registry import NodeRegistry
+from clara_runner.runtime.services import Runtime
 from clara_runner.server.app import create_app
-from clara_runner.service.runtime import Services
 from clara_runner.settings import Settings
 from tests.contract.support import TYPED_FLOW, edge
 from tests.file_nodes import registry_with_file_nodes
@@ -46,7 +46,7 @@ def registry_with_slow_node() -> NodeRegistry:
 async def typed_app(database_url: str, tmp_path: Path) -> AsyncIterator[FastAPI]:
     """The app with the test-only file and slow node types, and a 300 ms execution limit."""
     settings: Settings = make_settings(database_url, tmp_path / "data", MAX_EXECUTION_TIME=300)
-    application = create_app(settings, Services.build(settings, registry_with_slow_node()))
+    application = create_app(settings, Runtime.build(settings, registry_with_slow_node()))
     async with application.router.lifespan_context(application):
         yield application
 
@@ -156,7 +156,7 @@ async def test_real_error_responses_match_the_published_error_schema(
         (await typed_client.post(url, content=b"{nope", headers=bearer(key)), 400),
         (await typed_client.post(url, json={"text": "{}"}), 401),
         (await typed_client.post(url, json={"text": "{}"}, headers=bearer("clara_sk_" + "0" * 64)), 401),
-        (await typed_client.post(url, json={"text": "{}"}, headers=bearer(other_key)), 404),
+        (await typed_client.post(url, json={"text": "{}"}, headers=bearer(other_key)), 403),
         (await typed_client.post(url, content=b"x" * (10 * 1024 * 1024 + 1), headers=bearer(key)), 413),
         (await typed_client.post(url, json={"text": "not json"}, headers=bearer(key)), 422),
         (await typed_client.post(url, json={"text": "{}"}, headers=bearer(key)), 504),

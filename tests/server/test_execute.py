@@ -7,8 +7,8 @@ from typing import Any
 import httpx2
 import pytest
 
+from clara_runner.runtime.services import Runtime
 from clara_runner.server.app import create_app
-from clara_runner.service.runtime import Services
 from tests.flow.probes import probe_registry
 from tests.support import asgi_client, bearer, deploy, make_settings
 
@@ -34,7 +34,7 @@ FAILING = {
 async def probes(database_url: str, tmp_path: Path) -> AsyncIterator[httpx2.AsyncClient]:
     """A server whose registry also has the test-only probe node types, with a 300 ms run limit."""
     settings = make_settings(database_url, tmp_path, MAX_EXECUTION_TIME=300, MAX_INPUT_SIZE=2000)
-    app = create_app(settings, Services.build(settings, registry=probe_registry()))
+    app = create_app(settings, Runtime.build(settings, registry=probe_registry()))
     async with app.router.lifespan_context(app), asgi_client(app) as client:
         yield client
 
@@ -91,12 +91,11 @@ async def test_falsy_inputs_reach_the_output(client: httpx2.AsyncClient, falsy: 
 async def test_the_slug_must_belong_to_the_keys_deployment(client: httpx2.AsyncClient) -> None:
     first = await deploy(client, name="First")
     await deploy(client, name="Second")
-    for slug in ("second", "does-not-exist"):
+    for slug, status, code in (("second", 403, "access_denied"), ("does-not-exist", 404, "workflow_not_found")):
         response = await client.post(
             f"/api/workflows/{slug}/execute", json={"name": "x"}, headers=bearer(first["apiKey"])
         )
-        assert response.status_code == 404
-        assert response.json()["code"] == "workflow_not_found"
+        assert (response.status_code, response.json()["code"]) == (status, code)
     assert await history(client, "first", first["apiKey"]) == []
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 
 from clara_runner.clock import utcnow
 from clara_runner.store.tables import idempotency_keys
-from tests.apps import GATED_WORKFLOW, GateNode, gated_app, services_of, serving
+from tests.apps import GATED_WORKFLOW, GateNode, gated_app, runtime_of, serving
 from tests.support import bearer, deploy, make_settings
 
 KEY = "order-2026-0001"
@@ -156,10 +156,10 @@ async def test_a_malformed_key_is_refused(client: httpx2.AsyncClient, key: str) 
 async def test_an_expired_key_runs_again_and_is_pruned(app: FastAPI, client: httpx2.AsyncClient) -> None:
     deployment = await deploy(client)
     assert (await _call(client, deployment, {"name": "Ada"})).status_code == 200
-    database = services_of(app).database
+    database = runtime_of(app).database
     async with database.write() as conn:
         await conn.execute(update(idempotency_keys).values(expires_at=utcnow() - timedelta(seconds=1)))
-    assert await services_of(app).idempotent.prune() == 1
+    assert await runtime_of(app).idempotent.prune() == 1
     assert (await _call(client, deployment, {"name": "Grace"})).status_code == 200
     async with database.write() as conn:
         await conn.execute(update(idempotency_keys).values(expires_at=utcnow() - timedelta(seconds=1)))
@@ -174,7 +174,7 @@ async def test_a_claim_abandoned_by_a_dead_process_is_taken_over_after_its_lease
 ) -> None:
     deployment = await deploy(client)
     assert (await _call(client, deployment, {"name": "Ada"})).status_code == 200
-    database = services_of(app).database
+    database = runtime_of(app).database
     async with database.write() as conn:
         await conn.execute(update(idempotency_keys).values(state="in_progress", response_status=None))
     assert (await _call(client, deployment, {"name": "Ada"})).status_code == 409
@@ -192,7 +192,7 @@ async def test_without_a_key_nothing_is_stored(app: FastAPI, client: httpx2.Asyn
     deployment = await deploy(client)
     for _ in range(2):
         assert (await _call(client, deployment, {"name": "Ada"}, key=None)).status_code == 200
-    async with services_of(app).database.read() as conn:
+    async with runtime_of(app).database.read() as conn:
         assert (await conn.execute(select(idempotency_keys))).all() == []
     assert len(await _runs(client, deployment)) == 2
 
@@ -204,7 +204,7 @@ async def test_a_run_whose_claim_was_taken_away_still_answers_its_caller(
     deployment = await deploy(client, GATED_WORKFLOW, name="Slow")
     first = _call(client, deployment, {"name": "Ada"})
     await gate.wait_inside(1)
-    async with services_of(app).database.write() as conn:
+    async with runtime_of(app).database.write() as conn:
         await conn.execute(idempotency_keys.delete())
     gate.open()
     answered = await first

@@ -241,7 +241,7 @@ async def test_the_deployment_key_manages_its_own_versions_only(
         body = {"workflow": GREETER} if method == "PUT" else None
         anonymous = await remote_client.request(method, path, json=body)
         assert anonymous.status_code == 401, path
-        assert anonymous.json()["code"] == "admin_key_required"
+        assert anonymous.json()["code"] == "missing_authorization"
         foreign = await remote_client.request(method, path, json=body, headers=bearer(other))
         assert foreign.status_code == 403, path
         assert foreign.json()["code"] == "access_denied"

@@ -21,6 +21,7 @@ from clara_runner.contract.snippets import code_snippets
 from clara_runner.errors import (
     AccessDenied,
     ClaraError,
+    DatabaseUnavailable,
     ExecutionTimeout,
     InputValidationFailed,
     InvalidApiKey,
@@ -28,7 +29,6 @@ from clara_runner.errors import (
     MissingAuthorization,
     OutputTooLarge,
     PayloadTooLarge,
-    ServiceUnavailable,
     WorkflowFailed,
     WorkflowNotFound,
 )
@@ -233,7 +233,7 @@ def _error_responses(contract: Contract, slug: str) -> dict[str, Any]:
         ),
         "503": response(
             "The server is at capacity or its database is unreachable; retry later",
-            {"unavailable": _example("Database down", ServiceUnavailable("The database is unreachable; retry later"))},
+            {"unavailable": _example("Database down", DatabaseUnavailable())},
             Retry_After=retry_after,
         ),
         "504": response(

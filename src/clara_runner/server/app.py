@@ -4,46 +4,59 @@ from __future__ import annotations
 
 import gc
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, nullcontext
 from pathlib import Path
+from typing import Any
 
 import fastapi_offline
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Route
 
 from clara_runner import __version__
+from clara_runner.runtime.services import Runtime
 from clara_runner.security.redaction import Redactor
+from clara_runner.server import execute
 from clara_runner.server.cors import cors_options
 from clara_runner.server.errors import install_error_handlers
 from clara_runner.server.logs import configure_logging
 from clara_runner.server.openapi import ClaraApp
 from clara_runner.server.pages import ASSETS
 from clara_runner.server.routes import deployments, docs, system, versions, workflows
-from clara_runner.service.runtime import Services
+from clara_runner.server.signals import drain_first
 from clara_runner.settings import Settings
 
 _VENDOR_ASSETS = Path(fastapi_offline.__file__).parent / "static"
 _APP_ASSETS = Path(__file__).parent / "static"
 
 
-def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
-    """An app for `settings` (read from the environment when omitted)."""
+def create_app(
+    settings: Settings | None = None, runtime: Runtime | None = None, *, drain_on_signals: bool = False
+) -> ClaraApp:
+    """An app for `settings` (read from the environment when omitted). With `drain_on_signals` (the
+    server's own processes), SIGTERM and SIGINT drain the runs in flight first (`signals.py`)."""
     settings = settings or Settings()
     configure_logging(settings.log_level, Redactor(settings.secret_values()))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = services or Services.build(settings)
-        app.state.services = state
+        state = runtime or Runtime.build(settings)
+        app.state.runtime = state
         await state.start()
         try:
-            with _startup_heap_frozen():
+            with _startup_heap_frozen(), drain_first(state.drain) if drain_on_signals else nullcontext():
                 yield
         finally:
             await state.stop()
 
+    cors = cors_options(settings.cors_origins)
     app = ClaraApp(
+        fast_lane(cors),
+        documented=[APIRoute(execute.PATH, execute.execute, methods=["POST"], **execute.EXECUTE_DOCUMENTATION)],
         title="Clara Agent Runner",
         version=__version__,
         description="Deploy Clara Agent Studio workflows and call them as REST APIs.",
@@ -53,7 +66,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    cors = cors_options(settings.cors_origins)
     if cors is not None:
         app.add_middleware(CORSMiddleware, **cors)
     app.mount(f"{ASSETS}/vendor", StaticFiles(directory=_VENDOR_ASSETS), name="vendor-assets")
@@ -82,6 +94,16 @@ def _startup_heap_frozen() -> Iterator[None]:
         gc.unfreeze()
 
 
+def fast_lane(cors: dict[str, Any] | None) -> Starlette:
+    """The app that serves execute (`execute.py`): Starlette's routing and error handling, no more."""
+    lane = Starlette(
+        routes=[Route(execute.PATH, execute.execute, methods=["POST"])],
+        middleware=[Middleware(CORSMiddleware, **cors)] if cors is not None else [],
+    )
+    install_error_handlers(lane)
+    return lane
+
+
 def create_app_from_environment() -> FastAPI:
-    """Entry point for `uvicorn --factory` worker processes."""
-    return create_app()
+    """Entry point for `uvicorn --factory` in the server's processes."""
+    return create_app(drain_on_signals=True)

@@ -1,4 +1,4 @@
-"""What routes need from the request: the services, path parameters checked, and link building."""
+"""What routes need from the request: the runtime, path parameters checked, and link building."""
 
 from __future__ import annotations
 
@@ -7,18 +7,18 @@ import uuid
 from fastapi import Request
 
 from clara_runner.errors import InvalidId, InvalidSlug
+from clara_runner.runtime.services import Runtime
 from clara_runner.server.presenters import Links
-from clara_runner.service.runtime import Services
-from clara_runner.service.slugs import MAX_SLUG_LENGTH, SLUG_PATTERN
+from clara_runner.service.deployments.slugs import MAX_SLUG_LENGTH, SLUG_PATTERN
 
 
-def services(request: Request) -> Services:
-    found: Services = request.app.state.services
+def runtime(request: Request) -> Runtime:
+    found: Runtime = request.app.state.runtime
     return found
 
 
 def links(request: Request) -> Links:
-    configured = services(request).settings.base_url
+    configured = runtime(request).settings.base_url
     return Links(configured or str(request.base_url))
 
 

@@ -14,12 +14,12 @@ from clara_runner.contract.examples import example_object
 from clara_runner.contract.openapi import WorkflowDocument, workflow_openapi
 from clara_runner.contract.schema import Contract
 from clara_runner.contract.snippets import code_snippets
-from clara_runner.server.deps import links, services
+from clara_runner.server.deps import links, runtime
 from clara_runner.store.records import DeploymentRecord
 
 
 async def published(request: Request, record: DeploymentRecord) -> tuple[Contract, WorkflowDocument]:
-    state = services(request)
+    state = runtime(request)
     loaded = await state.deployments.current_version(record)
     document = WorkflowDocument(
         name=record.name,

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
@@ -17,7 +17,6 @@ from clara_runner.errors import (
     ClaraError,
     EndpointNotFound,
     MethodNotAllowed,
-    ServiceUnavailable,
     ValidationFailed,
 )
 from clara_runner.security.redaction import Redactor, active_redactor
@@ -84,20 +83,13 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(ValidationFailed(problems))
 
 
-async def _database_error(_: Request, exc: Exception) -> JSONResponse:
-    log.error("database_unavailable", error=type(exc).__name__)
-    return error_response(ServiceUnavailable("The database is unreachable; retry later", headers={"Retry-After": "5"}))
-
-
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected_error", exc_info=exc)
     return error_response(ClaraError("An unexpected error occurred"))
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: Starlette) -> None:
     app.add_exception_handler(ClaraError, _clara_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(OperationalError, _database_error)
-    app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unexpected)

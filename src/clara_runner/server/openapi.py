@@ -8,10 +8,14 @@ parameters, which this server never sends (a parameter problem is a 400 with the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute, Match
+from starlette.types import Receive, Scope, Send
 
 from clara_runner.contract.envelopes import ERROR_SCHEMA
 
@@ -40,7 +44,25 @@ _FASTAPI_VALIDATION = "#/components/schemas/HTTPValidationError"
 
 
 class ClaraApp(FastAPI):
-    """FastAPI with the management document completed as described above."""
+    """FastAPI with a fast lane in front and the management document completed as described above.
+
+    Requests for the fast lane's paths (execute) never enter FastAPI: they go to `fast_lane`, which
+    shares this app's `state`. The lane's routes are documented here from `documented`, as FastAPI
+    would document them if it served them.
+    """
+
+    def __init__(self, fast_lane: Starlette, *, documented: Sequence[BaseRoute] = (), **options: Any) -> None:
+        super().__init__(**options)
+        self._fast_lane = fast_lane
+        self._fast_routes = fast_lane.routes
+        fast_lane.state = self.state
+        self._documented = list(documented)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and any(route.matches(scope)[0] is not Match.NONE for route in self._fast_routes):
+            await self._fast_lane(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
     def openapi(self) -> dict[str, Any]:
         if self.openapi_schema is None:
@@ -48,7 +70,7 @@ class ClaraApp(FastAPI):
                 title=self.title,
                 version=self.version,
                 description=self.description,
-                routes=self.routes,
+                routes=[*self.routes, *self._documented],
                 tags=TAGS,
             )
             _drop_fastapi_validation(document)

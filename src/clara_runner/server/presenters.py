@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from clara_runner import jsonio
 from clara_runner.clock import iso
 from clara_runner.contract.schema import Contract
-from clara_runner.service.deploy import Deployed
-from clara_runner.service.execute import ExecutionOutcome
+from clara_runner.service.deployments.deploy import Deployed
+from clara_runner.service.deployments.versions import NewVersion, Rollback
+from clara_runner.service.execution.runs import ExecutionOutcome
 from clara_runner.service.pages import Page
-from clara_runner.service.versions_admin import NewVersion, Rollback
 from clara_runner.store.records import DeploymentRecord, ExecutionRecord, VersionSummaryRecord
 
 
@@ -131,21 +132,19 @@ def pagination(page: Page[Any]) -> dict[str, Any]:
     return {"limit": page.request.limit, "offset": page.request.offset, "hasMore": page.has_more}
 
 
-def execution_success(outcome: ExecutionOutcome) -> dict[str, Any]:
+def execution_success(outcome: ExecutionOutcome) -> bytes:
+    """`{"success": true, "outputs": ..., "metadata": ...}`, around the outputs as the run encoded them."""
     deployment = outcome.deployment
-    return {
-        "success": True,
-        "outputs": outcome.outputs,
-        "metadata": {
-            "duration": _duration(outcome.duration_ms),
-            "durationMs": outcome.duration_ms,
-            "nodesExecuted": outcome.nodes_executed,
-            "timestamp": iso(outcome.finished_at),
-            "executionId": str(outcome.execution_id),
-            "version": outcome.version,
-            "workflow": {"id": str(deployment.id), "name": deployment.name, "slug": deployment.slug},
-        },
+    metadata = {
+        "duration": _duration(outcome.duration_ms),
+        "durationMs": outcome.duration_ms,
+        "nodesExecuted": outcome.nodes_executed,
+        "timestamp": iso(outcome.finished_at),
+        "executionId": str(outcome.execution_id),
+        "version": outcome.version,
+        "workflow": {"id": str(deployment.id), "name": deployment.name, "slug": deployment.slug},
     }
+    return b'{"success":true,"outputs":' + outcome.outputs_json + b',"metadata":' + jsonio.dumps(metadata) + b"}"
 
 
 def execution_entry(record: ExecutionRecord) -> dict[str, Any]:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from clara_runner.errors import ClaraError
 from clara_runner.server import presenters
 from clara_runner.server.errors import error_response
-from clara_runner.service.execute import ExecutionOutcome
-from clara_runner.service.idempotency import Reply
+from clara_runner.service.execution.idempotency import Reply
+from clara_runner.service.execution.runs import ExecutionOutcome
+
+JSON = "application/json"
 
 
-def success_response(outcome: ExecutionOutcome) -> JSONResponse:
-    return JSONResponse(presenters.execution_success(outcome), headers=dict(outcome.headers))
+def success_response(outcome: ExecutionOutcome) -> Response:
+    return Response(presenters.execution_success(outcome), headers=dict(outcome.headers), media_type=JSON)
 
 
 def render_execution(result: ExecutionOutcome | ClaraError) -> Reply:

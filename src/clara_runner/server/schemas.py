@@ -15,7 +15,7 @@ from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from clara_runner.contract.envelopes import metadata_schema
-from clara_runner.service.slugs import MAX_SLUG_LENGTH
+from clara_runner.service.deployments.slugs import MAX_SLUG_LENGTH
 
 SlugPath = Annotated[
     str,
@@ -245,7 +245,7 @@ class ExecutionResult(_Shape):
 
 
 class Health(_Shape):
-    status: Literal["healthy", "unhealthy"]
+    status: Literal["healthy", "unhealthy", "shutting_down"]
     service: str
     version: str
     timestamp: datetime

@@ -7,9 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
+from clara_runner.contract.payload import parse_payload
 from clara_runner.server import presenters
 from clara_runner.server.bodies import read_limited
-from clara_runner.server.deps import checked_id, client_host, links, services
+from clara_runner.server.deps import checked_id, client_host, links, runtime
 from clara_runner.server.schemas import (
     ADMIN,
     KEY_OR_ADMIN,
@@ -20,9 +21,8 @@ from clara_runner.server.schemas import (
     errors,
     ok,
 )
-from clara_runner.service.execute import parse_payload
+from clara_runner.service.deployments.traffic import SCHEMA as TRAFFIC_OPTIONS_SCHEMA
 from clara_runner.service.pages import PageRequest
-from clara_runner.service.traffic_options import SCHEMA as TRAFFIC_OPTIONS_SCHEMA
 
 router = APIRouter(tags=["Deployments"])
 
@@ -82,7 +82,7 @@ _OFFSET = Query(description="Items to skip, an integer from 0 (default 0)")
     responses={**ok(DeployResponse, "Deployed: the API key is in the body, once", 201), **errors(400, 401, 413, 503)},
 )
 async def deploy(request: Request) -> JSONResponse:
-    state = services(request)
+    state = runtime(request)
     state.access.require_admin(request.headers.get("authorization"), client_host(request))
     body = parse_payload(await read_limited(request, state.settings.max_input_size), "application/json")
     result = await state.deployments.deploy(body)
@@ -102,7 +102,7 @@ async def list_deployments(
     offset: Annotated[str | None, _OFFSET] = None,
     userId: Annotated[str | None, Query(description="Only deployments made with this userId")] = None,
 ) -> dict[str, Any]:
-    state = services(request)
+    state = runtime(request)
     state.access.require_admin(request.headers.get("authorization"), client_host(request))
     page = await state.deployments.list(userId, PageRequest.parse(limit, offset, default_limit=100))
     link = links(request)
@@ -121,9 +121,10 @@ async def list_deployments(
     responses={**ok(DeleteResponse, "Deleted; its keys stop working"), **errors(400, 401, 403, 404, 503)},
 )
 async def delete(request: Request, deployment_id: _ID) -> dict[str, Any]:
-    state = services(request)
+    state = runtime(request)
     identifier = checked_id(deployment_id)
-    await state.access.require_owner(identifier, request.headers.get("authorization"), client_host(request), "delete")
+    caller = await state.access.caller(request.headers.get("authorization"), client_host(request))
+    await state.access.deployment(caller, "delete", deployment_id=identifier)
     record = await state.deployments.delete(identifier)
     return {
         "success": True,
@@ -146,11 +147,10 @@ async def regenerate_key(
     request: Request,
     deployment_id: Annotated[str, Path(description="The deployment id (a UUID)", json_schema_extra={"format": "uuid"})],
 ) -> dict[str, Any]:
-    state = services(request)
+    state = runtime(request)
     identifier = checked_id(deployment_id)
-    await state.access.require_owner(
-        identifier, request.headers.get("authorization"), client_host(request), "regenerate the API key for"
-    )
+    caller = await state.access.caller(request.headers.get("authorization"), client_host(request))
+    await state.access.deployment(caller, "regenerate the API key of", deployment_id=identifier)
     record, api_key = await state.deployments.regenerate_key(identifier)
     return {
         "success": True,

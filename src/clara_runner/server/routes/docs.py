@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from clara_runner.server import docs
-from clara_runner.server.deps import checked_slug, services
+from clara_runner.server.deps import checked_slug, runtime
 from clara_runner.server.pages import CONTENT_SECURITY_POLICY, REDOC_BUNDLE, redoc_page, swagger_page
 from clara_runner.server.schemas import PUBLIC, SlugPath, errors
 
@@ -54,7 +54,7 @@ def _html(page: str) -> HTMLResponse:
 @router.get("/api/workflows/{slug}/schema", summary="The workflow's OpenAPI 3.1 document", **_DOCUMENT_ROUTE)
 @router.get("/api/workflows/{slug}/openapi.json", summary="The same document under its usual name", **_DOCUMENT_ROUTE)
 async def schema(request: Request, slug: SlugPath) -> dict[str, Any]:
-    record = await services(request).deployments.get(checked_slug(slug))
+    record = await runtime(request).deployments.get(checked_slug(slug))
     return await docs.openapi_document(request, record)
 
 
@@ -66,7 +66,7 @@ def _page_route(path: str, summary: str) -> Callable[[Callable[..., Any]], Calla
 
 @_page_route("/api/workflows/{slug}/docs", "Interactive documentation (Swagger UI with try-it-out)")
 async def swagger(request: Request, slug: SlugPath) -> HTMLResponse:
-    record = await services(request).deployments.get(checked_slug(slug))
+    record = await runtime(request).deployments.get(checked_slug(slug))
     page = swagger_page(
         record.name,
         f"/api/workflows/{record.slug}/schema",
@@ -78,7 +78,7 @@ async def swagger(request: Request, slug: SlugPath) -> HTMLResponse:
 
 @_page_route("/api/workflows/{slug}/redoc", "Reference documentation (ReDoc)")
 async def redoc(request: Request, slug: SlugPath) -> HTMLResponse:
-    record = await services(request).deployments.get(checked_slug(slug))
+    record = await runtime(request).deployments.get(checked_slug(slug))
     return _html(redoc_page(record.name, f"/api/workflows/{record.slug}/schema"))
 
 

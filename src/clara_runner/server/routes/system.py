@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from clara_runner import __version__
 from clara_runner.clock import iso_now
-from clara_runner.server.deps import links, services
+from clara_runner.server.deps import links, runtime
 from clara_runner.server.pages import CONTENT_SECURITY_POLICY, redoc_page, swagger_page
 from clara_runner.server.schemas import PUBLIC, Health, Info, ok
 
@@ -25,25 +25,31 @@ _HEALTH_TIMEOUT_SECONDS = 3.0
     summary="Health check",
     openapi_extra=PUBLIC,
     response_model=None,
-    responses={**ok(Health, "The server reaches its database"), **ok(Health, "The database is unreachable", 503)},
+    responses={
+        **ok(Health, "The server reaches its database"),
+        **ok(Health, "The database is unreachable, or the server is shutting down", 503),
+    },
 )
 async def health(request: Request) -> JSONResponse:
-    """200 when the server can reach its database, 503 otherwise. It names no hosts and no settings."""
-    state = services(request)
+    """200 when the server can reach its database and takes runs, 503 otherwise (also while it shuts down,
+    so load balancers move on). It names no hosts and no settings."""
+    state = runtime(request)
     try:
         await asyncio.wait_for(state.database.ping(), _HEALTH_TIMEOUT_SECONDS)
         connected = True
     except Exception:
         connected = False
+    draining = state.admitter.draining
+    status = "shutting_down" if draining else "healthy" if connected else "unhealthy"
     body = {
-        "status": "healthy" if connected else "unhealthy",
+        "status": status,
         "service": "Clara Agent Runner",
         "version": __version__,
         "timestamp": iso_now(),
         "uptime": f"{round(time.monotonic() - state.started_at)}s",
         "database": "connected" if connected else "disconnected",
     }
-    return JSONResponse(body, status_code=200 if connected else 503)
+    return JSONResponse(body, status_code=200 if connected and not draining else 503)
 
 
 @router.get(

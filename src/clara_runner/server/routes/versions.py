@@ -6,9 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
+from clara_runner.contract.payload import parse_payload
 from clara_runner.server import presenters
 from clara_runner.server.bodies import read_limited
-from clara_runner.server.deps import checked_slug, client_host, links, services
+from clara_runner.server.deps import checked_slug, client_host, links, runtime
 from clara_runner.server.schemas import (
     KEY_OR_ADMIN,
     NewVersionResponse,
@@ -18,9 +19,8 @@ from clara_runner.server.schemas import (
     errors,
     ok,
 )
-from clara_runner.service.execute import parse_payload
+from clara_runner.service.deployments.traffic import SCHEMA as TRAFFIC_OPTIONS_SCHEMA
 from clara_runner.service.pages import PageRequest
-from clara_runner.service.traffic_options import SCHEMA as TRAFFIC_OPTIONS_SCHEMA
 
 router = APIRouter(tags=["Versions"])
 
@@ -86,7 +86,7 @@ _ROLLBACK_BODY = {
     },
 )
 async def put_version(request: Request, slug: SlugPath) -> dict[str, Any]:
-    state = services(request)
+    state = runtime(request)
     record = await state.versions.authorize(
         checked_slug(slug), request.headers.get("authorization"), client_host(request), "deploy a new version of"
     )
@@ -108,7 +108,7 @@ async def list_versions(
     limit: Annotated[str | None, Query(description="Page size, an integer from 1 to 1000 (default 50)")] = None,
     offset: Annotated[str | None, Query(description="Items to skip, an integer from 0 (default 0)")] = None,
 ) -> dict[str, Any]:
-    state = services(request)
+    state = runtime(request)
     record = await state.versions.authorize(
         checked_slug(slug), request.headers.get("authorization"), client_host(request), "list the versions of"
     )
@@ -132,7 +132,7 @@ async def list_versions(
     },
 )
 async def rollback(request: Request, slug: SlugPath) -> dict[str, Any]:
-    state = services(request)
+    state = runtime(request)
     record = await state.versions.authorize(
         checked_slug(slug), request.headers.get("authorization"), client_host(request), "roll back"
     )

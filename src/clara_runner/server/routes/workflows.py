@@ -1,45 +1,28 @@
-"""Per-workflow endpoints: details, execute, execution history (documentation is in `docs.py`)."""
+"""Per-workflow endpoints: details and execution history (execute is `server/execute.py`; documentation is in
+`docs.py`)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
 
 from clara_runner.clock import iso
 from clara_runner.server import docs, presenters
-from clara_runner.server.bodies import read_limited
-from clara_runner.server.deps import checked_slug, client_host, links, services
-from clara_runner.server.replies import render_execution, reply_response, success_response
+from clara_runner.server.deps import checked_slug, client_host, links, runtime
 from clara_runner.server.schemas import (
-    DEPLOYMENT_KEY,
     KEY_OR_ADMIN,
     PUBLIC,
     ExecutionHistory,
-    ExecutionResult,
     SlugPath,
     WorkflowDetailsResponse,
     errors,
     ok,
 )
-from clara_runner.service.execute import EXECUTION_STATUSES
+from clara_runner.service.execution.history import EXECUTION_STATUSES
 from clara_runner.service.pages import PageRequest
-from clara_runner.service.versions_admin import VERSION_HEADER
 
 router = APIRouter(tags=["Workflows"])
-
-
-_EXECUTE_BODY = {
-    **DEPLOYMENT_KEY,
-    "description": "Runs the workflow with the body's inputs. The workflow's own document "
-    "(GET /api/workflows/{slug}/schema) describes its exact input and output fields.",
-    "requestBody": {
-        "required": False,
-        "description": "An empty body counts as `{}`",
-        "content": {"application/json": {"schema": {"type": "object", "description": "One field per input"}}},
-    },
-}
 
 
 @router.get(
@@ -50,7 +33,7 @@ _EXECUTE_BODY = {
     responses={**ok(WorkflowDetailsResponse, "The deployment and its current contract"), **errors(400, 404, 500, 503)},
 )
 async def details(request: Request, slug: SlugPath) -> dict[str, Any]:
-    state = services(request)
+    state = runtime(request)
     record = await state.deployments.get(checked_slug(slug))
     loaded = await state.deployments.current_version(record)
     link = links(request)
@@ -63,36 +46,6 @@ async def details(request: Request, slug: SlugPath) -> dict[str, Any]:
             "updatedAt": iso(record.updated_at),
         },
     }
-
-
-@router.post(
-    "/api/workflows/{slug}/execute",
-    summary="Execute the workflow (API key required)",
-    openapi_extra=_EXECUTE_BODY,
-    response_model=None,
-    responses={
-        **ok(ExecutionResult, "The workflow ran"),
-        **errors(400, 401, 403, 404, 409, 413, 422, 429, 500, 502, 503, 504),
-    },
-)
-async def execute(request: Request, slug: SlugPath) -> Response:
-    state = services(request)
-    limit = state.settings.max_input_size
-
-    async def read_body() -> bytes:
-        return await read_limited(request, limit)
-
-    call = (
-        checked_slug(slug),
-        request.headers.get("authorization"),
-        read_body,
-        request.headers.get("content-type"),
-        request.headers.get(VERSION_HEADER),
-    )
-    idempotency_key = request.headers.get("idempotency-key")
-    if idempotency_key is not None:
-        return reply_response(await state.idempotent.execute(*call, idempotency_key, render_execution))
-    return success_response(await state.executions.execute(*call))
 
 
 @router.get(
@@ -111,9 +64,9 @@ async def executions(
         str | None, Query(description="Only executions with this status: " + ", ".join(EXECUTION_STATUSES))
     ] = None,
 ) -> dict[str, Any]:
-    state = services(request)
+    state = runtime(request)
     page_request = PageRequest.parse(limit, offset, default_limit=50)
-    _, page = await state.executions.history(
+    _, page = await state.history.page(
         checked_slug(slug), request.headers.get("authorization"), client_host(request), page_request, status
     )
     return {

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from clara_runner.clock import utcnow
+from clara_runner.store import leases as lease_queries
 from clara_runner.store.database import Database
 from clara_runner.store.pruning import delete_in_batches
 from clara_runner.store.tables import executions
@@ -26,3 +27,13 @@ class ExecutionRetention:
             return 0
         cutoff = utcnow() - timedelta(days=self._days)
         return await delete_in_batches(self._database, executions, executions.c.created_at < cutoff)
+
+
+LEASE_KEEP = timedelta(hours=1)
+"""Expired process leases are kept this long (they own nothing by then) for operators to look at."""
+
+
+async def prune_leases(database: Database) -> int:
+    """Forget process leases that expired over an hour ago and own no unfinished run; return how many."""
+    async with database.write() as conn:
+        return await lease_queries.prune_expired(conn, utcnow() - LEASE_KEEP)

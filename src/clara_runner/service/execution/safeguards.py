@@ -1,18 +1,21 @@
-"""What the execute service applies to every run so that nothing unsafe is recorded or returned:
-secrets redacted (inputs, outputs, trace, errors, log lines written during the run) and outputs
-bounded by `MAX_OUTPUT_SIZE`.
+"""What is applied to every run so that nothing unsafe is recorded or returned: secrets redacted
+(inputs, outputs, trace, errors, log lines written during the run) and outputs bounded by
+`MAX_OUTPUT_SIZE`.
 
 `Safeguards` lives for the process; `RunGuard` is one run's view of it, and learns the run's secrets
-as they become known (the workflow's keys, the values of sensitive inputs).
+as they become known (the workflow's keys, the values of sensitive inputs). Values leave a guard as
+encoded JSON (`jsonio`), encoded once: the outputs' text is what the size check measures, the response
+carries and the row stores.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from clara_runner import jsonio
+from clara_runner.contract.output_check import TRACE_TYPE as OUTPUT_CHECK
 from clara_runner.contract.schema import ApiField
 from clara_runner.errors import ClaraError, OutputTooLarge
 from clara_runner.flow.plan import Plan
@@ -24,11 +27,10 @@ from clara_runner.security.redaction import (
     map_json,
     secrets_in,
 )
-from clara_runner.service.output_check import TRACE_TYPE as OUTPUT_CHECK
-from clara_runner.store.records import ExecutionRecord
 
 DEFAULT_MAX_OUTPUT_SIZE = 10 * 1024 * 1024
 _WHOLE = "value"
+_ESCAPED_NUL = b"\\u0000"
 
 
 class Safeguards:
@@ -54,13 +56,12 @@ class RunGuard:
         self._safeguards = safeguards
         self.redactor = redactor
         self._token = active_redactor.set(redactor)
-        self._outputs_hold_nul = False
 
     def _learn(self, secrets: set[str] | frozenset[str]) -> None:
         self.redactor = self.redactor.with_secrets(secrets)
         active_redactor.set(self.redactor)
 
-    def inputs(self, plan: Plan, fields: Sequence[ApiField], inputs: Mapping[str, Any]) -> Any:
+    def inputs(self, plan: Plan, fields: Sequence[ApiField], inputs: Mapping[str, Any]) -> bytes:
         """The request's inputs as recorded: the workflow's secrets, `data.sensitive` fields and fields
         named like secrets hidden; their values are learned, so an echo of them is redacted too."""
         self._learn(self._safeguards.workflow_secrets(plan))
@@ -73,61 +74,58 @@ class RunGuard:
         marked = {secret for name in sensitive for secret in secrets_in({_WHOLE: inputs[name]}, every_value)}
         self._learn(marked | secrets_in(inputs))
         shown = {name: REDACTED if name in sensitive else value for name, value in inputs.items()}
-        return self.redactor.value(shown)
+        return jsonio.dumps(self.redactor.value(shown))
 
-    def outputs(self, outputs: Mapping[str, Any]) -> Any:
-        """The outputs as returned and recorded; `OutputTooLarge` past `MAX_OUTPUT_SIZE` bytes of JSON.
+    def outputs(self, outputs: Mapping[str, Any]) -> bytes:
+        """The outputs as returned, encoded; `OutputTooLarge` past `MAX_OUTPUT_SIZE` bytes.
 
         Outputs are redacted by value and shape only, not by field name: a workflow that hands its
         caller a token in an output named `token` means to.
         """
-        shown = map_json(dict(outputs), self.redactor.text)
-        encoded = json.dumps(shown, ensure_ascii=False, separators=(",", ":"), default=str)
-        self._outputs_hold_nul = "\\u0000" in encoded
-        size = len(encoded.encode())
+        encoded = jsonio.dumps(map_json(dict(outputs), self.redactor.text))
         limit = self._safeguards.max_output_size
-        if size > limit:
+        if len(encoded) > limit:
             raise OutputTooLarge(
-                f"The workflow produced {size} bytes of outputs, more than the {limit} bytes this server returns "
-                "(MAX_OUTPUT_SIZE); make the workflow return less",
-                details={"maxSize": limit, "outputSize": size},
+                f"The workflow produced {len(encoded)} bytes of outputs, more than the {limit} bytes this server "
+                "returns (MAX_OUTPUT_SIZE); make the workflow return less",
+                details={"maxSize": limit, "outputSize": len(encoded)},
             )
-        return shown
+        return encoded
 
     def error(self, error: ClaraError) -> None:
         """Redact an error's message and details in place before it is recorded and rendered."""
         error.message = self.redactor.text(error.message)
         error.details = self.redactor.value(error.details)
 
-    def finish(self, row: ExecutionRecord) -> ExecutionRecord:
-        """The row to store: redacted, with NUL characters (which PostgreSQL refuses) removed; the run's
-        redactor stops applying to log lines.
-
-        The inputs were redacted by `inputs` and hold no NUL (the binder removed them); the outputs were
-        redacted by `outputs` and are walked again only when they hold a NUL. In the trace, the server
-        wrote everything but the error texts (node ids, types, statuses, timings), so only those are
-        redacted and cleaned.
-        """
-        active_redactor.reset(self._token)
-        return dataclasses.replace(
-            row,
-            outputs=map_json(row.outputs, _storable) if self._outputs_hold_nul else row.outputs,
-            error_message=None if row.error_message is None else self._storable_text(row.error_message),
-            trace=[self._storable_entry(entry) for entry in row.trace],
-        )
-
-    def _storable_text(self, text: str) -> str:
+    def stored_text(self, text: str) -> str:
+        """Text as recorded: redacted, without NUL characters (which PostgreSQL refuses)."""
         return _storable(self.redactor.text(text))
 
-    def _storable_entry(self, entry: dict[str, Any]) -> dict[str, Any]:
+    def stored_trace(self, entries: list[dict[str, Any]]) -> bytes:
+        """The trace as recorded. The server wrote everything in it but the error texts (node ids, types,
+        statuses, timings), so only those, and the output check's entries, are redacted and cleaned."""
+        return jsonio.dumps([self._stored_entry(entry) for entry in entries])
+
+    def close(self) -> None:
+        """The run's redactor stops applying to log lines."""
+        active_redactor.reset(self._token)
+
+    def _stored_entry(self, entry: dict[str, Any]) -> dict[str, Any]:
         if entry.get("type") == OUTPUT_CHECK:
             redacted: dict[str, Any] = self.redactor.value(entry, clean=_storable)
             return redacted
         if isinstance(entry.get("error"), str):
-            return {**entry, "error": self._storable_text(entry["error"])}
+            return {**entry, "error": self.stored_text(entry["error"])}
         return entry
 
 
+def stored_outputs(encoded: bytes) -> bytes:
+    """The outputs as recorded: as returned, except that NUL characters (which PostgreSQL refuses in JSON)
+    are removed; the inputs never hold one (the binder removes them)."""
+    if _ESCAPED_NUL not in encoded:
+        return encoded
+    return jsonio.dumps(map_json(json.loads(encoded), _storable))
+
+
 def _storable(text: str) -> str:
-    """PostgreSQL stores no NUL character in text or JSONB; a node output may still contain one."""
     return text.replace("\x00", "")

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from typing import Any
 
 from clara_runner.clock import utcnow
 from clara_runner.errors import WorkflowNotFound
+from clara_runner.flow.limits import WorkflowLimits
 from clara_runner.flow.nodes.registry import NodeRegistry
-from clara_runner.service.auth import KeyAuthenticator
-from clara_runner.service.deploy import Deployed, deploy, parse_deploy_request
-from clara_runner.service.keys import issue_key
+from clara_runner.service.deployments.deploy import Deployed, deploy, parse_deploy_request
+from clara_runner.service.deployments.loaded import LoadedVersion, VersionCache
+from clara_runner.service.keys.authenticate import KeyAuthenticator
+from clara_runner.service.keys.issue import issue_key
 from clara_runner.service.pages import Page, PageRequest
-from clara_runner.service.usage import UsageRecorder
-from clara_runner.service.versions import LoadedVersion, VersionCache
-from clara_runner.service.workflow_limits import WorkflowLimits
 from clara_runner.store import deployments as deployment_queries
 from clara_runner.store import keys as key_queries
 from clara_runner.store.database import Database
@@ -29,7 +27,6 @@ class DeploymentService:
         registry: NodeRegistry,
         secret: bytes,
         keys: KeyAuthenticator,
-        usage: UsageRecorder,
         versions: VersionCache,
         limits: WorkflowLimits | None = None,
     ) -> None:
@@ -37,7 +34,6 @@ class DeploymentService:
         self._registry = registry
         self._secret = secret
         self._keys = keys
-        self._usage = usage
         self._versions = versions
         self._limits = limits or WorkflowLimits()
 
@@ -47,14 +43,14 @@ class DeploymentService:
     async def list(self, user_id: str | None, page: PageRequest) -> Page[DeploymentRecord]:
         async with self._database.read() as conn:
             rows = await deployment_queries.list_live(conn, user_id=user_id, limit=page.limit + 1, offset=page.offset)
-        return Page.from_overfetch([self._with_pending(row) for row in rows], page)
+        return Page.from_overfetch(rows, page)
 
     async def get(self, slug: str) -> DeploymentRecord:
         async with self._database.read() as conn:
             record = await deployment_queries.find_live(conn, slug=slug)
         if record is None:
             raise WorkflowNotFound()
-        return self._with_pending(record)
+        return record
 
     async def get_by_id(self, deployment_id: uuid.UUID) -> DeploymentRecord:
         async with self._database.read() as conn:
@@ -85,10 +81,3 @@ class DeploymentService:
             api_key = await issue_key(conn, self._secret, deployment_id, now)
         self._keys.forget(deployment_id)
         return record, api_key
-
-    def _with_pending(self, record: DeploymentRecord) -> DeploymentRecord:
-        count, last = self._usage.pending(record.id)
-        if not count:
-            return record
-        latest = max(last, record.last_executed_at) if record.last_executed_at and last else last
-        return dataclasses.replace(record, execution_count=record.execution_count + count, last_executed_at=latest)

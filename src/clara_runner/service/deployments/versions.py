@@ -26,16 +26,15 @@ import structlog
 
 from clara_runner.clock import utcnow
 from clara_runner.contract.schema import Contract, ContractOptions
-from clara_runner.errors import AccessDenied, ClaraError, InvalidRequest, ValidationFailed, WorkflowNotFound
+from clara_runner.errors import ClaraError, InvalidRequest, ValidationFailed, WorkflowNotFound
+from clara_runner.flow.limits import WorkflowLimits
 from clara_runner.flow.nodes.registry import NodeRegistry
-from clara_runner.security.api_keys import PREFIX
-from clara_runner.service.access import ManagementAccess
-from clara_runner.service.auth import KeyAuthenticator, bearer_token
-from clara_runner.service.deploy import derive_contract
+from clara_runner.service.access import Access
+from clara_runner.service.deployments.deploy import derive_contract
+from clara_runner.service.deployments.loaded import VersionNotFound
+from clara_runner.service.deployments.traffic import TrafficOptions, apply_traffic_options, parse_traffic_options
+from clara_runner.service.keys.authenticate import KeyAuthenticator
 from clara_runner.service.pages import Page, PageRequest
-from clara_runner.service.traffic_options import TrafficOptions, apply_traffic_options, parse_traffic_options
-from clara_runner.service.versions import VersionNotFound
-from clara_runner.service.workflow_limits import WorkflowLimits
 from clara_runner.store import deployments as deployment_queries
 from clara_runner.store import versions as version_queries
 from clara_runner.store.database import Database
@@ -153,7 +152,7 @@ class VersionAdmin:
         database: Database,
         registry: NodeRegistry,
         keys: KeyAuthenticator,
-        access: ManagementAccess,
+        access: Access,
         limits: WorkflowLimits,
     ) -> None:
         self._database = database
@@ -166,18 +165,7 @@ class VersionAdmin:
         self, slug: str, authorization: str | None, client_host: str | None, action: str
     ) -> DeploymentRecord:
         """The live deployment `slug`, if the caller holds its API key or is the admin."""
-        token = bearer_token(authorization)
-        if token is not None and token.startswith(PREFIX):
-            deployment = (await self._keys.authenticate(authorization)).deployment
-            if deployment.slug != slug:
-                raise AccessDenied(f"You do not have permission to {action} this workflow")
-        else:
-            self._access.require_admin(authorization, client_host)
-        async with self._database.read() as conn:
-            found = await deployment_queries.find_live(conn, slug=slug)
-        if found is None:
-            raise WorkflowNotFound()
-        return found
+        return await self._access.deployment(await self._access.caller(authorization, client_host), action, slug=slug)
 
     async def deploy_version(self, deployment: DeploymentRecord, body: Any) -> NewVersion:
         """Check the workflow as deploy does, store it as the next version and make it current."""

@@ -13,12 +13,12 @@ from sqlalchemy import func, select, update
 
 from clara_runner.clock import utcnow
 from clara_runner.server.app import create_app
-from clara_runner.service.housekeeping import Housekeeper
-from clara_runner.service.retention import ExecutionRetention
+from clara_runner.service.housekeeping.housekeeper import Housekeeper
+from clara_runner.service.housekeeping.retention import ExecutionRetention
 from clara_runner.store.database import Database
 from clara_runner.store.pruning import delete_in_batches
 from clara_runner.store.tables import executions
-from tests.apps import services_of, serving
+from tests.apps import runtime_of, serving
 from tests.support import bearer, deploy, make_settings
 
 
@@ -46,7 +46,7 @@ async def _inputs_left(database: Database) -> list[str]:
 
 
 async def test_executions_older_than_the_retention_period_are_deleted(app: FastAPI, client: httpx2.AsyncClient) -> None:
-    database = services_of(app).database
+    database = runtime_of(app).database
     await _executed(client, 3)
     await _age_all(database, 31)
     await _executed(client, 1)
@@ -56,7 +56,7 @@ async def test_executions_older_than_the_retention_period_are_deleted(app: FastA
 
 
 async def test_zero_days_keeps_executions_forever(app: FastAPI, client: httpx2.AsyncClient) -> None:
-    database = services_of(app).database
+    database = runtime_of(app).database
     await _executed(client, 2)
     await _age_all(database, 3650)
     assert await ExecutionRetention(database, days=0).prune() == 0
@@ -64,7 +64,7 @@ async def test_zero_days_keeps_executions_forever(app: FastAPI, client: httpx2.A
 
 
 async def test_deletion_runs_in_batches_until_nothing_matches(app: FastAPI, client: httpx2.AsyncClient) -> None:
-    database = services_of(app).database
+    database = runtime_of(app).database
     await _executed(client, 7)
     removed = await delete_in_batches(database, executions, executions.c.created_at < utcnow(), batch_size=3)
     assert removed == 7
@@ -83,37 +83,16 @@ async def test_housekeeping_runs_every_job_even_when_one_fails() -> None:
         calls.append("working")
         return 2
 
-    removed = await Housekeeper([("broken", broken), ("working", working)], interval_seconds=60).run_once()
+    removed = await Housekeeper([("broken", broken), ("working", working)]).run_once()
     assert removed == {"working": 2}
     assert calls == ["broken", "working"]
-
-
-async def test_housekeeping_repeats_on_its_interval_until_stopped() -> None:
-    rounds = 0
-    enough = asyncio.Event()
-
-    async def job() -> int:
-        nonlocal rounds
-        rounds += 1
-        if rounds == 3:
-            enough.set()
-        return 0
-
-    keeper = Housekeeper([("job", job)], interval_seconds=0.01)
-    keeper.start()
-    async with asyncio.timeout(10):
-        await enough.wait()
-    await keeper.stop()
-    stopped_at = rounds
-    await asyncio.sleep(0.05)
-    assert rounds == stopped_at
 
 
 async def test_the_server_prunes_old_executions_in_the_background(database_url: str, tmp_path: Path) -> None:
     settings = make_settings(database_url, tmp_path, EXECUTION_RETENTION_DAYS=1, HOUSEKEEPING_INTERVAL_SECONDS=0.05)
     app = create_app(settings)
     async with serving(app) as client:
-        database = services_of(app).database
+        database = runtime_of(app).database
         await _executed(client, 2)
         await _age_all(database, 2)
         await _executed(client, 1)

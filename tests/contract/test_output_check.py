@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from clara_runner.contract.output_check import MAX_REPORTED, OutputChecker
 from clara_runner.contract.schema import ApiField, Contract
-from clara_runner.service.output_check import MAX_REPORTED, OutputChecker
 
 
 def _contract(properties: dict[str, Any], required: list[str]) -> Contract:

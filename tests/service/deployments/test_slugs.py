@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from clara_runner.service.slugs import SLUG_PATTERN, first_free, slugify
+from clara_runner.service.deployments.slugs import SLUG_PATTERN, first_free, slugify
 
 
 @pytest.mark.parametrize(

@@ -8,21 +8,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from sqlalchemy.exc import IntegrityError
 
 from clara_runner.clock import utcnow
 from clara_runner.contract.schema import Contract, ContractOptions, build_contract
 from clara_runner.errors import InvalidWorkflow, SlugTaken, ValidationFailed
 from clara_runner.flow.errors import FlowDefinitionError
 from clara_runner.flow.formats import parse_flow
+from clara_runner.flow.limits import WorkflowLimits, workflow_limit_problems
 from clara_runner.flow.nodes.registry import NodeRegistry
 from clara_runner.flow.plan import compile_flow
-from clara_runner.service.keys import issue_key
-from clara_runner.service.slugs import MAX_SLUG_LENGTH, SLUG_PATTERN, first_free, slugify
-from clara_runner.service.traffic_options import TrafficOptions, apply_traffic_options, parse_traffic_options
-from clara_runner.service.workflow_limits import WorkflowLimits, workflow_limit_problems
+from clara_runner.service.deployments.slugs import MAX_SLUG_LENGTH, SLUG_PATTERN, first_free, slugify
+from clara_runner.service.deployments.traffic import TrafficOptions, apply_traffic_options, parse_traffic_options
+from clara_runner.service.keys.issue import issue_key
 from clara_runner.store import deployments as deployment_queries
-from clara_runner.store.database import Database
+from clara_runner.store.database import ConstraintViolation, Database
 from clara_runner.store.records import DeploymentRecord
 
 log = structlog.get_logger(__name__)
@@ -144,7 +143,7 @@ async def deploy(
                 api_key = await issue_key(conn, secret, deployment_id, now)
                 await apply_traffic_options(conn, deployment_id, request.traffic)
                 record = await deployment_queries.find_live(conn, deployment_id=deployment_id)
-        except IntegrityError:
+        except ConstraintViolation:
             log.info("deploy_slug_race", slug=base)
             continue
         assert record is not None

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from clara_runner.contract.multipart import MAX_PARTS, MalformedMultipart, is_multipart, parse_multipart
 from clara_runner.contract.schema import ApiField
-from clara_runner.service.multipart import MAX_PARTS, MalformedMultipart, is_multipart, parse_multipart
 from tests.uploads import multipart, png
 
 IMAGE: dict[str, Any] = {"type": "string", "contentEncoding": "base64", "contentMediaType": "image/*"}

@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from clara_runner.service.capacity import AtCapacity, ExecutionCapacity
+from clara_runner.service.execution.capacity import AtCapacity, ExecutionCapacity
 from tests.apps import wait_until
 
 DEPLOYMENT = uuid.uuid4()

@@ -5,10 +5,10 @@ from typing import Any
 
 import pytest
 
+from clara_runner.contract.inputs import InputBinder, normalise_integers
 from clara_runner.contract.media import data_url, tiny_pdf, tiny_png
 from clara_runner.contract.schema import Contract, ContractOptions
 from clara_runner.errors import InputValidationFailed
-from clara_runner.service.inputs import InputBinder, normalise_integers
 from tests.contract.support import TYPED_FLOW, contract_of, edge
 
 PNG = data_url("image/png", tiny_png())

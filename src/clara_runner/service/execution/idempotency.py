@@ -29,14 +29,23 @@ from datetime import timedelta
 import structlog
 
 from clara_runner.clock import utcnow
-from clara_runner.errors import ClaraError, InvalidRequest
-from clara_runner.service.execute import Admission, BodyReader, ExecutionOutcome, ExecutionService, ReceivedRequest
+from clara_runner.errors import ClaraError, DatabaseUnavailable, InvalidRequest
+from clara_runner.service.execution.admission import Admission
+from clara_runner.service.execution.runs import (
+    BodyReader,
+    ExecutionOutcome,
+    ExecutionService,
+    ReceivedRequest,
+)
 from clara_runner.store import idempotency as queries
 from clara_runner.store.database import Database
 from clara_runner.store.pruning import delete_in_batches
 from clara_runner.store.tables import idempotency_keys
 
 log = structlog.get_logger(__name__)
+
+_SETTLE_RETRY_SECONDS = 1.0
+_SETTLE_RETRY_MAX_SECONDS = 30.0
 
 MAX_KEY_LENGTH = 255
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -103,13 +112,23 @@ def fingerprint(request: ReceivedRequest) -> str:
 
 class IdempotentExecutions:
     def __init__(
-        self, database: Database, executions: ExecutionService, ttl_seconds: float, lease_seconds: float
+        self,
+        database: Database,
+        executions: ExecutionService,
+        *,
+        owner_id: uuid.UUID,
+        ttl_seconds: float,
+        lease_seconds: float,
     ) -> None:
         self._database = database
         self._executions = executions
+        self._owner_id = owner_id
+        """This process's lease: a claim it holds is released as soon as that lease expires."""
+        self._settling: set[asyncio.Task[None]] = set()
         self._ttl = timedelta(seconds=ttl_seconds)
         self._lease = timedelta(seconds=lease_seconds)
-        """How long a claim stays "in progress" without an answer before another request may take it over."""
+        """How long a claim stays "in progress" without an answer, even with a live owner, before another
+        request may take it over (longer than any run it could be waiting for)."""
 
     async def execute(
         self,
@@ -145,6 +164,7 @@ class IdempotentExecutions:
                 now=now,
                 locked_until=now + self._lease,
                 expires_at=now + self._ttl,
+                owner_id=self._owner_id,
             )
 
     async def _run_claimed(
@@ -163,27 +183,54 @@ class IdempotentExecutions:
                     raise
                 reply = render(exc)
         except BaseException:
-            await asyncio.shield(self._release(scope, claim_id))
+            await asyncio.shield(self._settle(scope, claim_id, None))
             raise
-        await asyncio.shield(self._store(scope, claim_id, reply))
+        await asyncio.shield(self._settle(scope, claim_id, reply))
         return reply
 
-    async def _store(self, scope: queries.Scope, claim_id: uuid.UUID, reply: Reply) -> None:
-        """Keep the reply for replays. If that fails, the caller still gets it (the run did happen); the key
-        stays "in progress" until its lease ends."""
-        headers = {name: value for name, value in reply.headers.items() if name.lower() not in _PER_RESPONSE_HEADERS}
+    async def _settle(self, scope: queries.Scope, claim_id: uuid.UUID, reply: Reply | None) -> None:
+        """Store the reply for replays, or release the claim when there is none to store. The caller gets
+        its answer either way; while the database is unreachable, this is retried in the background, so
+        the key does not stay "in progress" once it answers again."""
         try:
-            async with self._database.write() as conn:
-                stored = await queries.complete(conn, scope, claim_id, reply.status, headers, reply.body)
+            await self._write_settlement(scope, claim_id, reply)
+        except DatabaseUnavailable:
+            task = asyncio.create_task(self._settle_later(scope, claim_id, reply), name="idempotency-settle")
+            self._settling.add(task)
+            task.add_done_callback(self._settling.discard)
         except Exception:
-            log.exception("idempotency_store_failed", deployment_id=str(scope.deployment_id))
+            log.exception("idempotency_settle_failed", deployment_id=str(scope.deployment_id))
+
+    async def _settle_later(self, scope: queries.Scope, claim_id: uuid.UUID, reply: Reply | None) -> None:
+        delay = _SETTLE_RETRY_SECONDS
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self._write_settlement(scope, claim_id, reply)
+            except DatabaseUnavailable:
+                delay = min(delay * 2, _SETTLE_RETRY_MAX_SECONDS)
+                continue
+            except Exception:
+                log.exception("idempotency_settle_failed", deployment_id=str(scope.deployment_id))
             return
+
+    async def _write_settlement(self, scope: queries.Scope, claim_id: uuid.UUID, reply: Reply | None) -> None:
+        async with self._database.write() as conn:
+            if reply is None:
+                await queries.release(conn, scope, claim_id)
+                return
+            headers = {
+                name: value for name, value in reply.headers.items() if name.lower() not in _PER_RESPONSE_HEADERS
+            }
+            stored = await queries.complete(conn, scope, claim_id, reply.status, headers, reply.body)
         if not stored:
             log.warning("idempotency_claim_lost", deployment_id=str(scope.deployment_id))
 
-    async def _release(self, scope: queries.Scope, claim_id: uuid.UUID) -> None:
-        async with self._database.write() as conn:
-            await queries.release(conn, scope, claim_id)
+    async def close(self) -> None:
+        """Stop retrying settlements; a claim left in progress is released when this process's lease expires."""
+        for task in list(self._settling):
+            task.cancel()
+        await asyncio.gather(*self._settling, return_exceptions=True)
 
     async def prune(self) -> int:
         """Delete expired keys; return how many."""

@@ -11,14 +11,14 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from clara_runner.contract.inputs import InputBinder
+from clara_runner.contract.output_check import OutputChecker
 from clara_runner.contract.schema import Contract
 from clara_runner.errors import ClaraError, WorkflowNotFound
 from clara_runner.flow.errors import FlowDefinitionError
 from clara_runner.flow.formats import parse_flow
 from clara_runner.flow.nodes.registry import NodeRegistry
 from clara_runner.flow.plan import Plan, compile_flow
-from clara_runner.service.inputs import InputBinder
-from clara_runner.service.output_check import OutputChecker
 from clara_runner.store import deployments as deployment_queries
 from clara_runner.store.database import Database
 

@@ -1,0 +1,221 @@
+"""The composition root: every long-lived object of a server process, built once from `Settings`, and
+the order in which they start, drain and stop."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import structlog
+
+from clara_runner.errors import DatabaseUnavailable
+from clara_runner.flow.context import HttpClients, RunContext
+from clara_runner.flow.events import EventSink
+from clara_runner.flow.nodes import default_registry
+from clara_runner.flow.nodes.registry import NodeRegistry
+from clara_runner.flow.outbound import OutboundHook
+from clara_runner.flow.sandbox import JsSandbox
+from clara_runner.runtime.outbound import outbound_http
+from clara_runner.security.admin import HOW_TO_SET, AdminPolicy
+from clara_runner.security.rate_limits import Counters, RateLimit, RateLimiter, RedisCounters
+from clara_runner.security.redaction import Redactor
+from clara_runner.security.secret import load_secret
+from clara_runner.service.access import Access
+from clara_runner.service.deployments.loaded import VersionCache
+from clara_runner.service.deployments.manage import DeploymentService
+from clara_runner.service.deployments.versions import VersionAdmin
+from clara_runner.service.execution.admission import Admitter
+from clara_runner.service.execution.capacity import ExecutionCapacity
+from clara_runner.service.execution.history import ExecutionHistory
+from clara_runner.service.execution.idempotency import IdempotentExecutions
+from clara_runner.service.execution.lease import ProcessLease
+from clara_runner.service.execution.recovery import OrphanSweeper
+from clara_runner.service.execution.runs import SERVER_SHUTDOWN, ExecutionService
+from clara_runner.service.execution.safeguards import Safeguards
+from clara_runner.service.housekeeping.housekeeper import Housekeeper
+from clara_runner.service.housekeeping.periodic import Periodic
+from clara_runner.service.housekeeping.retention import ExecutionRetention, prune_leases
+from clara_runner.service.keys.authenticate import KeyAuthenticator
+from clara_runner.settings import Settings
+from clara_runner.store.database import Database
+from clara_runner.store.rate_limits import DatabaseCounters, prune_windows
+from clara_runner.store.writer import ExecutionWriter
+
+log = structlog.get_logger(__name__)
+
+_CLAIM_MARGIN_SECONDS = 60.0
+"""How long past its longest possible run an idempotency claim is kept, even with a live owner."""
+_INTERRUPTED_ANSWER_SECONDS = 2.0
+"""After interrupting the runs left at the end of the grace period, how long they get to record and answer."""
+_WRITER_DRAIN_SECONDS = 3.0
+"""How long the writer keeps trying to store its last rows at shutdown before it spills them to disk."""
+_QUOTA_RETURN_SECONDS = 1.0
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    database: Database
+    registry: NodeRegistry
+    access: Access
+    deployments: DeploymentService
+    versions: VersionAdmin
+    admitter: Admitter
+    executions: ExecutionService
+    history: ExecutionHistory
+    idempotent: IdempotentExecutions
+    writer: ExecutionWriter
+    lease: ProcessLease
+    sweeper: OrphanSweeper
+    housekeeping: Housekeeper
+    rate_limits: RateLimiter
+    capacity: ExecutionCapacity
+    http: HttpClients
+    sandbox: JsSandbox
+    started_at: float = field(default_factory=time.monotonic)
+    _loops: list[Periodic] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, settings: Settings, registry: NodeRegistry | None = None) -> Runtime:
+        database = Database(
+            settings.resolved_database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_pool_overflow,
+        )
+        registry = registry or default_registry()
+        secret = load_secret(settings.secret_key, settings.data_dir)
+        keys = KeyAuthenticator(database, secret, settings.key_cache_seconds)
+        access = Access(AdminPolicy(settings.admin_key), keys, database)
+        versions = VersionCache(database, registry)
+        http = outbound_http(settings)
+        endpoints = settings.service_endpoints()
+        sandbox = JsSandbox(settings.sandbox_limits())
+
+        def run_context(execution_id: str, events: EventSink, before_outbound: OutboundHook) -> RunContext:
+            return RunContext(
+                events=events,
+                execution_id=execution_id,
+                services=endpoints,
+                http=http,
+                sandbox=sandbox,
+                before_outbound=before_outbound,
+            )
+
+        counters: Counters = RedisCounters(settings.redis_url) if settings.redis_url else DatabaseCounters(database)
+        rate_limits = RateLimiter(
+            counters,
+            RateLimit(
+                enabled=settings.rate_limit_enabled,
+                max_requests=settings.rate_limit_max_requests,
+                window_seconds=settings.rate_limit_window_ms // 1000,
+            ),
+        )
+        queue_seconds = settings.queue_timeout_ms / 1000
+        capacity = ExecutionCapacity(settings.max_concurrent_executions, settings.max_queued_executions, queue_seconds)
+        writer = ExecutionWriter(
+            database.execution_batches(),
+            spill_dir=settings.data_dir / "unwritten",
+            buffer_limit=settings.execution_buffer_limit,
+        )
+        lease = ProcessLease(database, "web", settings.process_lease_seconds)
+        admitter = Admitter(access, rate_limits, writer)
+        executions = ExecutionService(
+            admitter,
+            versions,
+            writer,
+            capacity,
+            owner_id=lease.id,
+            max_seconds=settings.max_execution_seconds,
+            record_after_seconds=settings.run_record_after_ms / 1000,
+            context_factory=run_context,
+            safeguards=Safeguards(Redactor(settings.secret_values()), settings.max_output_size),
+        )
+        idempotent = IdempotentExecutions(
+            database,
+            executions,
+            owner_id=lease.id,
+            ttl_seconds=settings.idempotency_ttl_seconds,
+            lease_seconds=settings.max_execution_seconds + queue_seconds + _CLAIM_MARGIN_SECONDS,
+        )
+        housekeeping = Housekeeper(
+            [
+                ("executions", ExecutionRetention(database, settings.execution_retention_days).prune),
+                ("idempotency_keys", idempotent.prune),
+                ("rate_limit_windows", lambda: prune_windows(database)),
+                ("process_leases", lambda: prune_leases(database)),
+            ]
+        )
+        return cls(
+            settings=settings,
+            database=database,
+            registry=registry,
+            access=access,
+            deployments=DeploymentService(database, registry, secret, keys, versions, settings.workflow_limits()),
+            versions=VersionAdmin(database, registry, keys, access, settings.workflow_limits()),
+            admitter=admitter,
+            executions=executions,
+            history=ExecutionHistory(database, access),
+            idempotent=idempotent,
+            writer=writer,
+            lease=lease,
+            sweeper=OrphanSweeper(database),
+            housekeeping=housekeeping,
+            rate_limits=rate_limits,
+            capacity=capacity,
+            http=http,
+            sandbox=sandbox,
+        )
+
+    async def start(self) -> None:
+        if not self.access.admin.configured:
+            log.warning(
+                "admin_key_not_set",
+                message="Management endpoints answer loopback clients only. " + HOW_TO_SET,
+            )
+        try:
+            await self.lease.register()
+        except DatabaseUnavailable:
+            log.warning("process_lease_not_registered", reason="database unreachable; registered when it answers")
+        self.writer.start()
+        self._loops = [
+            Periodic("process-lease", self.lease.renew_every, self.lease.renew),
+            Periodic("orphan-sweep", self.lease.renew_every, self.sweeper.sweep, first_delay=0),
+            Periodic("quota-return", _QUOTA_RETURN_SECONDS, self.rate_limits.give_back_idle),
+            Periodic(
+                "housekeeping",
+                self.settings.housekeeping_interval_seconds,
+                self.housekeeping.run_once,
+                first_delay=min(self.settings.housekeeping_interval_seconds, 60.0),
+            ),
+        ]
+        for loop in self._loops:
+            loop.start()
+        await self.sandbox.warm()
+
+    async def drain(self) -> None:
+        """Stop taking runs; give the running ones `SHUTDOWN_GRACE_SECONDS`, then interrupt the rest."""
+        self.admitter.draining = True
+        in_flight = self.executions.in_flight
+        if await in_flight.wait_idle(self.settings.shutdown_grace_seconds):
+            return
+        log.warning("runs_interrupted", code=SERVER_SHUTDOWN, count=len(in_flight))
+        in_flight.interrupt_all(SERVER_SHUTDOWN)
+        await in_flight.wait_idle(_INTERRUPTED_ANSWER_SECONDS)
+
+    async def stop(self) -> None:
+        self.admitter.draining = True
+        for loop in self._loops:
+            await loop.stop()
+        try:
+            await self.rate_limits.aclose()
+        except Exception:
+            log.exception("quota_return_failed")
+        await self.writer.close(_WRITER_DRAIN_SECONDS)
+        try:
+            await self.lease.release()
+        except DatabaseUnavailable:
+            log.warning("process_lease_not_released", reason="database unreachable; it expires by itself")
+        await self.idempotent.close()
+        await self.sandbox.aclose()
+        await self.http.aclose()
+        await self.database.close()

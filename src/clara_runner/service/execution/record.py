@@ -1,0 +1,150 @@
+"""One admitted request as its execution row says it, filled in as the run gets further.
+
+The row is written as snapshots through the process's execution writer, from the moment the run gets
+its execution slot (a request refused or interrupted before that leaves no row):
+
+* a run that ends quickly writes only its final row (one write, group-committed with others);
+* a run still going `threshold` seconds after it started gets a `running` snapshot written then,
+  without waiting for it;
+* a run about to make its first outbound call waits until a `running` snapshot is stored, so a run
+  that caused a side effect always has a row.
+
+Unfinished snapshots name the process's lease (`owner_id`): if the process dies, any live process
+marks them `interrupted` once the lease expires. The final snapshot replaces them, and nothing
+replaces a final one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import datetime
+
+from clara_runner.clock import utcnow
+from clara_runner.flow.events import TraceRecorder
+from clara_runner.service.keys.authenticate import Principal
+from clara_runner.store.records import ExecutionWrite
+from clara_runner.store.writer import ExecutionWriter
+
+
+class RunRecord:
+    __slots__ = (
+        "_timer",
+        "_writer",
+        "began",
+        "created_at",
+        "error_code",
+        "error_message",
+        "execution_id",
+        "finished_at",
+        "inputs_json",
+        "interrupted_by",
+        "nodes_executed",
+        "output_mismatch",
+        "outputs_json",
+        "owner_id",
+        "principal",
+        "status",
+        "stored_outputs_json",
+        "task",
+        "threshold",
+        "trace",
+        "trace_json",
+        "version",
+        "written",
+    )
+
+    def __init__(self, principal: Principal, owner_id: uuid.UUID, writer: ExecutionWriter, threshold: float) -> None:
+        self.principal = principal
+        self.owner_id = owner_id
+        self._writer = writer
+        self.execution_id = uuid.uuid4()
+        self.created_at: datetime = utcnow()
+        self.began = time.perf_counter()
+        self.trace = TraceRecorder()
+        self.version = principal.deployment.current_version
+        self.status = "queued"
+        """`queued` until the run gets its execution slot."""
+        self.inputs_json: bytes | None = None
+        self.outputs_json: bytes | None = None
+        """The outputs as returned to the caller."""
+        self.stored_outputs_json: bytes | None = None
+        self.trace_json: bytes | None = None
+        self.error_code: str | None = None
+        self.error_message: str | None = None
+        self.output_mismatch = False
+        self.nodes_executed = 0
+        self.finished_at: datetime | None = None
+        self.written: str | None = None
+        """The status of the latest snapshot handed to the writer, if any."""
+        self.interrupted_by: str | None = None
+        """Why the server cancelled the run (`server_shutdown`), when it did."""
+        self.task = asyncio.current_task()
+        self.threshold = threshold
+        self._timer: asyncio.TimerHandle | None = None
+
+    @property
+    def started(self) -> bool:
+        return self.status != "queued"
+
+    def start(self) -> None:
+        """The run got its execution slot."""
+        self.status = "running"
+        self._timer = asyncio.get_running_loop().call_later(self.threshold, self._still_going)
+
+    async def before_outbound(self) -> None:
+        if self.written != "running":
+            self.written = "running"
+            await self._writer.write(self.snapshot())
+
+    def fail(self, code: str, message: str, status: str = "error") -> None:
+        self.status, self.error_code, self.error_message = status, code, message
+
+    def interrupt(self, reason: str) -> None:
+        """Cancel the run on the server's behalf (the caller learns `reason` from the recorded row)."""
+        self.interrupted_by = reason
+        if self.task is not None:
+            self.task.cancel(reason)
+
+    @property
+    def duration_ms(self) -> int:
+        return round((time.perf_counter() - self.began) * 1000)
+
+    def snapshot(self) -> ExecutionWrite:
+        """The row as it stands now."""
+        final = self.status not in ("queued", "running")
+        outputs = self.stored_outputs_json or self.outputs_json
+        return ExecutionWrite(
+            id=self.execution_id,
+            deployment_id=self.principal.deployment.id,
+            version=self.version,
+            api_key_id=self.principal.key_id,
+            status=self.status,
+            inputs_json=None if self.inputs_json is None else self.inputs_json.decode(),
+            outputs_json=None if outputs is None else outputs.decode(),
+            error_code=self.error_code,
+            error_message=self.error_message,
+            duration_ms=self.duration_ms if final else None,
+            nodes_executed=self.nodes_executed,
+            trace_json=None if self.trace_json is None else self.trace_json.decode(),
+            created_at=self.created_at,
+            finished_at=self.finished_at,
+            owner_id=self.owner_id,
+            output_mismatch=self.output_mismatch,
+        )
+
+    async def finish(self) -> ExecutionWrite:
+        """Write the final row; return it once stored (or kept in memory while the database is down)."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self.finished_at = utcnow()
+        row = self.snapshot()
+        self.written = row.status
+        await self._writer.write(row)
+        return row
+
+    def _still_going(self) -> None:
+        if self.written is None:
+            self.written = self.status
+            self._writer.write_soon(self.snapshot())

@@ -1,0 +1,267 @@
+"""Execute a deployed workflow for an API caller.
+
+Path of one request: admit it (`admission.py`: key, process open, rate limit) -> receive the body ->
+wait for an execution slot -> load the current version or the one `X-Workflow-Version` pins (cached:
+plan, contract, validators) -> parse (JSON, form or multipart) and validate the body -> run under the
+`MAX_EXECUTION_TIME` deadline -> check the outputs against the output schema (a mismatch is traced and
+counted, never fatal) -> redact, encode once and size-check -> record -> respond.
+
+Every admitted request that gets an execution slot leaves exactly one execution row with a final
+status (success, error, timeout, interrupted), whatever fails after that point (`record.py` says when
+its snapshots are written). Refusals before that leave no row: 429 `rate_limited`, 503 `at_capacity`,
+and 503 `shutting_down` for a request still waiting for a slot. They shed load, and writing a row for
+each would turn a flood of refused requests into a flood of writes: the request never reached the
+workflow.
+
+At shutdown, runs still going when the grace period ends are cancelled by the server (`InFlight`):
+they are recorded `interrupted` (`server_shutdown`) and their callers get 503 `shutting_down`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from clara_runner.contract.multipart import is_multipart, parse_multipart
+from clara_runner.contract.payload import parse_payload
+from clara_runner.errors import ClaraError, ExecutionTimeout
+from clara_runner.flow.context import RunContext
+from clara_runner.flow.errors import NodeFailed
+from clara_runner.flow.events import EventSink
+from clara_runner.flow.outbound import OutboundHook
+from clara_runner.flow.runner import run as run_flow
+from clara_runner.service.deployments.loaded import VersionCache
+from clara_runner.service.deployments.versions import pinned_version
+from clara_runner.service.execution.admission import Admission, Admitter, ShuttingDown
+from clara_runner.service.execution.capacity import AtCapacity, ExecutionCapacity
+from clara_runner.service.execution.failures import node_failure
+from clara_runner.service.execution.record import RunRecord
+from clara_runner.service.execution.safeguards import Safeguards, stored_outputs
+from clara_runner.store.records import DeploymentRecord, ExecutionWrite
+from clara_runner.store.writer import ExecutionWriter
+
+ContextFactory = Callable[[str, EventSink, OutboundHook], RunContext]
+BodyReader = Callable[[], Awaitable[bytes]]
+
+SERVER_SHUTDOWN = "server_shutdown"
+_INTERRUPTED = "The server shut down before the run finished; it was cancelled"
+
+
+def default_context(execution_id: str, events: EventSink, before_outbound: OutboundHook) -> RunContext:
+    return RunContext(events=events, execution_id=execution_id, before_outbound=before_outbound)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionOutcome:
+    execution_id: uuid.UUID
+    deployment: DeploymentRecord
+    version: int
+    outputs_json: bytes
+    """The outputs as the response carries them, encoded once."""
+    duration_ms: int
+    nodes_executed: int
+    finished_at: datetime
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """Response headers the run earned (the caller's rate-limit quota)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedRequest:
+    """An admitted request: its body, read in full before an execution slot is taken so a slow upload
+    holds no slot, with what says how to read it (content type) and which version to run.
+
+    A failure to read the body (too large, client gone) is kept and raised when the run reads it, so it
+    is recorded like any other failure of an admitted request.
+    """
+
+    raw: bytes | None
+    content_type: str | None
+    version_header: str | None
+    failure: Exception | None = None
+
+    @classmethod
+    async def receive(
+        cls, read_body: BodyReader, content_type: str | None, version_header: str | None
+    ) -> ReceivedRequest:
+        try:
+            return cls(await read_body(), content_type, version_header)
+        except Exception as exc:
+            return cls(None, content_type, version_header, exc)
+
+    async def read(self) -> bytes:
+        if self.failure is not None:
+            raise self.failure
+        assert self.raw is not None
+        return self.raw
+
+
+class InFlight:
+    """The runs this process has going, so that shutdown can wait for them and interrupt the rest."""
+
+    def __init__(self) -> None:
+        self._runs: set[RunRecord] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    def add(self, run: RunRecord) -> None:
+        self._runs.add(run)
+        self._idle.clear()
+
+    def discard(self, run: RunRecord) -> None:
+        self._runs.discard(run)
+        if not self._runs:
+            self._idle.set()
+
+    async def wait_idle(self, seconds: float) -> bool:
+        """Wait up to `seconds` for every run to end; True if they did."""
+        try:
+            async with asyncio.timeout(seconds):
+                await self._idle.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    def interrupt_all(self, reason: str) -> None:
+        for run in list(self._runs):
+            run.interrupt(reason)
+
+
+class ExecutionService:
+    def __init__(
+        self,
+        admitter: Admitter,
+        versions: VersionCache,
+        writer: ExecutionWriter,
+        capacity: ExecutionCapacity,
+        *,
+        owner_id: uuid.UUID,
+        max_seconds: float,
+        record_after_seconds: float,
+        context_factory: ContextFactory = default_context,
+        safeguards: Safeguards | None = None,
+    ) -> None:
+        self._admitter = admitter
+        self._versions = versions
+        self._writer = writer
+        self._capacity = capacity
+        self._owner_id = owner_id
+        self._max_seconds = max_seconds
+        self._record_after = record_after_seconds
+        self._context_factory = context_factory
+        self._safeguards = safeguards or Safeguards()
+        self.in_flight = InFlight()
+
+    async def execute(
+        self,
+        slug: str,
+        authorization: str | None,
+        read_body: BodyReader,
+        content_type: str | None,
+        version_header: str | None = None,
+    ) -> ExecutionOutcome:
+        admission = await self.admit(slug, authorization)
+        return await self.run(admission, await ReceivedRequest.receive(read_body, content_type, version_header))
+
+    async def admit(self, slug: str, authorization: str | None) -> Admission:
+        return await self._admitter.admit(slug, authorization)
+
+    async def run(self, admission: Admission, request: ReceivedRequest) -> ExecutionOutcome:
+        """Wait for an execution slot, run the admitted request, then record it.
+
+        The slot bounds work in progress, so it is given back as soon as the run ends: the row is
+        written after it, and waiting writes never hold slots other requests could be running in.
+        """
+        run = RunRecord(admission.principal, self._owner_id, self._writer, self._record_after)
+        self.in_flight.add(run)
+        try:
+            with admission.stamped():
+                row = await self._run(run, request)
+        finally:
+            self.in_flight.discard(run)
+        assert run.outputs_json is not None
+        assert row.duration_ms is not None
+        assert row.finished_at is not None
+        return ExecutionOutcome(
+            execution_id=run.execution_id,
+            deployment=admission.principal.deployment,
+            version=run.version,
+            outputs_json=run.outputs_json,
+            duration_ms=row.duration_ms,
+            nodes_executed=row.nodes_executed,
+            finished_at=row.finished_at,
+            headers=admission.headers,
+        )
+
+    async def _run(self, run: RunRecord, request: ReceivedRequest) -> ExecutionWrite:
+        deployment = run.principal.deployment
+        try:
+            async with self._capacity.slot(deployment.id, deployment.max_concurrency):
+                run.start()
+                await self._attempt(run, request)
+        except AtCapacity:
+            raise
+        except asyncio.CancelledError:
+            if run.started:
+                run.fail(run.interrupted_by or SERVER_SHUTDOWN, _INTERRUPTED, "interrupted")
+                await run.finish()
+            task = asyncio.current_task()
+            if run.interrupted_by is None or task is None or task.uncancel() > 0:
+                raise
+            raise ShuttingDown(_INTERRUPTED, details={"executionId": str(run.execution_id)}) from None
+        except BaseException:
+            await run.finish()
+            raise
+        return await run.finish()
+
+    async def _attempt(self, run: RunRecord, request: ReceivedRequest) -> None:
+        guard = self._safeguards.begin()
+        try:
+            run.version = pinned_version(request.version_header, run.version)
+            loaded = await self._versions.get(run.principal.deployment.id, run.version)
+            raw = await request.read()
+            payload = (
+                parse_multipart(raw, request.content_type, loaded.contract.inputs)
+                if is_multipart(request.content_type)
+                else parse_payload(raw, request.content_type)
+            )
+            values, inputs = loaded.binder.bind(payload)
+            run.inputs_json = guard.inputs(loaded.plan, loaded.contract.inputs, inputs)
+            context = self._context_factory(str(run.execution_id), run.trace, run.before_outbound)
+            try:
+                async with asyncio.timeout(self._max_seconds):
+                    result = await run_flow(loaded.plan, values, context)
+            except TimeoutError as exc:
+                raise ExecutionTimeout(
+                    f"Workflow execution timeout after {round(self._max_seconds * 1000)}ms; the run was cancelled"
+                ) from exc
+            except NodeFailed as exc:
+                raise node_failure(exc) from exc
+            outputs = loaded.outputs_by_field(result.outputs)
+            mismatch = loaded.output_checker.check(outputs)
+            run.outputs_json = guard.outputs(outputs)
+            stored = stored_outputs(run.outputs_json)
+            run.stored_outputs_json = None if stored is run.outputs_json else stored
+            if mismatch is not None:
+                run.trace.entries.append(mismatch)
+                run.output_mismatch = True
+            run.status = "success"
+        except ClaraError as exc:
+            guard.error(exc)
+            run.fail(exc.code, exc.message, "timeout" if isinstance(exc, ExecutionTimeout) else "error")
+            exc.details["executionId"] = str(run.execution_id)
+            raise
+        except Exception as exc:
+            run.fail("internal_error", f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            run.nodes_executed = sum(1 for entry in run.trace.entries if entry["status"] == "success")
+            run.trace_json = guard.stored_trace(run.trace.entries)
+            if run.error_message is not None:
+                run.error_message = guard.stored_text(run.error_message)
+            guard.close()
