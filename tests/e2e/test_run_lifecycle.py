@@ -12,7 +12,7 @@ import asyncio
 import signal
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +124,7 @@ async def until(condition: Any, seconds: float, what: str) -> None:
         await asyncio.sleep(0.02)
 
 
-def succeeded(responses: list[httpx2.Response | Exception]) -> list[str]:
+def succeeded(responses: Sequence[httpx2.Response | Exception]) -> list[str]:
     """Execution ids of the runs that answered 200."""
     return [
         response.json()["metadata"]["executionId"]
