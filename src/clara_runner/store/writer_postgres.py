@@ -1,11 +1,9 @@
 """A batch of execution snapshots on PostgreSQL: one statement, one round trip, one commit.
 
-The rows travel as one array per column and are unpacked with `unnest`, so the statement text is the
-same for every batch size and is prepared once per connection. Data-modifying CTEs then upsert the
-rows (a final status is never replaced), count the final ones on their deployments and touch their
-keys, all in the statement's own implicit transaction. The writer holds its own connection in
-autocommit mode, outside SQLAlchemy's pool: this is the hot path, and it needs no pool checkout, no
-pre-ping and no BEGIN/COMMIT round trips.
+Data-modifying CTEs upsert the rows (a final status is never replaced), count the final ones on their
+deployments and touch their keys, all in the statement's own implicit transaction. The writer holds
+its own connection in autocommit mode, outside SQLAlchemy's pool: this is the hot path, and it needs
+no pool checkout, no pre-ping and no BEGIN/COMMIT round trips.
 """
 
 from __future__ import annotations
@@ -15,6 +13,7 @@ import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg import errors as pg_errors
 
@@ -23,14 +22,10 @@ from clara_runner.store.writer import BatchRefused, BatchUnavailable
 
 UPSERT = """
 WITH batch AS (
-    SELECT * FROM unnest(
-        %s::uuid[], %s::uuid[], %s::int4[], %s::uuid[], %s::text[], %s::text[], %s::text[], %s::text[],
-        %s::text[], %s::int4[], %s::int4[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::uuid[],
-        %s::bool[]
-    ) AS b(
-        id, deployment_id, version, api_key_id, status, inputs, outputs, error_code,
-        error_message, duration_ms, nodes_executed, trace, created_at, finished_at, owner_id,
-        output_mismatch
+    SELECT * FROM jsonb_to_recordset(%s::jsonb) AS b(
+        id uuid, deployment_id uuid, version int, api_key_id uuid, status text, inputs jsonb, outputs jsonb,
+        error_code text, error_message text, duration_ms int, nodes_executed int, trace jsonb,
+        created_at timestamptz, finished_at timestamptz, owner_id uuid, output_mismatch bool
     )
 ), written AS (
     INSERT INTO executions (
@@ -38,8 +33,8 @@ WITH batch AS (
         error_message, duration_ms, nodes_executed, trace, created_at, finished_at, owner_id
     )
     SELECT
-        id, deployment_id, version, api_key_id, status, inputs::jsonb, outputs::jsonb, error_code,
-        error_message, duration_ms, nodes_executed, trace::jsonb, created_at, finished_at, owner_id
+        id, deployment_id, version, api_key_id, status, inputs, outputs, error_code,
+        error_message, duration_ms, nodes_executed, trace, created_at, finished_at, owner_id
     FROM batch
     ON CONFLICT (id) DO UPDATE SET
         version = excluded.version, status = excluded.status, inputs = excluded.inputs,
@@ -74,28 +69,39 @@ WITH batch AS (
 )
 SELECT count(*) FROM written
 """
-"""Column arrays in the order of `_columns`; `output_mismatch` is counted, not stored."""
+"""The batch travels as one JSON array of rows (`_batch`), unpacked by `jsonb_to_recordset`: one
+parameter encoded in C by orjson, the stored JSON values embedded as they are, and a statement text that
+is the same for every batch size, so it is prepared once per connection."""
 
 
-def _columns(rows: Sequence[ExecutionWrite]) -> list[list[Any]]:
-    return [
-        [row.id for row in rows],
-        [row.deployment_id for row in rows],
-        [row.version for row in rows],
-        [row.api_key_id for row in rows],
-        [row.status for row in rows],
-        [row.inputs_json for row in rows],
-        [row.outputs_json for row in rows],
-        [row.error_code for row in rows],
-        [row.error_message for row in rows],
-        [row.duration_ms for row in rows],
-        [row.nodes_executed for row in rows],
-        [row.trace_json for row in rows],
-        [row.created_at for row in rows],
-        [row.finished_at for row in rows],
-        [row.owner_id for row in rows],
-        [row.output_mismatch for row in rows],
-    ]
+def _batch(rows: Sequence[ExecutionWrite]) -> bytes:
+    return orjson.dumps(
+        [
+            {
+                "id": row.id,
+                "deployment_id": row.deployment_id,
+                "version": row.version,
+                "api_key_id": row.api_key_id,
+                "status": row.status,
+                "inputs": _embedded(row.inputs_json),
+                "outputs": _embedded(row.outputs_json),
+                "error_code": row.error_code,
+                "error_message": row.error_message,
+                "duration_ms": row.duration_ms,
+                "nodes_executed": row.nodes_executed,
+                "trace": _embedded(row.trace_json),
+                "created_at": row.created_at,
+                "finished_at": row.finished_at,
+                "owner_id": row.owner_id,
+                "output_mismatch": row.output_mismatch,
+            }
+            for row in rows
+        ]
+    )
+
+
+def _embedded(encoded: str | None) -> orjson.Fragment | None:
+    return None if encoded is None else orjson.Fragment(encoded)
 
 
 _RETRIED = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
@@ -116,14 +122,17 @@ class PostgresBatches:
         self._connection: psycopg.AsyncConnection[Any] | None = None
 
     async def write(self, rows: Sequence[ExecutionWrite]) -> None:
-        columns = _columns(rows)
+        try:
+            batch = _batch(rows)
+        except orjson.JSONEncodeError as exc:
+            raise BatchRefused(str(exc)) from exc
         for attempt in range(_ATTEMPTS):
             try:
                 async with asyncio.timeout(self._timeout):
                     connection = await self._connect()
                     for observer in self._observers:
                         observer(UPSERT)
-                    await connection.execute(UPSERT, columns, prepare=True)
+                    await connection.execute(UPSERT, (batch.decode(),), prepare=True)
                 return
             except TimeoutError as exc:
                 await self._discard()
