@@ -30,7 +30,7 @@ from clara_runner.flow.outbound import active_hook
 from clara_runner.flow.plan import Plan, PlannedNode
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RunResult:
     outputs: dict[str, Any]
     """Output node id -> value, for every output node that received a value."""
@@ -52,7 +52,8 @@ async def _run(plan: Plan, inputs: Mapping[str, Any], context: RunContext) -> Ru
     results: list[Mapping[str, Any] | None] = [None] * len(nodes)
     remaining = [planned.indegree for planned in nodes]
     ready = deque(plan.roots)
-    finished: asyncio.Queue[asyncio.Task[Mapping[str, Any]]] = asyncio.Queue()
+    finished: asyncio.Queue[asyncio.Task[Mapping[str, Any]]] | None = None
+    """Tasks that are done, in the order they finished; made for the first node that is not inline."""
     running: dict[asyncio.Task[Mapping[str, Any]], int] = {}
     executed = skipped = 0
 
@@ -77,10 +78,12 @@ async def _run(plan: Plan, inputs: Mapping[str, Any], context: RunContext) -> Ru
                     executed += 1
                     release(index)
                 else:
+                    finished = finished or asyncio.Queue()
                     task = asyncio.create_task(_invoke(planned, call), name=f"node:{planned.node.id}")
                     task.add_done_callback(finished.put_nowait)
                     running[task] = index
             if running:
+                assert finished is not None
                 task = await finished.get()
                 index = running.pop(task)
                 results[index] = task.result()

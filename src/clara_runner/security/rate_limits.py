@@ -74,7 +74,7 @@ def window_start(window_seconds: int, now: float) -> int:
     return int(now // window_seconds) * window_seconds
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Quota:
     """What a caller has left, as the `RateLimit-*` response headers say it."""
 

@@ -6,16 +6,12 @@ import gc
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
 
 import fastapi_offline
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.routing import Route
 
 from clara_runner import __version__
 from clara_runner.runtime.services import Runtime
@@ -23,6 +19,8 @@ from clara_runner.security.redaction import Redactor
 from clara_runner.server import execute
 from clara_runner.server.cors import cors_options
 from clara_runner.server.errors import install_error_handlers
+from clara_runner.server.fast_lane import PATH as FAST_PATHS
+from clara_runner.server.fast_lane import fast_lane
 from clara_runner.server.logs import configure_logging
 from clara_runner.server.openapi import ClaraApp
 from clara_runner.server.pages import ASSETS
@@ -56,6 +54,7 @@ def create_app(
     cors = cors_options(settings.cors_origins)
     app = ClaraApp(
         fast_lane(cors),
+        FAST_PATHS,
         documented=[APIRoute(execute.PATH, execute.execute, methods=["POST"], **execute.EXECUTE_DOCUMENTATION)],
         title="Clara Agent Runner",
         version=__version__,
@@ -92,16 +91,6 @@ def _startup_heap_frozen() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
-
-
-def fast_lane(cors: dict[str, Any] | None) -> Starlette:
-    """The app that serves execute (`execute.py`): Starlette's routing and error handling, no more."""
-    lane = Starlette(
-        routes=[Route(execute.PATH, execute.execute, methods=["POST"])],
-        middleware=[Middleware(CORSMiddleware, **cors)] if cors is not None else [],
-    )
-    install_error_handlers(lane)
-    return lane
 
 
 def create_app_from_environment() -> FastAPI:

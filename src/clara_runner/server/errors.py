@@ -36,11 +36,18 @@ def error_response(error: ClaraError) -> JSONResponse:
     return JSONResponse(error_body(error), status_code=error.status, headers=error.headers or None)
 
 
-async def _clara_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ClaraError)
+def failure_response(exc: Exception) -> JSONResponse:
+    """The response to an exception a request ended with: its envelope, or a 500 for an unexpected one."""
+    if not isinstance(exc, ClaraError):
+        log.exception("unexpected_error", exc_info=exc)
+        return error_response(ClaraError("An unexpected error occurred"))
     if exc.status >= 500:
         log.error("request_failed", code=exc.code, message=exc.message)
     return error_response(exc)
+
+
+async def _failure(_: Request, exc: Exception) -> JSONResponse:
+    return failure_response(exc)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -83,13 +90,8 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(ValidationFailed(problems))
 
 
-async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-    log.exception("unexpected_error", exc_info=exc)
-    return error_response(ClaraError("An unexpected error occurred"))
-
-
 def install_error_handlers(app: Starlette) -> None:
-    app.add_exception_handler(ClaraError, _clara_error)
+    app.add_exception_handler(ClaraError, _failure)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(Exception, _unexpected)
+    app.add_exception_handler(Exception, _failure)

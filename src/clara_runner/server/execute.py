@@ -1,10 +1,5 @@
-"""`POST /api/workflows/{slug}/execute`: the hot path, served as a plain Starlette endpoint.
-
-FastAPI's request handling (dependency solving, parameter models, its middleware layers) cost more CPU
-than the rest of a hello-world execute, so the execute path is routed past it (`app.py`); everything
-here reads the raw request. The route is still documented in the management API's OpenAPI document
-(`openapi.py`), from `EXECUTE_DOCUMENTATION`.
-"""
+"""`POST /api/workflows/{slug}/execute`, the hot path: served past FastAPI (`fast_lane.py`), and
+documented in the management API's OpenAPI document (`openapi.py`) from `EXECUTE_DOCUMENTATION`."""
 
 from __future__ import annotations
 

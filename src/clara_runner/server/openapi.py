@@ -8,14 +8,14 @@ parameters, which this server never sends (a parameter problem is a 400 with the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from starlette.applications import Starlette
-from starlette.routing import BaseRoute, Match
-from starlette.types import Receive, Scope, Send
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from clara_runner.contract.envelopes import ERROR_SCHEMA
 
@@ -46,20 +46,22 @@ _FASTAPI_VALIDATION = "#/components/schemas/HTTPValidationError"
 class ClaraApp(FastAPI):
     """FastAPI with a fast lane in front and the management document completed as described above.
 
-    Requests for the fast lane's paths (execute) never enter FastAPI: they go to `fast_lane`, which
-    shares this app's `state`. The lane's routes are documented here from `documented`, as FastAPI
-    would document them if it served them.
+    Requests for the fast lane's paths (execute) never enter FastAPI: they go to `fast_lane`
+    (`fast_lane.py`), with this app as the request's app. The lane's routes are documented here from
+    `documented`, as FastAPI would document them if it served them.
     """
 
-    def __init__(self, fast_lane: Starlette, *, documented: Sequence[BaseRoute] = (), **options: Any) -> None:
+    def __init__(
+        self, fast_lane: ASGIApp, fast_paths: re.Pattern[str], *, documented: Sequence[BaseRoute] = (), **options: Any
+    ) -> None:
         super().__init__(**options)
         self._fast_lane = fast_lane
-        self._fast_routes = fast_lane.routes
-        fast_lane.state = self.state
+        self._fast_paths = fast_paths
         self._documented = list(documented)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and any(route.matches(scope)[0] is not Match.NONE for route in self._fast_routes):
+        if scope["type"] == "http" and self._fast_paths.fullmatch(scope["path"]):
+            scope["app"] = self
             await self._fast_lane(scope, receive, send)
             return
         await super().__call__(scope, receive, send)

@@ -74,9 +74,10 @@ class VersionSummaryRecord:
     created_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ExecutionWrite:
-    """A snapshot of a run as the execution writer stores it, its JSON values already encoded.
+    """A snapshot of a run as the execution writer stores it, its JSON values already encoded. Built for
+    every run (not frozen: a frozen dataclass of this size costs microseconds to build); not changed after.
 
     The first snapshot of a run inserts its row; later ones update it, until a final status (anything
     but `queued` and `running`) is stored, which nothing replaces. A final snapshot is counted on its

@@ -36,7 +36,7 @@ class ShuttingDown(ClaraError):
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Admission:
     """A caller let in: a valid key of the deployment, within its rate limit."""
 

@@ -54,7 +54,7 @@ def default_context(execution_id: str, events: EventSink, before_outbound: Outbo
     return RunContext(events=events, execution_id=execution_id, before_outbound=before_outbound)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ExecutionOutcome:
     execution_id: uuid.UUID
     deployment: DeploymentRecord
@@ -68,7 +68,7 @@ class ExecutionOutcome:
     """Response headers the run earned (the caller's rate-limit quota)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ReceivedRequest:
     """An admitted request: its body, read in full before an execution slot is taken so a slow upload
     holds no slot, with what says how to read it (content type) and which version to run.

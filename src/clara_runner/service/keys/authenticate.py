@@ -21,7 +21,7 @@ from clara_runner.store.records import DeploymentRecord, KeyRecord
 _MAX_CACHED = 10_000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Principal:
     """A caller holding a valid key of `deployment`."""
 
