@@ -10,7 +10,7 @@ The count of a window lives where every process sees it: Redis when `REDIS_URL` 
 database (`Counters`). A process does not add one to it per request: it leases a block of units with
 one atomic add and admits that many requests from memory. A lease is granted only the units that keep
 the shared count within the limit, so all processes together never admit more than `max_requests`.
-Blocks grow while requests keep coming (up to `max_block`) and shrink near the limit (never more than
+Blocks grow while requests keep coming (up to `max_block`, 1,024) and shrink near the limit (never more than
 a sixteenth of what is left, one unit at the end), and units a process holds but has not used for
 `idle_seconds` are given back, so a quiet process does not sit on quota another process needs.
 `RateLimit-Remaining` is therefore exact for one process and, across several, may count units other
@@ -159,7 +159,7 @@ class _Lease:
 
 class RateLimiter:
     def __init__(
-        self, counters: Counters, default: RateLimit, *, max_block: int = 64, idle_seconds: float = 1.0
+        self, counters: Counters, default: RateLimit, *, max_block: int = 1024, idle_seconds: float = 1.0
     ) -> None:
         self._counters = counters
         self.default = default
