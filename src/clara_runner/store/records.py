@@ -101,6 +101,8 @@ class ExecutionWrite:
     owner_id: uuid.UUID | None
     output_mismatch: bool = False
     """The outputs did not match the published output schema (counted on the deployment)."""
+    first: bool = False
+    """No earlier snapshot of this run was handed to the writer, so its row cannot exist yet."""
 
     @property
     def final(self) -> bool:

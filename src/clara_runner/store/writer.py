@@ -114,22 +114,23 @@ class ExecutionWriter:
         self._load_spilled()
         self._task = asyncio.create_task(self._run(), name="execution-writer")
 
-    async def write(self, row: ExecutionWrite) -> bool:
-        """Queue the snapshot and wait until it is stored: True once committed, False when the database is
-        unreachable and the row waits in memory (written later, or spilled at shutdown). Cancelling the wait
-        does not take the row back."""
-        if not self._reachable:
-            self.write_soon(row)
-            return False
+    def submit(self, row: ExecutionWrite) -> asyncio.Future[bool]:
+        """Queue the snapshot. The future says when it is stored: True once committed, False when the
+        database is unreachable and the row waits in memory (written later, or spilled at shutdown); while
+        the database is known to be unreachable, it is False at once. Cancelling the future does not take
+        the row back."""
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Queued(row, done))
+        if self._reachable:
+            self._queue.append(_Queued(row, done))
+        else:
+            self._queue.append(_Queued(row, None))
+            done.set_result(False)
         self._wakeup.set()
-        return await done
+        return done
 
-    def write_soon(self, row: ExecutionWrite) -> None:
-        """Queue the snapshot without waiting for it."""
-        self._queue.append(_Queued(row, None))
-        self._wakeup.set()
+    async def write(self, row: ExecutionWrite) -> bool:
+        """Queue the snapshot and wait until it is stored (see `submit`)."""
+        return await self.submit(row)
 
     def reachability_changed(self, reachable: bool) -> None:
         """Learn from another part of the process that the database stopped (or started) answering."""

@@ -137,7 +137,10 @@ class SqliteBatches:
 
     @staticmethod
     def _already_final(connection: sqlite3.Connection, rows: Sequence[ExecutionWrite]) -> set[str]:
-        ids = [row.id.hex for row in rows]
+        """Ids of rows stored with a final status already; only runs written before can have one."""
+        ids = [row.id.hex for row in rows if not row.first]
+        if not ids:
+            return set()
         found = connection.execute(ALREADY_FINAL.format(", ".join("?" for _ in ids)), ids).fetchall()
         return {row_id for (row_id,) in found}
 

@@ -45,7 +45,6 @@ async def test_a_warm_execute_sends_one_write_and_nothing_else(unlimited_app: Fa
     else:
         assert [_kind(statement) for statement in statements] == [
             "BEGIN IMMEDIATE",
-            "SELECT id FROM",
             "INSERT INTO executions",
             "UPDATE deployments SET",
             "UPDATE api_keys SET",

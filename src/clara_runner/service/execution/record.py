@@ -30,6 +30,7 @@ from clara_runner.store.writer import ExecutionWriter
 
 class RunRecord:
     __slots__ = (
+        "_running_stored",
         "_timer",
         "_writer",
         "began",
@@ -78,6 +79,8 @@ class RunRecord:
         self.finished_at: datetime | None = None
         self.written: str | None = None
         """The status of the latest snapshot handed to the writer, if any."""
+        self._running_stored: asyncio.Future[bool] | None = None
+        """The `running` snapshot's write, once handed over (by the threshold timer or the first outbound call)."""
         self.interrupted_by: str | None = None
         """Why the server cancelled the run (`server_shutdown`), when it did."""
         self.task = asyncio.current_task()
@@ -94,9 +97,9 @@ class RunRecord:
         self._timer = asyncio.get_running_loop().call_later(self.threshold, self._still_going)
 
     async def before_outbound(self) -> None:
-        if self.written != "running":
-            self.written = "running"
-            await self._writer.write(self.snapshot())
+        if self._running_stored is None:
+            self._running_stored = self._hand_over()
+        await asyncio.shield(self._running_stored)
 
     def fail(self, code: str, message: str, status: str = "error") -> None:
         self.status, self.error_code, self.error_message = status, code, message
@@ -132,6 +135,7 @@ class RunRecord:
             finished_at=self.finished_at,
             owner_id=self.owner_id,
             output_mismatch=self.output_mismatch,
+            first=self.written is None,
         )
 
     async def finish(self) -> ExecutionWrite:
@@ -145,6 +149,11 @@ class RunRecord:
         return row
 
     def _still_going(self) -> None:
-        if self.written is None:
-            self.written = self.status
-            self._writer.write_soon(self.snapshot())
+        if self._running_stored is None:
+            self._running_stored = self._hand_over()
+
+    def _hand_over(self) -> asyncio.Future[bool]:
+        """Give the writer the `running` snapshot; the future says when it is stored."""
+        row = self.snapshot()
+        self.written = row.status
+        return self._writer.submit(row)
