@@ -26,6 +26,9 @@ from clara_runner.store.writer_sqlite import SqliteBatches
 
 _IMMEDIATE = "clara_immediate"
 
+Connection = AsyncConnection
+"""An open transaction, as the store's query functions take it (callers name no SQLAlchemy type)."""
+
 StatementObserver = Callable[[str], None]
 """Told the text of every statement sent to the database (tests count them; metrics may listen)."""
 

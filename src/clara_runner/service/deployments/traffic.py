@@ -19,9 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from clara_runner.store import deployments as deployment_queries
+from clara_runner.store.database import Connection
 
 MAX_REQUESTS_LIMIT = 1_000_000_000
 MAX_WINDOW_MS = 31 * 24 * 3600 * 1000
@@ -95,7 +94,7 @@ def parse_traffic_options(body: Mapping[str, Any], problems: list[str]) -> Traff
     return TrafficOptions(changes)
 
 
-async def apply_traffic_options(conn: AsyncConnection, deployment_id: uuid.UUID, options: TrafficOptions) -> None:
+async def apply_traffic_options(conn: Connection, deployment_id: uuid.UUID, options: TrafficOptions) -> None:
     """Store the options on the deployment (in the caller's transaction); options not named stay as they are."""
     if options.changes:
         await deployment_queries.set_traffic_options(conn, deployment_id, options.changes)

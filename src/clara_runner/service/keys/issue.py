@@ -5,13 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from clara_runner.security import api_keys
 from clara_runner.store import keys as key_queries
+from clara_runner.store.database import Connection
 
 
-async def issue_key(conn: AsyncConnection, secret: bytes, deployment_id: uuid.UUID, now: datetime) -> str:
+async def issue_key(conn: Connection, secret: bytes, deployment_id: uuid.UUID, now: datetime) -> str:
     """Store a new key for the deployment (in the caller's transaction) and return its plaintext."""
     issued = api_keys.generate()
     await key_queries.insert_key(
