@@ -174,6 +174,14 @@ class AccessDenied(ClaraError):
     error = "Access denied"
 
 
+class ClientClosedRequest(ClaraError):
+    """The client closed the connection before the request was answered."""
+
+    code = "client_closed_request"
+    status = 499
+    error = "Client closed request"
+
+
 class WorkflowNotFound(ClaraError):
     """No live deployment has this slug or id."""
 

@@ -304,3 +304,24 @@ async def test_a_database_outage_under_load_refuses_new_runs_and_records_every_r
     assert sorted(row["id"] for row in rows) == sorted(succeeded(answered)), "and has its row"
     assert {row["status"] for row in rows} == {"success"}
     assert count == len(rows)
+
+
+async def test_a_run_whose_caller_hangs_up_is_cancelled_and_recorded(
+    database_url: str, tmp_path: Path, openai_server: FakeOpenAI, http: httpx2.AsyncClient
+) -> None:
+    openai_server.delay = 60
+    env = lifecycle_env(database_url, tmp_path / "data", openai_server)
+    with LiveServer(env) as server:
+        ask = await deploy(http, server, "Ask", ask_flow())
+        async with httpx2.AsyncClient(timeout=httpx2.Timeout(60, read=1.0)) as impatient:
+            with pytest.raises(httpx2.ReadTimeout):
+                await impatient.post(
+                    f"{server.base_url}/api/workflows/ask/execute",
+                    json={"question": "q"},
+                    headers=bearer(ask["apiKey"]),
+                )
+        rows = await settled_history(http, server, ask, seconds=10)
+        assert await execution_count(http, server, ask) == 1
+    assert [(row["status"], row["errorCode"]) for row in rows] == [("cancelled", "client_closed_request")]
+    assert len(openai_server.requests) == 1
+    assert rows[0]["durationMs"] < 10_000, "cancelled when the caller left, not when the model answered"

@@ -4,7 +4,8 @@ import pytest
 from starlette.requests import Request
 from starlette.types import Message
 
-from clara_runner.server.bodies import ClientClosedRequest, read_limited
+from clara_runner.errors import ClientClosedRequest
+from clara_runner.server.bodies import read_limited
 
 
 async def test_a_client_that_hangs_up_mid_body_is_a_client_error_not_a_server_fault() -> None:

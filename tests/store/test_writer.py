@@ -232,3 +232,42 @@ async def test_a_row_the_database_refuses_is_kept_without_its_payload_and_its_ba
     assert stored[bad.id].status == "error"
     assert stored[bad.id].error_code == "record_unstorable"
     assert stored[bad.id].outputs is None
+
+
+class _Slow:
+    """A batch store whose writes wait until `release` is set."""
+
+    def __init__(self, database: Database) -> None:
+        self.inner = database.execution_batches()
+        self.release = asyncio.Event()
+
+    async def write(self, rows: Sequence[ExecutionWrite]) -> None:
+        await self.release.wait()
+        await self.inner.write(rows)
+
+    async def ping(self) -> None:
+        """Always answers."""
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+async def test_a_writer_that_falls_behind_stops_accepting_new_runs_until_it_catches_up(database: Database) -> None:
+    deployment_id, key_id = await _deployment(database)
+    slow = _Slow(database)
+    writer = ExecutionWriter(slow, buffer_limit=3)
+    writer.start()
+    try:
+        in_flight = writer.submit(_row(deployment_id, key_id))
+        await asyncio.sleep(0.05)
+        assert writer.backlog == 0, "the first batch is being written"
+        waiting = [writer.submit(_row(deployment_id, key_id)) for _ in range(3)]
+        assert writer.reachable
+        assert not writer.accepting, "three rows wait: the buffer is full"
+        slow.release.set()
+        assert await in_flight
+        assert await asyncio.gather(*waiting) == [True, True, True]
+        assert writer.accepting
+    finally:
+        await writer.close(5)
+    assert (await _counters(database, deployment_id, key_id))[0] == 4

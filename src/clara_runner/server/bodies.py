@@ -5,15 +5,9 @@ from __future__ import annotations
 from fastapi import Request
 from starlette.requests import ClientDisconnect
 
-from clara_runner.errors import ClaraError, PayloadTooLarge
+from clara_runner.errors import ClientClosedRequest, PayloadTooLarge
 
-
-class ClientClosedRequest(ClaraError):
-    """The client closed the connection before it finished sending the request body."""
-
-    code = "client_closed_request"
-    status = 499
-    error = "Client closed request"
+_CLOSED_WHILE_SENDING = "The client closed the connection before it finished sending the request body"
 
 
 def _too_large(limit: int, received: int | None) -> PayloadTooLarge:
@@ -38,5 +32,7 @@ async def read_limited(request: Request, limit: int) -> bytes:
                 raise _too_large(limit, None)
             chunks.append(chunk)
     except ClientDisconnect as exc:
-        raise ClientClosedRequest() from exc
+        raise ClientClosedRequest(
+            "The client closed the connection before it finished sending the request body"
+        ) from exc
     return b"".join(chunks)

@@ -25,6 +25,10 @@ async def execute(request: Request) -> Response:
     async def read_body() -> bytes:
         return await read_limited(request, limit)
 
+    async def until_disconnected() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
     headers = request.headers
     call = (
         checked_slug(request.path_params["slug"]),
@@ -32,10 +36,12 @@ async def execute(request: Request) -> Response:
         read_body,
         headers.get("content-type"),
         headers.get(VERSION_HEADER),
+        until_disconnected,
     )
     idempotency_key = headers.get("idempotency-key")
     if idempotency_key is not None:
-        return reply_response(await state.idempotent.execute(*call, idempotency_key, render_execution))
+        reply = await state.idempotent.execute(*call, key=idempotency_key, render=render_execution)
+        return reply_response(reply)
     return success_response(await state.executions.execute(*call))
 
 

@@ -12,8 +12,9 @@ holds across processes and replicas) and runs; its response is stored. Within `I
 Which responses are stored: every response of a request that ran to a result, success or client error
 (400 input problems, 422 `workflow_failed`): running it again would repeat its side effects, which is
 what the key is there to prevent. Responses that say "try again" are not stored and the key is
-released, so a retry with the same key runs: 5xx (a timeout, `at_capacity`, an internal error) and
-refusals before the claim (401, 404, 429, a body that could not be read). A replay is a request like
+released, so a retry with the same key runs: 5xx (a timeout, `at_capacity`, an internal error), a run
+cancelled because its caller hung up, and refusals before the claim (401, 404, 429, a body that could
+not be read). A replay is a request like
 any other for the rate limit: it passes the limit first and carries fresh `RateLimit-*` headers.
 """
 
@@ -29,8 +30,9 @@ from datetime import timedelta
 import structlog
 
 from clara_runner.clock import utcnow
-from clara_runner.errors import ClaraError, DatabaseUnavailable, InvalidRequest
+from clara_runner.errors import ClaraError, ClientClosedRequest, DatabaseUnavailable, InvalidRequest
 from clara_runner.service.execution.admission import Admission
+from clara_runner.service.execution.record import Disconnection
 from clara_runner.service.execution.runs import (
     BodyReader,
     ExecutionOutcome,
@@ -137,13 +139,15 @@ class IdempotentExecutions:
         read_body: BodyReader,
         content_type: str | None,
         version_header: str | None,
+        until_disconnected: Disconnection | None,
+        *,
         key: str,
         render: Render,
     ) -> Reply:
         admission = await self._executions.admit(slug, authorization)
         with admission.stamped():
             scope = queries.Scope(admission.principal.deployment.id, admission.principal.key_id, checked_key(key))
-            request = await ReceivedRequest.receive(read_body, content_type, version_header)
+            request = await ReceivedRequest.receive(read_body, content_type, version_header, until_disconnected)
             if request.raw is None:
                 return render(await self._executions.run(admission, request))
             claim_id = uuid.uuid4()
@@ -179,7 +183,7 @@ class IdempotentExecutions:
             try:
                 reply = render(await self._executions.run(admission, request))
             except ClaraError as exc:
-                if exc.status >= 500:
+                if exc.status >= 500 or isinstance(exc, ClientClosedRequest):
                     raise
                 reply = render(exc)
         except BaseException:

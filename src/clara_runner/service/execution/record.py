@@ -9,6 +9,10 @@ its execution slot (a request refused or interrupted before that leaves no row):
 * a run about to make its first outbound call waits until a `running` snapshot is stored, so a run
   that caused a side effect always has a row.
 
+A run still going after `threshold` also starts listening for its caller hanging up: a caller that
+closes the connection will never read the answer, so the run is cancelled (and recorded `cancelled`)
+instead of spending more model calls on nobody.
+
 Unfinished snapshots name the process's lease (`owner_id`): if the process dies, any live process
 marks them `interrupted` once the lease expires. The final snapshot replaces them, and nothing
 replaces a final one.
@@ -19,19 +23,28 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from clara_runner.clock import utcnow
+from clara_runner.errors import ClientClosedRequest
 from clara_runner.flow.events import TraceRecorder
 from clara_runner.service.keys.authenticate import Principal
 from clara_runner.store.records import ExecutionWrite
 from clara_runner.store.writer import ExecutionWriter
+
+Disconnection = Callable[[], Awaitable[None]]
+"""Returns once the caller has closed its connection."""
+
+CALLER_GONE = ClientClosedRequest.code
 
 
 class RunRecord:
     __slots__ = (
         "_running_stored",
         "_timer",
+        "_until_disconnected",
+        "_watcher",
         "_writer",
         "began",
         "created_at",
@@ -56,8 +69,17 @@ class RunRecord:
         "written",
     )
 
-    def __init__(self, principal: Principal, owner_id: uuid.UUID, writer: ExecutionWriter, threshold: float) -> None:
+    def __init__(
+        self,
+        principal: Principal,
+        owner_id: uuid.UUID,
+        writer: ExecutionWriter,
+        threshold: float,
+        until_disconnected: Disconnection | None = None,
+    ) -> None:
         self.principal = principal
+        self._until_disconnected = until_disconnected
+        self._watcher: asyncio.Task[None] | None = None
         self.owner_id = owner_id
         self._writer = writer
         self.execution_id = uuid.uuid4()
@@ -142,6 +164,8 @@ class RunRecord:
         """Write the final row; return it once stored (or kept in memory while the database is down)."""
         if self._timer is not None:
             self._timer.cancel()
+        if self._watcher is not None:
+            self._watcher.cancel()
         self.finished_at = utcnow()
         row = self.snapshot()
         self.written = row.status
@@ -151,6 +175,12 @@ class RunRecord:
     def _still_going(self) -> None:
         if self._running_stored is None:
             self._running_stored = self._hand_over()
+        if self._until_disconnected is not None:
+            self._watcher = asyncio.create_task(self._cancel_when_abandoned(self._until_disconnected))
+
+    async def _cancel_when_abandoned(self, until_disconnected: Disconnection) -> None:
+        await until_disconnected()
+        self.interrupt(CALLER_GONE)
 
     def _hand_over(self) -> asyncio.Future[bool]:
         """Give the writer the `running` snapshot; the future says when it is stored."""

@@ -14,7 +14,8 @@ each would turn a flood of refused requests into a flood of writes: the request 
 workflow.
 
 At shutdown, runs still going when the grace period ends are cancelled by the server (`InFlight`):
-they are recorded `interrupted` (`server_shutdown`) and their callers get 503 `shutting_down`.
+they are recorded `interrupted` (`server_shutdown`) and their callers get 503 `shutting_down`. A run
+whose caller hung up is cancelled and recorded `cancelled` (`client_closed_request`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from datetime import datetime
 
 from clara_runner.contract.multipart import is_multipart, parse_multipart
 from clara_runner.contract.payload import parse_payload
-from clara_runner.errors import ClaraError, ExecutionTimeout
+from clara_runner.errors import ClaraError, ClientClosedRequest, ExecutionTimeout
 from clara_runner.flow.context import RunContext
 from clara_runner.flow.errors import NodeFailed
 from clara_runner.flow.events import EventSink
@@ -38,7 +39,7 @@ from clara_runner.service.deployments.versions import pinned_version
 from clara_runner.service.execution.admission import Admission, Admitter, ShuttingDown
 from clara_runner.service.execution.capacity import AtCapacity, ExecutionCapacity
 from clara_runner.service.execution.failures import node_failure
-from clara_runner.service.execution.record import RunRecord
+from clara_runner.service.execution.record import CALLER_GONE, Disconnection, RunRecord
 from clara_runner.service.execution.safeguards import Safeguards, stored_outputs
 from clara_runner.store.records import DeploymentRecord, ExecutionWrite
 from clara_runner.store.writer import ExecutionWriter
@@ -48,6 +49,7 @@ BodyReader = Callable[[], Awaitable[bytes]]
 
 SERVER_SHUTDOWN = "server_shutdown"
 _INTERRUPTED = "The server shut down before the run finished; it was cancelled"
+_ABANDONED = "The caller closed the connection before the run finished; it was cancelled"
 
 
 def default_context(execution_id: str, events: EventSink, before_outbound: OutboundHook) -> RunContext:
@@ -81,15 +83,21 @@ class ReceivedRequest:
     content_type: str | None
     version_header: str | None
     failure: Exception | None = None
+    until_disconnected: Disconnection | None = None
+    """Returns once the caller hangs up (`record.py` cancels a run nobody waits for any more)."""
 
     @classmethod
     async def receive(
-        cls, read_body: BodyReader, content_type: str | None, version_header: str | None
+        cls,
+        read_body: BodyReader,
+        content_type: str | None,
+        version_header: str | None,
+        until_disconnected: Disconnection | None = None,
     ) -> ReceivedRequest:
         try:
-            return cls(await read_body(), content_type, version_header)
+            return cls(await read_body(), content_type, version_header, None, until_disconnected)
         except Exception as exc:
-            return cls(None, content_type, version_header, exc)
+            return cls(None, content_type, version_header, exc, until_disconnected)
 
     async def read(self) -> bytes:
         if self.failure is not None:
@@ -164,9 +172,11 @@ class ExecutionService:
         read_body: BodyReader,
         content_type: str | None,
         version_header: str | None = None,
+        until_disconnected: Disconnection | None = None,
     ) -> ExecutionOutcome:
         admission = await self.admit(slug, authorization)
-        return await self.run(admission, await ReceivedRequest.receive(read_body, content_type, version_header))
+        request = await ReceivedRequest.receive(read_body, content_type, version_header, until_disconnected)
+        return await self.run(admission, request)
 
     async def admit(self, slug: str, authorization: str | None) -> Admission:
         return await self._admitter.admit(slug, authorization)
@@ -177,7 +187,9 @@ class ExecutionService:
         The slot bounds work in progress, so it is given back as soon as the run ends: the row is
         written after it, and waiting writes never hold slots other requests could be running in.
         """
-        run = RunRecord(admission.principal, self._owner_id, self._writer, self._record_after)
+        run = RunRecord(
+            admission.principal, self._owner_id, self._writer, self._record_after, request.until_disconnected
+        )
         self.in_flight.add(run)
         try:
             with admission.stamped():
@@ -207,13 +219,20 @@ class ExecutionService:
         except AtCapacity:
             raise
         except asyncio.CancelledError:
+            reason = run.interrupted_by
             if run.started:
-                run.fail(run.interrupted_by or SERVER_SHUTDOWN, _INTERRUPTED, "interrupted")
+                if reason == CALLER_GONE:
+                    run.fail(CALLER_GONE, _ABANDONED, "cancelled")
+                else:
+                    run.fail(reason or SERVER_SHUTDOWN, _INTERRUPTED, "interrupted")
                 await run.finish()
             task = asyncio.current_task()
-            if run.interrupted_by is None or task is None or task.uncancel() > 0:
+            if reason is None or task is None or task.uncancel() > 0:
                 raise
-            raise ShuttingDown(_INTERRUPTED, details={"executionId": str(run.execution_id)}) from None
+            details = {"executionId": str(run.execution_id)}
+            if reason == CALLER_GONE:
+                raise ClientClosedRequest(_ABANDONED, details=details) from None
+            raise ShuttingDown(_INTERRUPTED, details=details) from None
         except BaseException:
             await run.finish()
             raise
