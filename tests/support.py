@@ -76,10 +76,11 @@ def asgi_client(app: FastAPI, client: tuple[str, int] = LOCAL_CLIENT) -> httpx2.
 
 
 async def deploy(
-    client: httpx2.AsyncClient, workflow: Any = None, name: str = "Hello World", **extra: Any
+    client: httpx2.AsyncClient, workflow: Any = None, name: str = "Hello World", base_url: str = "", **extra: Any
 ) -> dict[str, Any]:
     """Deploy and return the `deployment` object, failing the test on anything but 201."""
-    response = await client.post("/api/deploy", json={"name": name, "workflow": workflow or HELLO_WORLD, **extra})
+    body = {"name": name, "workflow": workflow or HELLO_WORLD, **extra}
+    response = await client.post(f"{base_url}/api/deploy", json=body)
     assert response.status_code == 201, response.text
     deployment: dict[str, Any] = response.json()["deployment"]
     return deployment
@@ -105,6 +106,23 @@ def server_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str
         "HOST": "127.0.0.1",
         **extra,
     }
+
+
+async def deploy_to(
+    http: httpx2.AsyncClient, base_url: str, workflow: Any = None, name: str = "Hello World", **options: Any
+) -> dict[str, Any]:
+    """Deploy on the server at `base_url` (a client shared by several servers) and return the `deployment`."""
+    return await deploy(http, workflow, name, base_url=base_url, **options)
+
+
+async def history_of(http: httpx2.AsyncClient, base_url: str, deployment: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every execution of `deployment` (up to 1000), newest first, read with its key."""
+    response = await http.get(
+        f"{base_url}/api/workflows/{deployment['slug']}/executions?limit=1000", headers=bearer(deployment["apiKey"])
+    )
+    assert response.status_code == 200, response.text
+    executions: list[dict[str, Any]] = response.json()["executions"]
+    return executions
 
 
 class LiveServer:

@@ -23,67 +23,301 @@ from clara_runner.security.egress import EgressPolicy
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
-    host: str = Field("127.0.0.1", alias="HOST")
-    port: int = Field(3000, alias="PORT", ge=0, le=65535)
-    base_url: str = Field("", alias="BASE_URL")
-    data_dir: Path = Field(Path("data"), alias="CLARA_DATA_DIR")
-    database_url: str = Field("", alias="DATABASE_URL")
-    db_pool_size: int = Field(20, alias="DB_POOL_MIN", ge=1)
-    db_pool_overflow: int = Field(10, alias="DB_POOL_MAX", ge=0)
+    host: str = Field("127.0.0.1", alias="HOST", description="Interface to listen on (`clara-runner serve --host`)")
+    port: int = Field(3000, alias="PORT", ge=0, le=65535, description="Port to listen on (`clara-runner serve --port`)")
+    base_url: str = Field(
+        "",
+        alias="BASE_URL",
+        description="Public URL used in `endpoint` and `docs` links; unset uses the URL of each request",
+    )
+    data_dir: Path = Field(
+        Path("data"),
+        alias="CLARA_DATA_DIR",
+        description="Where the SQLite file, the generated secret and rows left unwritten at shutdown live",
+    )
+    database_url: str = Field(
+        "",
+        alias="DATABASE_URL",
+        description=(
+            "`postgresql://user:pass@host:5432/db` or `sqlite:///path`; unset means `clara.db` in `CLARA_DATA_DIR`"
+        ),
+    )
+    db_pool_size: int = Field(
+        20, alias="DB_POOL_MIN", ge=1, description="PostgreSQL connections each process keeps in its pool"
+    )
+    db_pool_overflow: int = Field(
+        10,
+        alias="DB_POOL_MAX",
+        ge=0,
+        description="PostgreSQL connections each process may open beyond `DB_POOL_MIN` (pool overflow)",
+    )
 
-    secret_key: str = Field("", alias="CLARA_SECRET_KEY")
-    admin_key: str = Field("", alias="CLARA_ADMIN_KEY")
+    secret_key: str = Field(
+        "",
+        alias="CLARA_SECRET_KEY",
+        description=(
+            "Secret that API keys are hashed under (HMAC-SHA256); unset generates one once into the data folder;"
+            " set it when several replicas share a database"
+        ),
+    )
+    admin_key: str = Field(
+        "",
+        alias="CLARA_ADMIN_KEY",
+        description="Bearer token for deploy, list, delete and regenerate; unset means loopback clients only",
+    )
 
-    max_input_size: int = Field(10 * 1024 * 1024, alias="MAX_INPUT_SIZE", ge=1)
-    max_workflow_nodes: int = Field(2_000, alias="MAX_WORKFLOW_NODES", ge=1)
-    max_workflow_connections: int = Field(10_000, alias="MAX_WORKFLOW_CONNECTIONS", ge=0)
-    max_workflow_depth: int = Field(32, alias="MAX_WORKFLOW_DEPTH", ge=4)
-    max_workflow_string: int = Field(1_048_576, alias="MAX_WORKFLOW_STRING", ge=256)
-    max_output_size: int = Field(10 * 1024 * 1024, alias="MAX_OUTPUT_SIZE", ge=1)
-    max_execution_time_ms: int = Field(300_000, alias="MAX_EXECUTION_TIME", ge=1)
-    key_cache_seconds: float = Field(5.0, alias="KEY_CACHE_SECONDS", ge=0)
+    max_input_size: int = Field(
+        10 * 1024 * 1024,
+        alias="MAX_INPUT_SIZE",
+        ge=1,
+        description="Largest request body (execute and deploy), in bytes (413 beyond it)",
+    )
+    max_workflow_nodes: int = Field(
+        2_000, alias="MAX_WORKFLOW_NODES", ge=1, description="Most nodes a workflow may have for deploy to accept it"
+    )
+    max_workflow_connections: int = Field(
+        10_000,
+        alias="MAX_WORKFLOW_CONNECTIONS",
+        ge=0,
+        description="Most connections a workflow may have for deploy to accept it",
+    )
+    max_workflow_depth: int = Field(
+        32, alias="MAX_WORKFLOW_DEPTH", ge=4, description="Deepest JSON nesting allowed in a deployed workflow"
+    )
+    max_workflow_string: int = Field(
+        1_048_576,
+        alias="MAX_WORKFLOW_STRING",
+        ge=256,
+        description="Longest string allowed in a deployed workflow, in characters (ids and port names: 255)",
+    )
+    max_output_size: int = Field(
+        10 * 1024 * 1024,
+        alias="MAX_OUTPUT_SIZE",
+        ge=1,
+        description="Largest outputs of one execution, in bytes of JSON (502 `output_too_large` beyond it)",
+    )
+    max_execution_time_ms: int = Field(
+        300_000,
+        alias="MAX_EXECUTION_TIME",
+        ge=1,
+        description=(
+            "Time limit of one execution, in ms; the run is cancelled and answers 504"
+            " (a node may set its own `data.timeoutMs`)"
+        ),
+    )
+    key_cache_seconds: float = Field(
+        5.0,
+        alias="KEY_CACHE_SECONDS",
+        ge=0,
+        description="How long a verified API key is cached, in seconds; revocation reaches other replicas within this",
+    )
 
     # Traffic policy (docs/DEPLOYMENT.md): rate limits, backpressure, CORS, idempotency, retention.
-    rate_limit_enabled: bool = Field(True, alias="RATE_LIMIT_ENABLED")
-    rate_limit_max_requests: int = Field(100, alias="RATE_LIMIT_MAX_REQUESTS", ge=1)
-    rate_limit_window_ms: int = Field(3_600_000, alias="RATE_LIMIT_WINDOW_MS", ge=1000)
-    redis_url: str = Field("", alias="REDIS_URL")
-    max_concurrent_executions: int = Field(10, alias="MAX_CONCURRENT_EXECUTIONS", ge=1)
-    max_queued_executions: int = Field(100, alias="MAX_QUEUED_EXECUTIONS", ge=0)
-    queue_timeout_ms: int = Field(10_000, alias="QUEUE_TIMEOUT_MS", ge=0)
-    cors_origins: str = Field("", alias="CORS_ORIGINS")
-    idempotency_ttl_seconds: int = Field(86_400, alias="IDEMPOTENCY_TTL_SECONDS", ge=1)
-    execution_retention_days: int = Field(30, alias="EXECUTION_RETENTION_DAYS", ge=0)
-    housekeeping_interval_seconds: float = Field(3600.0, alias="HOUSEKEEPING_INTERVAL_SECONDS", gt=0)
+    rate_limit_enabled: bool = Field(
+        True,
+        alias="RATE_LIMIT_ENABLED",
+        description=(
+            "Limit execute requests per API key per deployment; `false` turns the server-wide limit off (a "
+            "deployment can still turn its own on)"
+        ),
+    )
+    rate_limit_max_requests: int = Field(
+        100, alias="RATE_LIMIT_MAX_REQUESTS", ge=1, description="Requests per window for each API key"
+    )
+    rate_limit_window_ms: int = Field(
+        3_600_000, alias="RATE_LIMIT_WINDOW_MS", ge=1000, description="Rate-limit window, in ms (whole seconds)"
+    )
+    redis_url: str = Field(
+        "",
+        alias="REDIS_URL",
+        description=(
+            "`redis://[:password@]host:6379/0` for rate-limit counts shared by every replica; unset keeps them "
+            "in the database"
+        ),
+    )
+    max_concurrent_executions: int = Field(
+        10,
+        alias="MAX_CONCURRENT_EXECUTIONS",
+        ge=1,
+        description="Executions one process runs at once; more wait, then get 503 `at_capacity`",
+    )
+    max_queued_executions: int = Field(
+        100, alias="MAX_QUEUED_EXECUTIONS", ge=0, description="Requests one process lets wait for an execution slot"
+    )
+    queue_timeout_ms: int = Field(
+        10_000,
+        alias="QUEUE_TIMEOUT_MS",
+        ge=0,
+        description="How long a request waits for a slot before 503, in ms; `0` means it never waits",
+    )
+    cors_origins: str = Field(
+        "",
+        alias="CORS_ORIGINS",
+        description="Comma-separated origins browsers may call from, or `*`; unset sends no CORS headers",
+    )
+    idempotency_ttl_seconds: int = Field(
+        86_400,
+        alias="IDEMPOTENCY_TTL_SECONDS",
+        ge=1,
+        description="How long an `Idempotency-Key` and its stored response are kept, in seconds",
+    )
+    execution_retention_days: int = Field(
+        30,
+        alias="EXECUTION_RETENTION_DAYS",
+        ge=0,
+        description="Execution rows older than this many days are deleted; `0` keeps them forever",
+    )
+    housekeeping_interval_seconds: float = Field(
+        3600.0,
+        alias="HOUSEKEEPING_INTERVAL_SECONDS",
+        gt=0,
+        description="How often each process prunes old executions, keys and rate-limit windows, in seconds",
+    )
 
-    log_level: str = Field("info", alias="LOG_LEVEL")
+    log_level: str = Field("info", alias="LOG_LEVEL", description="Log level: `debug`, `info`, `warning` or `error`")
 
     # Run lifecycle (docs/DEPLOYMENT.md): when rows are written, leases, shutdown, outages.
-    run_record_after_ms: int = Field(100, alias="RUN_RECORD_AFTER_MS", ge=0)
-    process_lease_seconds: float = Field(15.0, alias="PROCESS_LEASE_SECONDS", gt=0)
-    shutdown_grace_seconds: float = Field(30.0, alias="SHUTDOWN_GRACE_SECONDS", ge=0)
-    execution_buffer_limit: int = Field(10_000, alias="EXECUTION_BUFFER_LIMIT", ge=1)
-    web_concurrency: int = Field(1, alias="WEB_CONCURRENCY", ge=1)
+    run_record_after_ms: int = Field(
+        100,
+        alias="RUN_RECORD_AFTER_MS",
+        ge=0,
+        description=(
+            "A run still going this many ms after it got its execution slot gets its `running` execution row"
+            " written (a run also gets it before its first outbound call); quicker runs write only their final row"
+        ),
+    )
+    process_lease_seconds: float = Field(
+        15.0,
+        alias="PROCESS_LEASE_SECONDS",
+        gt=0,
+        description=(
+            "Process lease, in seconds, renewed in the database every third of this; when a process dies, its"
+            " unfinished runs are marked `interrupted` (`process_lost`) and its idempotency claims freed once"
+            " the lease has expired (within this plus one sweep interval, a third of it)"
+        ),
+    )
+    shutdown_grace_seconds: float = Field(
+        30.0,
+        alias="SHUTDOWN_GRACE_SECONDS",
+        ge=0,
+        description=(
+            "Seconds runs in flight get to finish after SIGTERM/SIGINT (`clara-runner serve --grace`); new requests"
+            " meanwhile get 503 `shutting_down`; runs still going at the end are recorded `interrupted`"
+            " (`server_shutdown`) and answered 503; the process exits within this plus about 5 s"
+        ),
+    )
+    execution_buffer_limit: int = Field(
+        10_000,
+        alias="EXECUTION_BUFFER_LIMIT",
+        ge=1,
+        description=(
+            "Most finished runs' rows kept in memory while the database is unreachable, written when it answers"
+            " again; new executes get 503 `database_unavailable` while it is unreachable or the buffer is full;"
+            " rows unwritten at shutdown are saved under `CLARA_DATA_DIR/unwritten/` and written by the next start"
+        ),
+    )
+    web_concurrency: int = Field(
+        1, alias="WEB_CONCURRENCY", ge=1, description="Worker processes (`clara-runner serve --workers`)"
+    )
 
-    egress_allow_private: bool = Field(False, alias="EGRESS_ALLOW_PRIVATE")
-    egress_allow_hosts: str = Field("", alias="EGRESS_ALLOW_HOSTS")
-    egress_allow_cidrs: str = Field("", alias="EGRESS_ALLOW_CIDRS")
-    custom_node_timeout_ms: int = Field(30_000, alias="CUSTOM_NODE_TIMEOUT_MS", ge=1)
-    custom_node_memory_mb: int = Field(128, alias="CUSTOM_NODE_MEMORY_MB", ge=8)
-    custom_node_max_isolates: int = Field(8, alias="CUSTOM_NODE_MAX_ISOLATES", ge=1)
+    egress_allow_private: bool = Field(
+        False,
+        alias="EGRESS_ALLOW_PRIVATE",
+        description=(
+            "`true` lets workflows reach loopback and private networks (metadata endpoints stay blocked unless "
+            "`EGRESS_ALLOW_HOSTS` or `EGRESS_ALLOW_CIDRS` names them)"
+        ),
+    )
+    egress_allow_hosts: str = Field(
+        "",
+        alias="EGRESS_ALLOW_HOSTS",
+        description=(
+            "Comma-separated hosts workflows may reach even when they resolve to private addresses"
+            " (`*.corp.example` allowed)"
+        ),
+    )
+    egress_allow_cidrs: str = Field(
+        "",
+        alias="EGRESS_ALLOW_CIDRS",
+        description=(
+            "Comma-separated networks workflows may reach despite the egress policy "
+            "(`10.20.0.0/16,fd00:1::/64`); a bad entry stops the server at start"
+        ),
+    )
+    custom_node_timeout_ms: int = Field(
+        30_000,
+        alias="CUSTOM_NODE_TIMEOUT_MS",
+        ge=1,
+        description="Time limit of one custom-node or `if-else` evaluation in the JavaScript sandbox, in ms",
+    )
+    custom_node_memory_mb: int = Field(
+        128,
+        alias="CUSTOM_NODE_MEMORY_MB",
+        ge=8,
+        description="Memory (V8 heap) limit of one sandbox evaluation, in MB",
+    )
+    custom_node_max_isolates: int = Field(
+        8,
+        alias="CUSTOM_NODE_MAX_ISOLATES",
+        ge=1,
+        description="Sandbox isolates alive at once per process ([docs/NODES.md](docs/NODES.md))",
+    )
 
-    openai_api_key: str = Field("", alias="OPENAI_API_KEY")
-    openai_base_url: str = Field("https://api.openai.com/v1", alias="OPENAI_API_BASE_URL")
-    anthropic_api_key: str = Field("", alias="ANTHROPIC_API_KEY")
-    anthropic_base_url: str = Field("https://api.anthropic.com", alias="ANTHROPIC_API_BASE_URL")
-    openrouter_api_key: str = Field("", alias="OPENROUTER_API_KEY")
-    openrouter_base_url: str = Field("https://openrouter.ai/api/v1", alias="OPENROUTER_API_BASE_URL")
-    comfyui_url: str = Field("http://localhost:8188", alias="COMFYUI_URL")
-    python_backend_url: str = Field("http://localhost:5001", alias="PYTHON_BACKEND_URL")
-    clara_assistant_url: str = Field("http://localhost:8069", alias="CLARA_ASSISTANT_URL")
-    ollama_url: str = Field("http://localhost:11434", alias="OLLAMA_URL")
-    mcp_proxy_url: str = Field("http://127.0.0.1:8092", alias="MCP_PROXY_URL")
-    agent_provider: str = Field("", alias="AGENT_PROVIDER")
+    openai_api_key: str = Field(
+        "",
+        alias="OPENAI_API_KEY",
+        description="Provider key, sent only to URLs under `OPENAI_API_BASE_URL`",
+    )
+    openai_base_url: str = Field(
+        "https://api.openai.com/v1",
+        alias="OPENAI_API_BASE_URL",
+        description=(
+            "Base URL of `llm`, `structured-llm`, agent fallback and `whisper-transcription` nodes without their own"
+            " `apiBaseUrl` (any OpenAI-compatible server: Ollama, LM Studio, vLLM)"
+        ),
+    )
+    anthropic_api_key: str = Field(
+        "",
+        alias="ANTHROPIC_API_KEY",
+        description="Provider key, sent only to URLs under `ANTHROPIC_API_BASE_URL`",
+    )
+    anthropic_base_url: str = Field(
+        "https://api.anthropic.com",
+        alias="ANTHROPIC_API_BASE_URL",
+        description="Base URL for nodes whose provider or base URL is Anthropic",
+    )
+    openrouter_api_key: str = Field(
+        "",
+        alias="OPENROUTER_API_KEY",
+        description="Provider key, sent only to URLs under `OPENROUTER_API_BASE_URL`",
+    )
+    openrouter_base_url: str = Field(
+        "https://openrouter.ai/api/v1",
+        alias="OPENROUTER_API_BASE_URL",
+        description="Base URL of nodes whose provider is `openrouter`",
+    )
+    comfyui_url: str = Field(
+        "http://localhost:8188", alias="COMFYUI_URL", description="ComfyUI for `comfyui-image-gen`"
+    )
+    python_backend_url: str = Field(
+        "http://localhost:5001",
+        alias="PYTHON_BACKEND_URL",
+        description=(
+            "The Clara Python backend for `speech-to-text`, `text-to-speech`, `notebook-writer`, `notebook-chat`"
+        ),
+    )
+    clara_assistant_url: str = Field(
+        "http://localhost:8069", alias="CLARA_ASSISTANT_URL", description="The Clara Assistant for `agent-executor`"
+    )
+    ollama_url: str = Field(
+        "http://localhost:11434", alias="OLLAMA_URL", description="Ollama, for nodes whose provider is `ollama`"
+    )
+    mcp_proxy_url: str = Field(
+        "http://127.0.0.1:8092", alias="MCP_PROXY_URL", description="The MCP proxy for `agent-executor`"
+    )
+    agent_provider: str = Field(
+        "", alias="AGENT_PROVIDER", description="The agent provider used when a node names none"
+    )
 
     @field_validator("base_url")
     @classmethod

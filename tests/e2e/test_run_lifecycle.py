@@ -22,7 +22,7 @@ import pytest
 from clara_runner.store.migrate import upgrade
 from tests.fakes.openai_server import FakeOpenAI
 from tests.postgres_cluster import PrivateCluster
-from tests.support import HELLO_WORLD, REDIS_URL, LiveServer, bearer, server_env
+from tests.support import HELLO_WORLD, REDIS_URL, LiveServer, bearer, deploy_to, history_of, server_env
 
 LEASE_SECONDS = 2
 """Short leases, so a killed process's runs are found within seconds."""
@@ -66,13 +66,6 @@ async def http() -> AsyncIterator[httpx2.AsyncClient]:
         yield client
 
 
-async def deploy(http: httpx2.AsyncClient, server: LiveServer, name: str, workflow: dict[str, Any]) -> dict[str, Any]:
-    response = await http.post(f"{server.base_url}/api/deploy", json={"name": name, "workflow": workflow})
-    assert response.status_code == 201, response.text
-    deployment: dict[str, Any] = response.json()["deployment"]
-    return deployment
-
-
 async def execute(
     http: httpx2.AsyncClient, server: LiveServer, deployment: dict[str, Any], body: dict[str, Any]
 ) -> httpx2.Response | Exception:
@@ -87,23 +80,13 @@ async def execute(
         return exc
 
 
-async def history(http: httpx2.AsyncClient, server: LiveServer, deployment: dict[str, Any]) -> list[dict[str, Any]]:
-    response = await http.get(
-        f"{server.base_url}/api/workflows/{deployment['slug']}/executions?limit=1000",
-        headers=bearer(deployment["apiKey"]),
-    )
-    assert response.status_code == 200, response.text
-    executions: list[dict[str, Any]] = response.json()["executions"]
-    return executions
-
-
 async def settled_history(
     http: httpx2.AsyncClient, server: LiveServer, deployment: dict[str, Any], seconds: float
 ) -> list[dict[str, Any]]:
     """The history once no row is `queued` or `running` any more (failing after `seconds`)."""
     deadline = time.monotonic() + seconds
     while True:
-        rows = await history(http, server, deployment)
+        rows = await history_of(http, server.base_url, deployment)
         if all(row["status"] in FINAL for row in rows):
             return rows
         assert time.monotonic() < deadline, f"rows still unfinished: {Counter(row['status'] for row in rows)}"
@@ -140,8 +123,8 @@ async def test_kill_9_under_load_leaves_every_run_that_reached_its_upstream_call
     env = lifecycle_env(database_url, tmp_path / "data", openai_server)
     slow_runs = 6
     with LiveServer(env) as server:
-        ask = await deploy(http, server, "Ask", ask_flow())
-        hello = await deploy(http, server, "Hello", HELLO_WORLD)
+        ask = await deploy_to(http, server.base_url, ask_flow(), "Ask")
+        hello = await deploy_to(http, server.base_url, HELLO_WORLD, "Hello")
         slow = [asyncio.create_task(execute(http, server, ask, {"question": f"q{i}"})) for i in range(slow_runs)]
         fast = [asyncio.create_task(execute(http, server, hello, {"name": f"n{i}"})) for i in range(150)]
         await until(lambda: len(openai_server.requests) == slow_runs, 30, "every slow run to call its model")
@@ -155,7 +138,7 @@ async def test_kill_9_under_load_leaves_every_run_that_reached_its_upstream_call
     with LiveServer(env) as restarted:
         asked = await settled_history(http, restarted, ask, seconds=4 * LEASE_SECONDS + 10)
         marked_after = time.monotonic() - started
-        greeted = await history(http, restarted, hello)
+        greeted = await history_of(http, restarted.base_url, hello)
         assert await execution_count(http, restarted, ask) == len(asked)
         assert await execution_count(http, restarted, hello) == len(greeted)
     assert len(asked) == len(openai_server.requests) == slow_runs, "every upstream call has its row"
@@ -175,8 +158,8 @@ async def test_sigterm_lets_short_runs_finish_interrupts_long_ones_and_answers_e
         quick_model.delay, slow_model.delay = 1.0, 60
         env = lifecycle_env(database_url, tmp_path / "data", quick_model, SHUTDOWN_GRACE_SECONDS=str(grace))
         with LiveServer(env) as server:
-            quick = await deploy(http, server, "Quick", ask_flow(quick_model.base_url))
-            slow = await deploy(http, server, "Slow", ask_flow(slow_model.base_url))
+            quick = await deploy_to(http, server.base_url, ask_flow(quick_model.base_url), "Quick")
+            slow = await deploy_to(http, server.base_url, ask_flow(slow_model.base_url), "Slow")
             long_runs = [asyncio.create_task(execute(http, server, slow, {"question": f"q{i}"})) for i in range(3)]
             await until(lambda: len(slow_model.requests) == 3, 30, "the long runs to call their model")
             short_runs = [asyncio.create_task(execute(http, server, quick, {"question": f"q{i}"})) for i in range(3)]
@@ -208,8 +191,8 @@ async def test_sigterm_lets_short_runs_finish_interrupts_long_ones_and_answers_e
         assert stopped_after < grace + 5
 
         with LiveServer(env) as restarted:
-            quick_rows = await history(http, restarted, quick)
-            slow_rows = await history(http, restarted, slow)
+            quick_rows = await history_of(http, restarted.base_url, quick)
+            slow_rows = await history_of(http, restarted.base_url, slow)
     assert Counter(row["status"] for row in quick_rows) == {"success": 3}
     assert {(row["status"], row["errorCode"]) for row in slow_rows} == {("interrupted", "server_shutdown")}
     assert {row["id"] for row in slow_rows} == {response.json()["executionId"] for response in interrupted}  # type: ignore[union-attr]
@@ -222,7 +205,7 @@ async def test_an_idempotency_key_held_by_a_killed_process_is_free_once_its_leas
     env = lifecycle_env(database_url, tmp_path / "data", openai_server)
     body = {"question": "once"}
     with LiveServer(env) as server:
-        ask = await deploy(http, server, "Ask", ask_flow())
+        ask = await deploy_to(http, server.base_url, ask_flow(), "Ask")
         url = f"{server.base_url}/api/workflows/{ask['slug']}/execute"
         headers = {**bearer(ask["apiKey"]), "Idempotency-Key": "order-42"}
         first = asyncio.create_task(http.post(url, json=body, headers=headers))
@@ -272,7 +255,7 @@ async def test_a_database_outage_under_load_refuses_new_runs_and_records_every_r
     )
     responses: list[httpx2.Response | Exception] = []
     with LiveServer(env) as server:
-        ask = await deploy(http, server, "Ask", ask_flow())
+        ask = await deploy_to(http, server.base_url, ask_flow(), "Ask")
         loading = True
 
         async def caller(index: int) -> None:
@@ -312,7 +295,7 @@ async def test_a_run_whose_caller_hangs_up_is_cancelled_and_recorded(
     openai_server.delay = 60
     env = lifecycle_env(database_url, tmp_path / "data", openai_server)
     with LiveServer(env) as server:
-        ask = await deploy(http, server, "Ask", ask_flow())
+        ask = await deploy_to(http, server.base_url, ask_flow(), "Ask")
         async with httpx2.AsyncClient(timeout=httpx2.Timeout(60, read=1.0)) as impatient:
             with pytest.raises(httpx2.ReadTimeout):
                 await impatient.post(

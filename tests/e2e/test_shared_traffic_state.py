@@ -7,13 +7,12 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx2
 import pytest
 
 from clara_runner.service.deployments.traffic import MAX_WINDOW_MS
-from tests.support import REDIS_URL, LiveServer, bearer, server_env
+from tests.support import REDIS_URL, LiveServer, bearer, deploy_to, history_of, server_env
 
 REQUESTS = 200
 LIMIT = 50
@@ -32,32 +31,6 @@ def servers(env: dict[str, str], count: int = 2) -> Iterator[list[LiveServer]]:
             server.stop()
 
 
-async def _deploy(http: httpx2.AsyncClient, server: LiveServer, **options: Any) -> dict[str, Any]:
-    workflow = {
-        "nodes": [
-            {"id": "input-1", "type": "input", "data": {"label": "Name"}},
-            {"id": "output-1", "type": "output", "data": {"outputLabel": "Greeting"}},
-        ],
-        "connections": [{"source": "input-1", "target": "output-1", "sourceHandle": "output", "targetHandle": "input"}],
-    }
-    response = await http.post(
-        f"{server.base_url}/api/deploy", json={"name": "Shared", "workflow": workflow, **options}
-    )
-    assert response.status_code == 201, response.text
-    deployment: dict[str, Any] = response.json()["deployment"]
-    return deployment
-
-
-async def _history(http: httpx2.AsyncClient, server: LiveServer, deployment: dict[str, Any]) -> list[dict[str, Any]]:
-    response = await http.get(
-        f"{server.base_url}/api/workflows/{deployment['slug']}/executions?limit=1000",
-        headers=bearer(deployment["apiKey"]),
-    )
-    assert response.status_code == 200, response.text
-    executions: list[dict[str, Any]] = response.json()["executions"]
-    return executions
-
-
 def _client() -> httpx2.AsyncClient:
     return httpx2.AsyncClient(timeout=60, limits=httpx2.Limits(max_connections=REQUESTS))
 
@@ -67,7 +40,9 @@ async def test_two_processes_admit_exactly_the_limit(database_url: str, tmp_path
     extra = {"REDIS_URL": REDIS_URL} if store == "redis" else {}
     with servers(server_env(database_url, tmp_path / "data", **extra)) as (first, second):
         async with _client() as http:
-            deployment = await _deploy(http, first, rateLimit={"maxRequests": LIMIT, "windowMs": MAX_WINDOW_MS})
+            deployment = await deploy_to(
+                http, first.base_url, name="Shared", rateLimit={"maxRequests": LIMIT, "windowMs": MAX_WINDOW_MS}
+            )
             targets = [first, second] * (REQUESTS // 2)
             responses = await asyncio.gather(
                 *(
@@ -79,7 +54,7 @@ async def test_two_processes_admit_exactly_the_limit(database_url: str, tmp_path
                     for index, server in enumerate(targets)
                 )
             )
-            history = await _history(http, second, deployment)
+            history = await history_of(http, second.base_url, deployment)
 
     unexpected = [response.text for response in responses if response.status_code not in (200, 429)]
     assert Counter(response.status_code for response in responses) == {200: LIMIT, 429: REQUESTS - LIMIT}, unexpected[
@@ -101,7 +76,7 @@ async def test_two_processes_admit_exactly_the_limit(database_url: str, tmp_path
 async def test_one_run_per_idempotency_key_across_processes(database_url: str, tmp_path: Path) -> None:
     with servers(server_env(database_url, tmp_path / "data")) as (first, second):
         async with _client() as http:
-            deployment = await _deploy(http, first)
+            deployment = await deploy_to(http, first.base_url, name="Shared")
             headers = {**bearer(deployment["apiKey"]), "Idempotency-Key": "shared-key"}
             responses = await asyncio.gather(
                 *(
@@ -113,7 +88,7 @@ async def test_one_run_per_idempotency_key_across_processes(database_url: str, t
                     for server in [first, second] * 10
                 )
             )
-            history = await _history(http, first, deployment)
+            history = await history_of(http, first.base_url, deployment)
 
     fresh = [r for r in responses if r.status_code == 200 and "Idempotent-Replayed" not in r.headers]
     replayed = [r for r in responses if r.headers.get("Idempotent-Replayed") == "true"]

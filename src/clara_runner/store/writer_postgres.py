@@ -18,9 +18,9 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from clara_runner.store.records import ExecutionWrite
-from clara_runner.store.writer import BatchRefused, BatchUnavailable
+from clara_runner.store.writer import REPLACE_UNFINISHED, BatchRefused, BatchUnavailable
 
-UPSERT = """
+UPSERT = f"""
 WITH batch AS (
     SELECT * FROM jsonb_to_recordset(%s::jsonb) AS b(
         id uuid, deployment_id uuid, version int, api_key_id uuid, status text, inputs jsonb, outputs jsonb,
@@ -36,12 +36,7 @@ WITH batch AS (
         id, deployment_id, version, api_key_id, status, inputs, outputs, error_code,
         error_message, duration_ms, nodes_executed, trace, created_at, finished_at, owner_id
     FROM batch
-    ON CONFLICT (id) DO UPDATE SET
-        version = excluded.version, status = excluded.status, inputs = excluded.inputs,
-        outputs = excluded.outputs, error_code = excluded.error_code, error_message = excluded.error_message,
-        duration_ms = excluded.duration_ms, nodes_executed = excluded.nodes_executed, trace = excluded.trace,
-        finished_at = excluded.finished_at, owner_id = excluded.owner_id
-        WHERE executions.status IN ('queued', 'running')
+    {REPLACE_UNFINISHED}
     RETURNING id, status
 ), counted AS (
     SELECT batch.deployment_id, batch.api_key_id, batch.finished_at, batch.output_mismatch
@@ -68,7 +63,7 @@ WITH batch AS (
     RETURNING 1
 )
 SELECT count(*) FROM written
-"""
+"""  # noqa: S608 (built from constants only)
 """The batch travels as one JSON array of rows (`_batch`), unpacked by `jsonb_to_recordset`: one
 parameter encoded in C by orjson, the stored JSON values embedded as they are, and a statement text that
 is the same for every batch size, so it is prepared once per connection."""

@@ -20,20 +20,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from clara_runner.store.records import ExecutionWrite
-from clara_runner.store.writer import BatchRefused, BatchUnavailable
+from clara_runner.store.writer import REPLACE_UNFINISHED, BatchRefused, BatchUnavailable
 
-UPSERT = """
+UPSERT = f"""
 INSERT INTO executions (
     id, deployment_id, version, api_key_id, status, inputs, outputs, error_code,
     error_message, duration_ms, nodes_executed, trace, created_at, finished_at, owner_id
 ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET
-    version = excluded.version, status = excluded.status, inputs = excluded.inputs,
-    outputs = excluded.outputs, error_code = excluded.error_code, error_message = excluded.error_message,
-    duration_ms = excluded.duration_ms, nodes_executed = excluded.nodes_executed, trace = excluded.trace,
-    finished_at = excluded.finished_at, owner_id = excluded.owner_id
-    WHERE executions.status IN ('queued', 'running')
-"""
+{REPLACE_UNFINISHED}"""  # noqa: S608 (built from constants only)
 ALREADY_FINAL = "SELECT id FROM executions WHERE status NOT IN ('queued', 'running') AND id IN ({})"
 """Formatted with one `?` per id of the batch."""
 COUNT_ON_DEPLOYMENT = (

@@ -52,10 +52,6 @@ _INTERRUPTED = "The server shut down before the run finished; it was cancelled"
 _ABANDONED = "The caller closed the connection before the run finished; it was cancelled"
 
 
-def default_context(execution_id: str, events: EventSink, before_outbound: OutboundHook) -> RunContext:
-    return RunContext(events=events, execution_id=execution_id, before_outbound=before_outbound)
-
-
 @dataclass(slots=True)
 class ExecutionOutcome:
     execution_id: uuid.UUID
@@ -151,8 +147,8 @@ class ExecutionService:
         owner_id: uuid.UUID,
         max_seconds: float,
         record_after_seconds: float,
-        context_factory: ContextFactory = default_context,
-        safeguards: Safeguards | None = None,
+        context_factory: ContextFactory,
+        safeguards: Safeguards,
     ) -> None:
         self._admitter = admitter
         self._versions = versions
@@ -162,7 +158,7 @@ class ExecutionService:
         self._max_seconds = max_seconds
         self._record_after = record_after_seconds
         self._context_factory = context_factory
-        self._safeguards = safeguards or Safeguards()
+        self._safeguards = safeguards
         self.in_flight = InFlight()
 
     async def execute(
