@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from clara_runner.store.tables import UNFINISHED
+
 
 @dataclass(frozen=True, slots=True)
 class DeploymentRecord:
@@ -106,4 +108,4 @@ class ExecutionWrite:
 
     @property
     def final(self) -> bool:
-        return self.status not in ("queued", "running")
+        return self.status not in UNFINISHED

@@ -14,9 +14,10 @@ is unreachable or the buffer holds `buffer_limit` rows: the execute path refuses
 any node runs. At shutdown the buffer is drained for up to the time given; rows the database still
 refuses are saved as JSON lines in the spill folder, and the next writer to start there writes them.
 
-A batch the database refuses for its content (a value it cannot store) is retried row by row; a row
-refused alone is stored without its inputs, outputs, trace and duration, as an error saying so. The per-database
-statements live in `writer_postgres.py` and `writer_sqlite.py`.
+A batch the database refuses for its content (a value it cannot store), or that fails in a way nobody
+foresaw, is retried row by row; a row refused alone is stored without its inputs, outputs, trace and
+duration, as an error saying so, and only a row refused even then is given up (and logged). The
+per-database statements live in `writer_postgres.py` and `writer_sqlite.py`.
 """
 
 from __future__ import annotations
@@ -201,7 +202,9 @@ class ExecutionWriter:
             self._set_reachable(False)
             _resolve(batch, False)
             return
-        except BatchRefused:
+        except Exception as exc:
+            if not isinstance(exc, BatchRefused):
+                log.exception("execution_batch_failed")
             unwritten = await self._write_one_by_one(rows)
             if unwritten:
                 self._queue.extendleft(_Queued(row, None) for row in reversed(unwritten))
@@ -220,12 +223,15 @@ class ExecutionWriter:
             try:
                 try:
                     await self._store.write([row])
-                except BatchRefused as exc:
+                except BatchUnavailable:
+                    raise
+                except Exception as exc:
                     log.error("execution_row_unstorable", execution_id=str(row.id), error=str(exc))
-                    with contextlib.suppress(BatchRefused):
-                        await self._store.write([_without_payload(row, str(exc))])
+                    await self._store.write([_without_payload(row, str(exc))])
             except BatchUnavailable:
                 return list(rows[index:])
+            except Exception:
+                log.exception("execution_row_lost", execution_id=str(row.id))
         return []
 
     def _set_reachable(self, reachable: bool) -> None:

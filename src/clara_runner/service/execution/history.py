@@ -8,8 +8,9 @@ from clara_runner.service.pages import Page, PageRequest
 from clara_runner.store import executions as execution_queries
 from clara_runner.store.database import Database
 from clara_runner.store.records import DeploymentRecord, ExecutionRecord
+from clara_runner.store.tables import UNFINISHED
 
-EXECUTION_STATUSES = ("queued", "running", "success", "error", "timeout", "cancelled", "interrupted")
+EXECUTION_STATUSES = (*UNFINISHED, "success", "error", "timeout", "cancelled", "interrupted")
 
 
 class ExecutionHistory:

@@ -31,6 +31,7 @@ from clara_runner.errors import ClientClosedRequest
 from clara_runner.flow.events import TraceRecorder
 from clara_runner.service.keys.authenticate import Principal
 from clara_runner.store.records import ExecutionWrite
+from clara_runner.store.tables import UNFINISHED
 from clara_runner.store.writer import ExecutionWriter
 
 Disconnection = Callable[[], Awaitable[None]]
@@ -133,12 +134,15 @@ class RunRecord:
             self.task.cancel(reason)
 
     @property
+    def final(self) -> bool:
+        return self.status not in UNFINISHED
+
+    @property
     def duration_ms(self) -> int:
         return round((time.perf_counter() - self.began) * 1000)
 
     def snapshot(self) -> ExecutionWrite:
         """The row as it stands now."""
-        final = self.status not in ("queued", "running")
         outputs = self.stored_outputs_json or self.outputs_json
         return ExecutionWrite(
             id=self.execution_id,
@@ -150,7 +154,7 @@ class RunRecord:
             outputs_json=None if outputs is None else outputs.decode(),
             error_code=self.error_code,
             error_message=self.error_message,
-            duration_ms=self.duration_ms if final else None,
+            duration_ms=self.duration_ms if self.final else None,
             nodes_executed=self.nodes_executed,
             trace_json=None if self.trace_json is None else self.trace_json.decode(),
             created_at=self.created_at,
@@ -161,7 +165,12 @@ class RunRecord:
         )
 
     async def finish(self) -> ExecutionWrite:
-        """Write the final row; return it once stored (or kept in memory while the database is down)."""
+        """Write the final row; return it once stored (or kept in memory while the database is down).
+
+        A run that got no outcome (it can only be stopped by something the service does not catch) is
+        recorded as an internal error: the row written here is always final."""
+        if not self.final:
+            self.fail("internal_error", "The run stopped without an outcome")
         if self._timer is not None:
             self._timer.cancel()
         if self._watcher is not None:

@@ -37,7 +37,7 @@ from clara_runner.flow.runner import run as run_flow
 from clara_runner.service.deployments.loaded import VersionCache
 from clara_runner.service.deployments.versions import pinned_version
 from clara_runner.service.execution.admission import Admission, Admitter, ShuttingDown
-from clara_runner.service.execution.capacity import AtCapacity, ExecutionCapacity
+from clara_runner.service.execution.capacity import ExecutionCapacity
 from clara_runner.service.execution.failures import node_failure
 from clara_runner.service.execution.record import CALLER_GONE, Disconnection, RunRecord
 from clara_runner.service.execution.safeguards import Safeguards, stored_outputs
@@ -212,10 +212,9 @@ class ExecutionService:
             async with self._capacity.slot(deployment.id, deployment.max_concurrency):
                 run.start()
                 await self._attempt(run, request)
-        except AtCapacity:
-            raise
         except asyncio.CancelledError:
             reason = run.interrupted_by
+            details = {"executionId": str(run.execution_id)} if run.started else {}
             if run.started:
                 if reason == CALLER_GONE:
                     run.fail(CALLER_GONE, _ABANDONED, "cancelled")
@@ -225,12 +224,12 @@ class ExecutionService:
             task = asyncio.current_task()
             if reason is None or task is None or task.uncancel() > 0:
                 raise
-            details = {"executionId": str(run.execution_id)}
             if reason == CALLER_GONE:
                 raise ClientClosedRequest(_ABANDONED, details=details) from None
             raise ShuttingDown(_INTERRUPTED, details=details) from None
         except BaseException:
-            await run.finish()
+            if run.started:
+                await run.finish()
             raise
         return await run.finish()
 
