@@ -69,3 +69,26 @@ async def test_concurrent_executes_share_their_writes(unlimited_app: FastAPI) ->
     assert [response.status_code for response in responses] == [200] * 30
     writes = [statement for statement in statements if _kind(statement) in ("WITH batch AS", "BEGIN IMMEDIATE")]
     assert 1 <= len(writes) < 30, "rows of concurrent runs are committed together"
+
+
+async def test_requests_arriving_when_the_key_cache_expired_share_one_key_lookup(
+    database_url: str, tmp_path: Path
+) -> None:
+    application = create_app(
+        make_settings(database_url, tmp_path / "data", RATE_LIMIT_ENABLED="false", KEY_CACHE_SECONDS="0.05")
+    )
+    async with application.router.lifespan_context(application), asgi_client(application) as client:
+        key = (await deploy(client))["apiKey"]
+        await client.post("/api/workflows/hello-world/execute", json={"name": "warm"}, headers=bearer(key))
+        await asyncio.sleep(0.1)
+        statements: list[str] = []
+        runtime_of(application).database.statement_observers.append(statements.append)
+        responses = await asyncio.gather(
+            *(
+                client.post("/api/workflows/hello-world/execute", json={"name": f"n{i}"}, headers=bearer(key))
+                for i in range(20)
+            )
+        )
+        runtime_of(application).database.statement_observers.clear()
+    assert [response.status_code for response in responses] == [200] * 20
+    assert sum("FROM api_keys" in statement for statement in statements) == 1

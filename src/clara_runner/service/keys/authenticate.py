@@ -1,12 +1,13 @@
 """Who is calling: deployment API keys, checked against their stored HMAC, cached briefly.
 
 A valid key is cached for `KEY_CACHE_SECONDS` (5 s by default), so the hot path does no database
-read, and a revoked or deleted key stops working on every replica within that time (at once on the
-replica that revoked it).
+read (and when the entry expires, concurrent requests with the key share one read), and a revoked or
+deleted key stops working on every replica within that time (at once on the replica that revoked it).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ class KeyAuthenticator:
         self._secret = secret
         self._ttl = ttl_seconds
         self._cache: dict[str, tuple[float, list[tuple[KeyRecord, DeploymentRecord]]]] = {}
+        self._reading: dict[str, asyncio.Future[list[tuple[KeyRecord, DeploymentRecord]]]] = {}
 
     async def authenticate(self, authorization: str | None) -> Principal:
         token = bearer_token(authorization)
@@ -63,6 +65,15 @@ class KeyAuthenticator:
         cached = self._cache.get(lookup_id)
         if cached is not None and cached[0] > now:
             return cached[1]
+        reading = self._reading.get(lookup_id)
+        if reading is None:
+            reading = self._reading[lookup_id] = asyncio.ensure_future(self._read(lookup_id))
+            reading.add_done_callback(lambda _: self._reading.pop(lookup_id, None))
+        return await asyncio.shield(reading)
+
+    async def _read(self, lookup_id: str) -> list[tuple[KeyRecord, DeploymentRecord]]:
+        """One read per key however many requests with it arrive while it runs (the cache just expired)."""
+        now = time.monotonic()
         async with self._database.read() as conn:
             candidates = list(await key_queries.live_keys_by_lookup(conn, lookup_id, utcnow()))
         if candidates and self._ttl > 0:
