@@ -15,14 +15,15 @@ from typing import Any
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from clara_runner.errors import MethodNotAllowed
 from clara_runner.server import execute
 from clara_runner.server.errors import error_response, failure_response
 
-PATH = re.compile(r"/api/workflows/(?P<slug>[^/]+)/execute")
-"""`execute.PATH`: a slug is any one path segment here; `checked_slug` tells the caller what is wrong."""
+PATH: re.Pattern[str] = compile_path(execute.PATH)[0]
+"""`execute.PATH` as Starlette would match it: a slug is any one segment; `checked_slug` judges it."""
 
 
 async def _lane(scope: Scope, receive: Receive, send: Send) -> None:
