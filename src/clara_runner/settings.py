@@ -43,13 +43,16 @@ class Settings(BaseSettings):
         ),
     )
     db_pool_size: int = Field(
-        20, alias="DB_POOL_MIN", ge=1, description="PostgreSQL connections each process keeps in its pool"
+        20,
+        alias="DB_POOL_MIN",
+        ge=1,
+        description="Database connections each process keeps in its pool (its execution writer has one more)",
     )
     db_pool_overflow: int = Field(
         10,
         alias="DB_POOL_MAX",
         ge=0,
-        description="PostgreSQL connections each process may open beyond `DB_POOL_MIN` (pool overflow)",
+        description="Database connections each process may open beyond `DB_POOL_MIN` (pool overflow)",
     )
 
     secret_key: str = Field(

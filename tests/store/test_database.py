@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from clara_runner.errors import DatabaseUnavailable
 from clara_runner.store.database import Database, async_database_url, sync_database_url
 
 
@@ -55,5 +56,20 @@ async def test_sqlite_concurrent_writers_never_see_database_is_locked(tmp_path: 
         await asyncio.gather(*(bump() for _ in range(40)))
         async with database.read() as conn:
             assert (await conn.execute(text("SELECT n FROM counter"))).scalar_one() == 40
+    finally:
+        await database.close()
+
+
+async def test_a_pool_with_every_connection_busy_is_unavailable_not_an_error(database_url: str) -> None:
+    database = Database(database_url, pool_size=1, max_overflow=0, pool_timeout=0.1)
+    try:
+        async with database.read():
+            with pytest.raises(DatabaseUnavailable) as raised:
+                async with database.read():
+                    pass
+        assert raised.value.status == 503
+        assert "busy" in raised.value.message
+        async with database.read() as conn:
+            assert (await conn.execute(text("SELECT 1"))).scalar_one() == 1
     finally:
         await database.close()

@@ -45,6 +45,10 @@ class MalformedMultipart(InvalidRequest):
     error = "Malformed multipart body"
 
 
+MAX_BOUNDARY_LENGTH = 70
+"""RFC 2046 section 5.1.1: a boundary is 1 to 70 characters."""
+
+
 def is_multipart(content_type: str | None) -> bool:
     return (content_type or "").split(";", 1)[0].strip().lower() == MEDIA_TYPE
 
@@ -119,6 +123,10 @@ def read_parts(raw: bytes, content_type: str | None) -> list[Part]:
         raise MalformedMultipart(
             "Content-Type multipart/form-data needs a boundary parameter; let your HTTP client set the header "
             "(curl -F, requests files=, FormData) instead of writing it by hand"
+        )
+    if len(boundary) > MAX_BOUNDARY_LENGTH:
+        raise MalformedMultipart(
+            f"The multipart boundary is {len(boundary)} characters long; RFC 2046 allows at most {MAX_BOUNDARY_LENGTH}"
         )
     collector = _Collector()
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -39,11 +40,13 @@ class PageRequest:
         return cls(parsed_limit, parsed_offset)
 
 
+_INTEGER = re.compile(r"-?[0-9]{1,12}")
+"""ASCII digits only: `str.isdigit` also accepts `¹` or `٣`, which `int` then refuses."""
+
+
 def _integer(text: str) -> int | None:
     stripped = text.strip()
-    if not stripped.lstrip("-").isdigit() or len(stripped) > 12:
-        return None
-    return int(stripped)
+    return int(stripped) if _INTEGER.fullmatch(stripped) else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from clara_runner.errors import DatabaseUnavailable, UnstorableValue
@@ -55,16 +56,20 @@ def sync_database_url(url: str) -> URL:
 
 
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 20, max_overflow: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 20, max_overflow: int = 10, pool_timeout: float = 10.0) -> None:
         self.url = async_database_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
-        options: dict[str, Any] = {"pool_pre_ping": True}
+        options: dict[str, Any] = {
+            "pool_pre_ping": True,
+            "pool_size": pool_size,
+            "max_overflow": max_overflow,
+            "pool_timeout": pool_timeout,
+        }
         if self.is_sqlite:
             _ensure_parent_folder(self.url)
             options["connect_args"] = {"timeout": 30}
         else:
-            options.update(pool_size=pool_size, max_overflow=max_overflow, pool_recycle=1800)
-            options["connect_args"] = {"connect_timeout": 5}
+            options.update(pool_recycle=1800, connect_args={"connect_timeout": 5})
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
         self.write_lock: contextlib.AbstractAsyncContextManager[Any] = (
             asyncio.Lock() if self.is_sqlite else contextlib.nullcontext()
@@ -125,7 +130,8 @@ class ConstraintViolation(Exception):
 
 @contextlib.contextmanager
 def translated_errors() -> Iterator[None]:
-    """Driver errors as the store's own: unreachable (503), unstorable input (400), a rule of the schema broken.
+    """Driver errors as the store's own: unreachable or every pooled connection busy (503), unstorable
+    input (400), a rule of the schema broken.
 
     Anything else (a broken query) stays what it is: a bug, answered 500.
     """
@@ -137,6 +143,10 @@ def translated_errors() -> Iterator[None]:
         raise UnstorableValue(f"The database refused a value of this request: {_first_line(exc.orig)}") from exc
     except (OperationalError, InterfaceError) as exc:
         raise DatabaseUnavailable() from exc
+    except PoolTimeout as exc:
+        raise DatabaseUnavailable(
+            "Every database connection of this server process is busy, so the request was not run; retry later"
+        ) from exc
     except DBAPIError as exc:
         if exc.connection_invalidated:
             raise DatabaseUnavailable() from exc

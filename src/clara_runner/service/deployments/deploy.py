@@ -17,6 +17,7 @@ from clara_runner.flow.formats import parse_flow
 from clara_runner.flow.limits import WorkflowLimits, workflow_limit_problems
 from clara_runner.flow.nodes.registry import NodeRegistry
 from clara_runner.flow.plan import compile_flow
+from clara_runner.service.deployments.fields import DESCRIPTION_LENGTH, NAME_LENGTH, USER_ID_LENGTH, text_field
 from clara_runner.service.deployments.slugs import MAX_SLUG_LENGTH, SLUG_PATTERN, first_free, slugify
 from clara_runner.service.deployments.traffic import TrafficOptions, apply_traffic_options, parse_traffic_options
 from clara_runner.service.keys.issue import issue_key
@@ -52,11 +53,7 @@ def parse_deploy_request(body: Any) -> DeployRequest:
     if not isinstance(body, Mapping):
         raise ValidationFailed(["Request body must be a JSON object with name and workflow"])
     problems: list[str] = []
-    name = body.get("name")
-    if not isinstance(name, str) or not name.strip():
-        problems.append("name is required and must be a non-empty string")
-    elif len(name) > 255:
-        problems.append("name must be 255 characters or less")
+    name = text_field(body, "name", problems, max_length=NAME_LENGTH, required=True)
     slug = body.get("slug")
     if slug is not None and slug != "":
         if not isinstance(slug, str):
@@ -65,22 +62,21 @@ def parse_deploy_request(body: Any) -> DeployRequest:
             problems.append(f"slug must be {MAX_SLUG_LENGTH} characters or less")
         elif not SLUG_PATTERN.match(slug):
             problems.append("slug must contain only lowercase letters, numbers, and hyphens")
-    description = body.get("description")
-    if description is not None:
-        if not isinstance(description, str):
-            problems.append("description must be a string")
-        elif len(description) > 5000:
-            problems.append("description must be 5000 characters or less")
-    user_id = body.get("userId")
-    if user_id is not None and (not isinstance(user_id, str) or len(user_id) > 255):
-        problems.append("userId must be a string of 255 characters or less")
+    description = text_field(body, "description", problems, max_length=DESCRIPTION_LENGTH)
+    user_id = text_field(
+        body,
+        "userId",
+        problems,
+        max_length=USER_ID_LENGTH,
+        not_text=f"userId must be a string of {USER_ID_LENGTH} characters or less",
+    )
     if body.get("workflow") is None:
         problems.append("workflow is required")
     traffic = parse_traffic_options(body, problems)
     options = ContractOptions.parse(body, problems)
     if problems:
         raise ValidationFailed(problems)
-    assert isinstance(name, str)
+    assert name is not None
     return DeployRequest(
         name=name.strip(),
         slug=slug or None,

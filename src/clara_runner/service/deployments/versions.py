@@ -31,6 +31,7 @@ from clara_runner.flow.limits import WorkflowLimits
 from clara_runner.flow.nodes.registry import NodeRegistry
 from clara_runner.service.access import Access
 from clara_runner.service.deployments.deploy import derive_contract
+from clara_runner.service.deployments.fields import DESCRIPTION_LENGTH, NAME_LENGTH, text_field
 from clara_runner.service.deployments.loaded import VersionNotFound
 from clara_runner.service.deployments.traffic import TrafficOptions, apply_traffic_options, parse_traffic_options
 from clara_runner.service.keys.authenticate import KeyAuthenticator
@@ -43,6 +44,8 @@ from clara_runner.store.records import DeploymentRecord, VersionSummaryRecord
 log = structlog.get_logger(__name__)
 
 VERSION_HEADER = "X-Workflow-Version"
+MAX_VERSION = 2**31 - 1
+"""Versions are stored as 32-bit integers."""
 _VERSION_NUMBER = re.compile(r"^[1-9][0-9]{0,8}$")
 
 
@@ -108,12 +111,10 @@ def parse_version_request(body: Any, slug: str) -> VersionRequest:
     if not isinstance(body, Mapping):
         raise ValidationFailed(["Request body must be a JSON object with a workflow"])
     problems: list[str] = []
-    name = body.get("name")
-    if name is not None and (not isinstance(name, str) or not name.strip() or len(name) > 255):
-        problems.append("name must be a non-empty string of 255 characters or less")
-    description = body.get("description")
-    if description is not None and (not isinstance(description, str) or len(description) > 5000):
-        problems.append("description must be a string of 5000 characters or less")
+    name = text_field(body, "name", problems, max_length=NAME_LENGTH)
+    if name is not None and not name.strip():
+        problems.append("name must be a non-empty string")
+    description = text_field(body, "description", problems, max_length=DESCRIPTION_LENGTH)
     given_slug = body.get("slug")
     if given_slug is not None and given_slug != "" and given_slug != slug:
         problems.append(f"slug cannot be changed by a new version: it must be '{slug}' or omitted")
@@ -125,7 +126,7 @@ def parse_version_request(body: Any, slug: str) -> VersionRequest:
         raise ValidationFailed(problems)
     return VersionRequest(
         workflow=body["workflow"],
-        name=name.strip() if isinstance(name, str) else None,
+        name=name.strip() if name is not None else None,
         description=description,
         traffic=traffic,
         options=options,
@@ -141,8 +142,10 @@ def parse_rollback_request(body: Any) -> int | None:
     version = body.get("version")
     if version is None:
         return None
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ValidationFailed(["version must be a positive integer (a number listed by GET .../versions)"])
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= MAX_VERSION:
+        raise ValidationFailed(
+            [f"version must be an integer from 1 to {MAX_VERSION} (a number listed by GET .../versions)"]
+        )
     return version
 
 
