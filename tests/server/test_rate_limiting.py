@@ -79,16 +79,22 @@ async def test_rate_limited_requests_leave_no_execution_row(database_url: str, t
     assert [entry["status"] for entry in history] == ["success", "success"]
 
 
-async def test_each_key_and_each_deployment_has_its_own_quota(database_url: str, tmp_path: Path) -> None:
+async def test_each_deployment_has_its_own_quota_and_a_regenerated_key_keeps_it(
+    database_url: str, tmp_path: Path
+) -> None:
     async with client_for(database_url, tmp_path, RATE_LIMIT_MAX_REQUESTS=1) as client:
         first = await deploy(client, name="First")
         second = await deploy(client, name="Second")
         assert (await _execute(client, first)).status_code == 200
         assert (await _execute(client, first)).status_code == 429
         assert (await _execute(client, second)).status_code == 200
-        regenerated = await client.post(f"/api/workflows/{first['id']}/regenerate-key")
-        new_key = regenerated.json()["workflow"]["apiKey"]
-        assert (await _execute(client, {**first, "apiKey": new_key})).status_code == 200
+        for _ in range(2):
+            regenerated = await client.post(
+                f"/api/workflows/{first['id']}/regenerate-key", headers=bearer(first["apiKey"])
+            )
+            first = {**first, "apiKey": regenerated.json()["workflow"]["apiKey"]}
+            refused = await _execute(client, first)
+            assert (refused.status_code, refused.json()["code"]) == (429, "rate_limited"), "no fresh quota"
 
 
 async def test_a_deployment_can_override_the_server_limit_at_deploy(database_url: str, tmp_path: Path) -> None:

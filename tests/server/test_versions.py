@@ -318,3 +318,21 @@ async def test_a_new_version_is_held_to_the_deploy_size_limits(database_url: str
     assert response.status_code == 400
     assert response.json()["code"] == "invalid_workflow"
     assert "3" in response.json()["validationErrors"][0]
+
+
+async def test_only_the_admin_changes_traffic_options_with_a_new_version(
+    client: httpx2.AsyncClient, remote_client: httpx2.AsyncClient
+) -> None:
+    own = (await deploy(client, rateLimit={"maxRequests": 5}, maxConcurrency=2))["apiKey"]
+    for lifted in ({"rateLimit": {"enabled": False}}, {"maxConcurrency": None}, {"rateLimit": None}):
+        refused = await remote_client.put(
+            "/api/workflows/hello-world", json={"workflow": GREETER, **lifted}, headers=bearer(own)
+        )
+        assert (refused.status_code, refused.json()["code"]) == (403, "access_denied"), lifted
+        assert "Only the admin" in refused.json()["message"]
+    shipped = await remote_client.put("/api/workflows/hello-world", json={"workflow": GREETER}, headers=bearer(own))
+    assert shipped.status_code == 200
+    assert shipped.json()["deployment"]["rateLimit"] == {"maxRequests": 5}
+    assert shipped.json()["deployment"]["maxConcurrency"] == 2
+    lifted_by_admin = await client.put("/api/workflows/hello-world", json={"workflow": GREETER, "maxConcurrency": None})
+    assert lifted_by_admin.json()["deployment"]["maxConcurrency"] is None

@@ -151,7 +151,7 @@ class Runtime:
             registry=registry,
             access=access,
             deployments=DeploymentService(database, registry, secret, keys, versions, settings.workflow_limits()),
-            versions=VersionAdmin(database, registry, keys, access, settings.workflow_limits()),
+            versions=VersionAdmin(database, registry, keys, settings.workflow_limits()),
             admitter=admitter,
             executions=executions,
             history=ExecutionHistory(database, access),

@@ -9,6 +9,7 @@ from fastapi import Request
 from clara_runner.errors import InvalidId, InvalidSlug
 from clara_runner.runtime.services import Runtime
 from clara_runner.server.presenters import Links
+from clara_runner.service.access import Caller
 from clara_runner.service.deployments.slugs import MAX_SLUG_LENGTH, SLUG_PATTERN
 
 
@@ -33,6 +34,11 @@ def client_host(request: Request) -> str | None:
     if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
         return None
     return request.client.host if request.client else None
+
+
+async def caller(request: Request) -> Caller:
+    """Who is asking: a deployment's key holder or the admin (`service/access.py` decides)."""
+    return await runtime(request).access.caller(request.headers.get("authorization"), client_host(request))
 
 
 def checked_slug(slug: str) -> str:

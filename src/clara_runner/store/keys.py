@@ -24,6 +24,7 @@ async def insert_key(
     key_hash: str,
     display_prefix: str,
     now: datetime,
+    quota_id: uuid.UUID | None = None,
 ) -> None:
     await conn.execute(
         insert(api_keys).values(
@@ -34,6 +35,7 @@ async def insert_key(
             key_hash=key_hash,
             display_prefix=display_prefix,
             created_at=now,
+            quota_id=quota_id or key_id,
         )
     )
 
@@ -49,6 +51,7 @@ async def live_keys_by_lookup(
             api_keys.c.key_hash,
             api_keys.c.expires_at,
             api_keys.c.revoked_at,
+            api_keys.c.quota_id,
         )
         .select_from(api_keys)
         .join(deployments, deployments.c.id == api_keys.c.deployment_id)
@@ -68,6 +71,7 @@ async def live_keys_by_lookup(
                 key_hash=row["key_hash"],
                 expires_at=row["expires_at"],
                 revoked_at=row["revoked_at"],
+                quota_id=row["quota_id"] or row["key_id"],
             ),
             deployment_from_row(row),
         )
@@ -75,12 +79,21 @@ async def live_keys_by_lookup(
     ]
 
 
-async def revoke_all(conn: AsyncConnection, deployment_id: uuid.UUID, now: datetime) -> None:
-    await conn.execute(
-        update(api_keys)
-        .where(api_keys.c.deployment_id == deployment_id, api_keys.c.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
+async def revoke_all(conn: AsyncConnection, deployment_id: uuid.UUID, now: datetime) -> uuid.UUID | None:
+    """Revoke every live key of the deployment; return the quota of the newest of them, if there was one."""
+    revoked = (
+        await conn.execute(
+            update(api_keys)
+            .where(api_keys.c.deployment_id == deployment_id, api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+            .returning(api_keys.c.id, api_keys.c.quota_id, api_keys.c.created_at)
+        )
+    ).all()
+    if not revoked:
+        return None
+    newest = max(revoked, key=lambda row: row.created_at)
+    quota: uuid.UUID = newest.quota_id or newest.id
+    return quota
 
 
 async def touch(conn: AsyncConnection, key_id: uuid.UUID, used_at: datetime) -> None:

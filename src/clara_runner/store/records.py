@@ -47,6 +47,8 @@ class KeyRecord:
     key_hash: str
     expires_at: datetime | None
     revoked_at: datetime | None
+    quota_id: uuid.UUID
+    """The rate-limit count the key draws from (see `tables.api_keys`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -116,9 +116,12 @@ api_keys = Table(
     Column("last_used_at", UTCDateTime),
     Column("expires_at", UTCDateTime),
     Column("revoked_at", UTCDateTime),
+    Column("quota_id", Uuid),
     Index("ix_api_keys_lookup_id", "lookup_id"),
     Index("ix_api_keys_deployment_id", "deployment_id"),
 )
+"""`quota_id` names the rate-limit count a key draws from: a new key's own id, inherited by the key that
+replaces it when it is regenerated, so regenerating starts no fresh quota (null: the key's id)."""
 
 executions = Table(
     "executions",

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from clara_runner.contract.payload import parse_payload
 from clara_runner.server import presenters
 from clara_runner.server.bodies import read_limited
-from clara_runner.server.deps import checked_id, client_host, links, runtime
+from clara_runner.server.deps import caller, checked_id, client_host, links, runtime
 from clara_runner.server.schemas import (
     ADMIN,
     KEY_OR_ADMIN,
@@ -123,8 +123,7 @@ async def list_deployments(
 async def delete(request: Request, deployment_id: _ID) -> dict[str, Any]:
     state = runtime(request)
     identifier = checked_id(deployment_id)
-    caller = await state.access.caller(request.headers.get("authorization"), client_host(request))
-    await state.access.deployment(caller, "delete", deployment_id=identifier)
+    await state.access.deployment(await caller(request), "delete", deployment_id=identifier)
     record = await state.deployments.delete(identifier)
     return {
         "success": True,
@@ -149,8 +148,7 @@ async def regenerate_key(
 ) -> dict[str, Any]:
     state = runtime(request)
     identifier = checked_id(deployment_id)
-    caller = await state.access.caller(request.headers.get("authorization"), client_host(request))
-    await state.access.deployment(caller, "regenerate the API key of", deployment_id=identifier)
+    await state.access.deployment(await caller(request), "regenerate the API key of", deployment_id=identifier)
     record, api_key = await state.deployments.regenerate_key(identifier)
     return {
         "success": True,

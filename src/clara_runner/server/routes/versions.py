@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from clara_runner.contract.payload import parse_payload
 from clara_runner.server import presenters
 from clara_runner.server.bodies import read_limited
-from clara_runner.server.deps import checked_slug, client_host, links, runtime
+from clara_runner.server.deps import caller, checked_slug, links, runtime
 from clara_runner.server.schemas import (
     KEY_OR_ADMIN,
     NewVersionResponse,
@@ -87,11 +87,10 @@ _ROLLBACK_BODY = {
 )
 async def put_version(request: Request, slug: SlugPath) -> dict[str, Any]:
     state = runtime(request)
-    record = await state.versions.authorize(
-        checked_slug(slug), request.headers.get("authorization"), client_host(request), "deploy a new version of"
-    )
+    who = await caller(request)
+    record = await state.access.deployment(who, "deploy a new version of", slug=checked_slug(slug))
     body = parse_payload(await read_limited(request, state.settings.max_input_size), "application/json")
-    result = await state.versions.deploy_version(record, body)
+    result = await state.versions.deploy_version(who, record, body)
     return presenters.version_deployed(result, links(request))
 
 
@@ -109,9 +108,7 @@ async def list_versions(
     offset: Annotated[str | None, Query(description="Items to skip, an integer from 0 (default 0)")] = None,
 ) -> dict[str, Any]:
     state = runtime(request)
-    record = await state.versions.authorize(
-        checked_slug(slug), request.headers.get("authorization"), client_host(request), "list the versions of"
-    )
+    record = await state.access.deployment(await caller(request), "list the versions of", slug=checked_slug(slug))
     page = await state.versions.list_versions(record, PageRequest.parse(limit, offset, default_limit=50))
     return {
         "success": True,
@@ -133,8 +130,6 @@ async def list_versions(
 )
 async def rollback(request: Request, slug: SlugPath) -> dict[str, Any]:
     state = runtime(request)
-    record = await state.versions.authorize(
-        checked_slug(slug), request.headers.get("authorization"), client_host(request), "roll back"
-    )
+    record = await state.access.deployment(await caller(request), "roll back", slug=checked_slug(slug))
     body = parse_payload(await read_limited(request, state.settings.max_input_size), "application/json")
     return presenters.rolled_back(await state.versions.rollback(record, body))

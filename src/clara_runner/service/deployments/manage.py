@@ -71,13 +71,14 @@ class DeploymentService:
         return record
 
     async def regenerate_key(self, deployment_id: uuid.UUID) -> tuple[DeploymentRecord, str]:
-        """Revoke every key of the deployment and issue a new one, returned once."""
+        """Revoke every key of the deployment and issue a new one, returned once. The new key draws on the
+        rate-limit count of the key it replaces: regenerating a key is no way to a fresh quota."""
         now = utcnow()
         async with self._database.write() as conn:
             record = await deployment_queries.find_live(conn, deployment_id=deployment_id)
             if record is None:
                 raise WorkflowNotFound()
-            await key_queries.revoke_all(conn, deployment_id, now)
-            api_key = await issue_key(conn, self._secret, deployment_id, now)
+            quota_id = await key_queries.revoke_all(conn, deployment_id, now)
+            api_key = await issue_key(conn, self._secret, deployment_id, now, quota_id)
         self._keys.forget(deployment_id)
         return record, api_key

@@ -26,10 +26,10 @@ import structlog
 
 from clara_runner.clock import utcnow
 from clara_runner.contract.schema import Contract, ContractOptions
-from clara_runner.errors import ClaraError, InvalidRequest, ValidationFailed, WorkflowNotFound
+from clara_runner.errors import AccessDenied, ClaraError, InvalidRequest, ValidationFailed, WorkflowNotFound
 from clara_runner.flow.limits import WorkflowLimits
 from clara_runner.flow.nodes.registry import NodeRegistry
-from clara_runner.service.access import Access
+from clara_runner.service.access import Caller
 from clara_runner.service.deployments.deploy import derive_contract
 from clara_runner.service.deployments.fields import DESCRIPTION_LENGTH, NAME_LENGTH, text_field
 from clara_runner.service.deployments.loaded import VersionNotFound
@@ -155,24 +155,24 @@ class VersionAdmin:
         database: Database,
         registry: NodeRegistry,
         keys: KeyAuthenticator,
-        access: Access,
         limits: WorkflowLimits,
     ) -> None:
         self._database = database
         self._registry = registry
         self._limits = limits
         self._keys = keys
-        self._access = access
 
-    async def authorize(
-        self, slug: str, authorization: str | None, client_host: str | None, action: str
-    ) -> DeploymentRecord:
-        """The live deployment `slug`, if the caller holds its API key or is the admin."""
-        return await self._access.deployment(await self._access.caller(authorization, client_host), action, slug=slug)
+    async def deploy_version(self, caller: Caller, deployment: DeploymentRecord, body: Any) -> NewVersion:
+        """Check the workflow as deploy does, store it as the next version and make it current.
 
-    async def deploy_version(self, deployment: DeploymentRecord, body: Any) -> NewVersion:
-        """Check the workflow as deploy does, store it as the next version and make it current."""
+        Traffic options (`rateLimit`, `maxConcurrency`) are the admin's to set: a key holder may ship new
+        versions of its workflow, not lift the limits the operator put on it."""
         request = parse_version_request(body, deployment.slug)
+        if request.traffic.changes and not caller.is_admin:
+            raise AccessDenied(
+                "Only the admin may change a deployment's rateLimit or maxConcurrency; "
+                "send the new version without them"
+            )
         contract = derive_contract(request.workflow, self._registry, self._limits, request.options)
         result = await self._insert(deployment.id, request, contract)
         self._keys.forget(deployment.id)

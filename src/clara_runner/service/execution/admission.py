@@ -68,8 +68,7 @@ class Admitter:
     async def admit(self, slug: str, authorization: str | None) -> Admission:
         principal = await self._access.key_holder(authorization, slug, "execute")
         self.check_open()
-        deployment = principal.deployment
-        quota = await self._rate_limits.hit(f"{deployment.id}:{principal.key_id}", deployment.rate_limit)
+        quota = await self._rate_limits.hit(principal.quota_bucket, principal.deployment.rate_limit)
         return Admission(principal, quota)
 
     def check_open(self) -> None:

@@ -28,6 +28,12 @@ class Principal:
 
     key_id: uuid.UUID
     deployment: DeploymentRecord
+    quota_bucket: str
+    """The rate-limit count the key draws from: its deployment and its key's quota."""
+
+    @classmethod
+    def of(cls, key: KeyRecord, deployment: DeploymentRecord) -> Principal:
+        return cls(key.id, deployment, f"{deployment.id}:{key.quota_id}")
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -46,8 +52,9 @@ class KeyAuthenticator:
         self._database = database
         self._secret = secret
         self._ttl = ttl_seconds
-        self._cache: dict[str, tuple[float, list[tuple[KeyRecord, DeploymentRecord]]]] = {}
-        self._reading: dict[str, asyncio.Future[list[tuple[KeyRecord, DeploymentRecord]]]] = {}
+        self._cache: dict[str, tuple[float, list[tuple[str, Principal]]]] = {}
+        """Lookup id -> (expiry, [(key hash, principal)]): principals are built once per cache entry."""
+        self._reading: dict[str, asyncio.Future[list[tuple[str, Principal]]]] = {}
 
     async def authenticate(self, authorization: str | None) -> Principal:
         token = bearer_token(authorization)
@@ -55,12 +62,12 @@ class KeyAuthenticator:
             raise MissingAuthorization()
         lookup_id = api_keys.lookup_id(token)
         computed = api_keys.key_hash(self._secret, token)
-        for key, deployment in await self._candidates(lookup_id):
-            if api_keys.hashes_match(key.key_hash, computed):
-                return Principal(key.id, deployment)
+        for key_hash, principal in await self._candidates(lookup_id):
+            if api_keys.hashes_match(key_hash, computed):
+                return principal
         raise InvalidApiKey()
 
-    async def _candidates(self, lookup_id: str) -> list[tuple[KeyRecord, DeploymentRecord]]:
+    async def _candidates(self, lookup_id: str) -> list[tuple[str, Principal]]:
         now = time.monotonic()
         cached = self._cache.get(lookup_id)
         if cached is not None and cached[0] > now:
@@ -71,11 +78,12 @@ class KeyAuthenticator:
             reading.add_done_callback(lambda _: self._reading.pop(lookup_id, None))
         return await asyncio.shield(reading)
 
-    async def _read(self, lookup_id: str) -> list[tuple[KeyRecord, DeploymentRecord]]:
+    async def _read(self, lookup_id: str) -> list[tuple[str, Principal]]:
         """One read per key however many requests with it arrive while it runs (the cache just expired)."""
         now = time.monotonic()
         async with self._database.read() as conn:
-            candidates = list(await key_queries.live_keys_by_lookup(conn, lookup_id, utcnow()))
+            found = await key_queries.live_keys_by_lookup(conn, lookup_id, utcnow())
+        candidates = [(key.key_hash, Principal.of(key, deployment)) for key, deployment in found]
         if candidates and self._ttl > 0:
             if len(self._cache) >= _MAX_CACHED:
                 self._cache.pop(next(iter(self._cache)))
@@ -87,7 +95,7 @@ class KeyAuthenticator:
         stale = [
             lookup
             for lookup, (_, candidates) in self._cache.items()
-            if any(deployment.id == deployment_id for _, deployment in candidates)
+            if any(principal.deployment.id == deployment_id for _, principal in candidates)
         ]
         for lookup in stale:
             del self._cache[lookup]

@@ -10,8 +10,11 @@ from clara_runner.store import keys as key_queries
 from clara_runner.store.database import Connection
 
 
-async def issue_key(conn: Connection, secret: bytes, deployment_id: uuid.UUID, now: datetime) -> str:
-    """Store a new key for the deployment (in the caller's transaction) and return its plaintext."""
+async def issue_key(
+    conn: Connection, secret: bytes, deployment_id: uuid.UUID, now: datetime, quota_id: uuid.UUID | None = None
+) -> str:
+    """Store a new key for the deployment (in the caller's transaction) and return its plaintext; it draws
+    on `quota_id`'s rate-limit count (a key it replaces), or on a count of its own."""
     issued = api_keys.generate()
     await key_queries.insert_key(
         conn,
@@ -22,5 +25,6 @@ async def issue_key(conn: Connection, secret: bytes, deployment_id: uuid.UUID, n
         key_hash=api_keys.key_hash(secret, issued.plaintext),
         display_prefix=issued.display_prefix,
         now=now,
+        quota_id=quota_id,
     )
     return issued.plaintext
