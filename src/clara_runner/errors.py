@@ -265,6 +265,14 @@ class EgressDenied(WorkflowFailed):
     error = "Egress blocked"
 
 
+class ValueOverBudget(WorkflowFailed):
+    """A node produced a value larger than `MAX_VALUE_SIZE`, or the run's values outgrew
+    `MAX_RUN_VALUES_SIZE`; `nodeId` names the node. The run was stopped there."""
+
+    code = "value_too_large"
+    error = "Value too large"
+
+
 class OutputTooLarge(ClaraError):
     """The workflow's outputs are larger than `MAX_OUTPUT_SIZE`; nothing was returned.
 

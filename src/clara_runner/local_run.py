@@ -126,7 +126,12 @@ async def execute(plan: Plan, values: dict[str, Any], settings: Settings, report
     http = outbound_http(settings)
     sandbox = JsSandbox(settings.sandbox_limits())
     context = RunContext(
-        events=report, execution_id="local", services=settings.service_endpoints(), http=http, sandbox=sandbox
+        events=report,
+        execution_id="local",
+        services=settings.service_endpoints(),
+        http=http,
+        sandbox=sandbox,
+        value_limits=settings.value_limits(),
     )
     try:
         async with asyncio.timeout(settings.max_execution_seconds):

@@ -14,6 +14,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from clara_runner.flow.budget import ValueLimits
 from clara_runner.flow.context import ServiceEndpoints
 from clara_runner.flow.limits import WorkflowLimits
 from clara_runner.flow.sandbox import SandboxLimits
@@ -98,6 +99,21 @@ class Settings(BaseSettings):
         alias="MAX_OUTPUT_SIZE",
         ge=1,
         description="Largest outputs of one execution, in bytes of JSON (502 `output_too_large` beyond it)",
+    )
+    max_value_size: int = Field(
+        10 * 1024 * 1024,
+        alias="MAX_VALUE_SIZE",
+        ge=1,
+        description=(
+            "Largest value one node may produce, in characters of JSON, checked as it is produced "
+            "(422 `value_too_large` naming the node); PDF text is bounded by it too"
+        ),
+    )
+    max_run_values_size: int = Field(
+        256 * 1024 * 1024,
+        alias="MAX_RUN_VALUES_SIZE",
+        ge=1,
+        description=("Largest sum of the distinct values one run holds, in characters of JSON (422 `value_too_large`)"),
     )
     max_execution_time_ms: int = Field(
         300_000,
@@ -403,6 +419,9 @@ class Settings(BaseSettings):
             mcp_proxy_url=self.mcp_proxy_url.rstrip("/"),
             agent_provider=self.agent_provider,
         )
+
+    def value_limits(self) -> ValueLimits:
+        return ValueLimits(max_value=self.max_value_size, max_total=self.max_run_values_size)
 
     def sandbox_limits(self) -> SandboxLimits:
         """Limits of one custom-node or `if-else` evaluation in the JavaScript sandbox."""

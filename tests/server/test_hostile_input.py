@@ -3,11 +3,15 @@ runs, and leaves the server and its records as they were (no 500, no misleading 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx2
+import orjson
 import pytest
+from fastapi import FastAPI
 
+from tests.apps import runtime_of, wait_until
 from tests.support import bearer, deploy
 
 EXECUTE = "/api/workflows/hello-world/execute"
@@ -73,3 +77,47 @@ async def test_nul_characters_in_deploy_fields_are_a_400_that_says_so(client: ht
     response = await client.post("/api/deploy", json=body)
     assert (response.status_code, response.json()["code"]) == (400, "validation_failed")
     assert f"{field} must not contain NUL characters" in response.json()["message"]
+
+
+JSON_ECHO: dict[str, Any] = {
+    "nodes": [
+        {"id": "in", "type": "input", "data": {"label": "Data", "inputType": "json"}},
+        {"id": "out", "type": "output", "data": {"outputLabel": "Data"}},
+    ],
+    "connections": [{"source": "in", "target": "out"}],
+}
+
+
+async def test_a_huge_legal_body_is_read_while_the_server_goes_on_answering(
+    app: FastAPI, client: httpx2.AsyncClient
+) -> None:
+    """Parsing, validating and redacting a body of a million values takes a second of CPU: health checks
+    keep being answered while it happens, where a blocked event loop would answer none until it is done
+    (the run's inputs are recorded the moment it is)."""
+    key = (await deploy(client, JSON_ECHO, name="Bulk"))["apiKey"]
+    body = orjson.dumps({"data": ["ab"] * 1_000_000})
+    bulk = asyncio.create_task(
+        client.post(
+            "/api/workflows/bulk/execute", content=body, headers={**bearer(key), "Content-Type": "application/json"}
+        )
+    )
+    await wait_until(lambda: any(run.started for run in runtime_of(app).executions.in_flight))
+    (run,) = runtime_of(app).executions.in_flight
+    answered_while_reading = 0
+    while run.inputs_json is None:
+        assert (await client.get("/health")).status_code == 200
+        answered_while_reading += run.inputs_json is None
+    response = await bulk
+    assert response.status_code == 200
+    assert len(response.json()["outputs"]["data"]) == 1_000_000
+    assert answered_while_reading >= 5
+
+
+async def test_a_body_with_a_hundred_thousand_unknown_fields_gets_a_short_answer(client: httpx2.AsyncClient) -> None:
+    key = (await deploy(client))["apiKey"]
+    body = {"name": "Ada", **{f"extra{index}": index for index in range(100_000)}}
+    response = await client.post(EXECUTE, json=body, headers=bearer(key))
+    assert (response.status_code, response.json()["code"]) == (400, "input_validation_failed")
+    assert len(response.json()["validationErrors"]) == 100
+    assert "100000 problems in all" in response.json()["message"]
+    assert len(response.content) < 50_000

@@ -19,8 +19,10 @@ import jsonschema_rs
 from clara_runner.contract.media import MediaCheck, is_file_field
 from clara_runner.contract.schema import Contract
 from clara_runner.errors import InputValidationFailed
+from clara_runner.jsonio import only_scalars
 
 MAX_DEPTH = 64
+MAX_PROBLEMS = 100
 _WHITESPACE_CHECK_LENGTH = 1_000_000
 _ARTICLES = {"object": "an object", "array": "an array", "integer": "an integer"}
 
@@ -49,7 +51,7 @@ class InputBinder:
         """(values by input node id, the sanitised body as recorded); raises `InputValidationFailed`."""
         if not isinstance(payload, Mapping):
             raise _failure("Request body must be a JSON object of input fields", "")
-        clean = sanitise(payload, "")
+        clean = sanitise(payload)
         found = [described for error in self._validator.iter_errors(clean) for described in _describe(error)]
         for name, check in self._files:
             value = clean.get(name)
@@ -57,14 +59,24 @@ class InputBinder:
             if problem is not None:
                 found.append((2, f"Field '{name}' {problem}", f"/{_escape(name)}"))
         if found:
-            found.sort(key=lambda described: described[0])
-            problems = [sentence for _, sentence, _ in found]
-            pointers = [{"path": pointer, "message": sentence} for _, sentence, pointer in found]
-            raise InputValidationFailed(problems, errors=pointers)
+            raise _refusal(found)
         if self._has_integers:
             clean = normalise_integers(clean, self._schema)
         values = {field.node_id: clean[field.name] for field in self._fields if field.name in clean}
         return values, clean
+
+
+def _refusal(found: list[tuple[int, str, str]]) -> InputValidationFailed:
+    """Every problem, ranked, in at most `MAX_PROBLEMS` entries: a body with 200,000 unknown fields gets an
+    answer of a few kilobytes that says how many there were, not one of 15 MB."""
+    found.sort(key=lambda described: described[0])
+    listed = found[:MAX_PROBLEMS]
+    problems = [sentence for _, sentence, _ in listed]
+    pointers = [{"path": pointer, "message": sentence} for _, sentence, pointer in listed]
+    if len(found) <= MAX_PROBLEMS:
+        return InputValidationFailed(problems, errors=pointers)
+    summary = "; ".join(problems[:5]) + f" ... ({len(found)} problems in all; the first {MAX_PROBLEMS} are listed)"
+    return InputValidationFailed(problems, message=summary, errors=pointers)
 
 
 def _failure(sentence: str, pointer: str) -> InputValidationFailed:
@@ -97,24 +109,62 @@ def normalise_integers(value: Any, schema: Mapping[str, Any]) -> Any:
     return value
 
 
-def sanitise(value: Any, pointer: str, depth: int = 0) -> Any:
-    """`value` with null bytes removed from every string; raises on excessive whitespace or depth."""
-    if depth > MAX_DEPTH:
-        raise _failure(f"Input is nested more than {MAX_DEPTH} levels deep at '{pointer}'", pointer)
+def sanitise(value: Any) -> Any:
+    """`value` (as `json.loads` made it, owned by the caller) with NUL characters removed from every
+    string and key, changed in place; `InputValidationFailed` when it nests more than `MAX_DEPTH` levels
+    or a long string is nearly all whitespace.
+
+    One linear walk that builds no paths: the location of a problem is looked for only once there is
+    one (`_locate`), so a legal body of millions of values costs one visit per value.
+    """
     if isinstance(value, str):
-        cleaned = value.replace("\x00", "")
-        if len(cleaned) > _WHITESPACE_CHECK_LENGTH and len(cleaned.strip()) * 10 < len(cleaned):
-            name = pointer.lstrip("/") or "body"
-            raise _failure(f"Field '{name}' contains excessive whitespace", pointer)
-        return cleaned
-    if isinstance(value, Mapping):
-        return {
-            key.replace("\x00", ""): sanitise(item, f"{pointer}/{_escape(key)}", depth + 1)
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [sanitise(item, f"{pointer}/{index}", depth + 1) for index, item in enumerate(value)]
+        return _clean_text(value, value)
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        container, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            pointer = _locate(value, container)
+            raise _failure(f"Input is nested more than {MAX_DEPTH} levels deep at '{pointer}'", pointer)
+        if isinstance(container, dict):
+            if any("\x00" in key for key in container):
+                cleaned = {key.replace("\x00", ""): item for key, item in container.items()}
+                container.clear()
+                container.update(cleaned)
+            items: Any = container.items()
+        elif isinstance(container, list):
+            if only_scalars(container):
+                continue
+            items = enumerate(container)
+        else:
+            continue
+        for slot, item in items:
+            if isinstance(item, str):
+                if "\x00" in item or len(item) > _WHITESPACE_CHECK_LENGTH:
+                    container[slot] = _clean_text(item, value)
+            elif isinstance(item, dict | list):
+                stack.append((item, depth + 1))
     return value
+
+
+def _clean_text(text: str, body: Any) -> str:
+    cleaned = text.replace("\x00", "")
+    if len(cleaned) > _WHITESPACE_CHECK_LENGTH and len(cleaned.strip()) * 10 < len(cleaned):
+        pointer = _locate(body, text)
+        name = pointer.lstrip("/") or "body"
+        raise _failure(f"Field '{name}' contains excessive whitespace", pointer)
+    return cleaned
+
+
+def _locate(body: Any, target: Any) -> str:
+    """The JSON Pointer of `target` (that very object) within `body` ("" for the body itself)."""
+    stack: list[tuple[Any, str]] = [(body, "")]
+    while stack:
+        item, pointer = stack.pop()
+        if item is target:
+            return pointer
+        children = item.items() if isinstance(item, dict) else enumerate(item) if isinstance(item, list) else ()
+        stack.extend((child, f"{pointer}/{_escape(str(slot))}") for slot, child in children)
+    return ""
 
 
 def _escape(key: str) -> str:

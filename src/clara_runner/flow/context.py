@@ -12,6 +12,7 @@ from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx2
 
+from clara_runner.flow.budget import ValueLimits
 from clara_runner.flow.events import EventSink, discard
 from clara_runner.flow.http_transport import AiohttpTransport
 from clara_runner.flow.outbound import OutboundHook
@@ -126,6 +127,8 @@ class RunContext:
     http: HttpClients | None = None
     sandbox: JsSandbox | None = None
     """Where custom-node code and `if-else` expressions run; nodes that need it fail clearly without it."""
+    value_limits: ValueLimits = field(default_factory=ValueLimits)
+    """How large one value a node produces, and all of a run's values together, may be (`flow/budget.py`)."""
     before_outbound: OutboundHook | None = None
     """Awaited before every outbound HTTP request of the run (`flow/outbound.py`): the server records the run
     as `running` there, so a run that had a side effect is never lost without a trace."""

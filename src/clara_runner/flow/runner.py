@@ -9,7 +9,8 @@ Pure nodes (`NodeType.inline`) are awaited in place; others become tasks, so a f
 calls overlaps while a long chain of cheap transforms costs no task per node. The first failure
 cancels everything still running and is raised as `NodeFailed`. Cancelling `run` (a deadline, a
 client gone) cancels every in-flight node. A node with `data.timeoutMs` is cancelled past it and
-fails with `NodeTimedOut` (trace status `timeout`), whatever its type (`flow/deadlines.py`).
+fails with `NodeTimedOut` (trace status `timeout`), whatever its type (`flow/deadlines.py`). Every value a
+node returns is charged to the run's budget (`flow/budget.py`) before anything downstream sees it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from clara_runner.flow.budget import ValueBudget
 from clara_runner.flow.context import RunContext
 from clara_runner.flow.deadlines import node_timeout
 from clara_runner.flow.errors import NodeError, NodeFailed, NodeTimedOut, failure_code
@@ -36,6 +38,8 @@ class RunResult:
     """Output node id -> value, for every output node that received a value."""
     nodes_executed: int
     nodes_skipped: int
+    outputs_size: int = 0
+    """The outputs' size in characters of JSON, as the run's budget measured them."""
 
 
 async def run(plan: Plan, inputs: Mapping[str, Any], context: RunContext) -> RunResult:
@@ -56,6 +60,7 @@ async def _run(plan: Plan, inputs: Mapping[str, Any], context: RunContext) -> Ru
     """Tasks that are done, in the order they finished; made for the first node that is not inline."""
     running: dict[asyncio.Task[Mapping[str, Any]], int] = {}
     executed = skipped = 0
+    budget = ValueBudget(context.value_limits)
 
     def release(index: int) -> None:
         for target, count in nodes[index].targets:
@@ -74,12 +79,12 @@ async def _run(plan: Plan, inputs: Mapping[str, Any], context: RunContext) -> Ru
                     skipped += 1
                     release(index)
                 elif planned.node_type.inline:
-                    results[index] = await _invoke(planned, call)
+                    results[index] = await _invoke(planned, call, budget)
                     executed += 1
                     release(index)
                 else:
                     finished = finished or asyncio.Queue()
-                    task = asyncio.create_task(_invoke(planned, call), name=f"node:{planned.node.id}")
+                    task = asyncio.create_task(_invoke(planned, call, budget), name=f"node:{planned.node.id}")
                     task.add_done_callback(finished.put_nowait)
                     running[task] = index
             if running:
@@ -99,7 +104,8 @@ async def _run(plan: Plan, inputs: Mapping[str, Any], context: RunContext) -> Ru
         and (result := results[planned.index]) is not None
         and "output" in result
     }
-    return RunResult(outputs=outputs, nodes_executed=executed, nodes_skipped=skipped)
+    size = sum(budget.charge(value) for value in outputs.values())
+    return RunResult(outputs=outputs, nodes_executed=executed, nodes_skipped=skipped, outputs_size=size)
 
 
 def _prepare_call(
@@ -122,7 +128,7 @@ def _prepare_call(
     return NodeCall(planned.node, planned.node_type, values, context, external)
 
 
-async def _invoke(planned: PlannedNode, call: NodeCall) -> Mapping[str, Any]:
+async def _invoke(planned: PlannedNode, call: NodeCall, budget: ValueBudget) -> Mapping[str, Any]:
     node = planned.node
     emit = call.context.events
     started_at = time.time()
@@ -130,6 +136,8 @@ async def _invoke(planned: PlannedNode, call: NodeCall) -> Mapping[str, Any]:
     emit(NodeStarted(node.id, node.type, started_at))
     try:
         result = await _run_node(planned, call)
+        for value in result.values():
+            budget.charge(value)
     except asyncio.CancelledError:
         emit(NodeFinished(node.id, node.type, "cancelled", started_at, _ms_since(started)))
         raise

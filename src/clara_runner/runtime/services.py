@@ -90,6 +90,7 @@ class Runtime:
         http = outbound_http(settings)
         endpoints = settings.service_endpoints()
         sandbox = JsSandbox(settings.sandbox_limits())
+        value_limits = settings.value_limits()
 
         def run_context(execution_id: str, events: EventSink, before_outbound: OutboundHook) -> RunContext:
             return RunContext(
@@ -98,6 +99,7 @@ class Runtime:
                 services=endpoints,
                 http=http,
                 sandbox=sandbox,
+                value_limits=value_limits,
                 before_outbound=before_outbound,
             )
 

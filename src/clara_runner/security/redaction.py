@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from typing import Any, Final
 
 from clara_runner.flow.model import Flow, Node
+from clara_runner.jsonio import only_scalars
 
 REDACTED: Final = "[REDACTED]"
 MIN_SECRET_LENGTH: Final = 6
@@ -140,12 +141,16 @@ def map_json(value: Any, on_text: Callable[[str], str], hides: Callable[[Any, An
                     copy[name] = None
                     stack.append((child, copy, name))
         elif isinstance(item, list | tuple):
+            if only_scalars(item):
+                parent[slot] = list(item)
+                continue
             items: list[Any] = [None] * len(item)
             parent[slot] = items
             stack.extend((child, items, index) for index, child in enumerate(item))
         else:
             parent[slot] = item
     return holder[0]
+
 
 
 @functools.lru_cache(maxsize=256)
@@ -185,7 +190,8 @@ def secrets_in(value: Any, sensitive_keys: frozenset[str] = frozenset()) -> set[
                 key_is_secret = isinstance(key, str) and (is_sensitive_key(key) or key in sensitive_keys)
                 stack.append((child, secret or key_is_secret or (paired and key == "value")))
         elif isinstance(item, list | tuple):
-            stack.extend((child, secret) for child in item)
+            if secret or not only_scalars(item):
+                stack.extend((child, secret) for child in item)
         elif secret and isinstance(item, int | float) and not isinstance(item, bool):
             found.add(str(item))
     return found

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pypdfium2 as pdfium
 from PIL import Image, UnidentifiedImageError
 
+from clara_runner.flow.budget import ValueTooLarge
 from clara_runner.flow.errors import NodeError
 
 _SPACES = re.compile(r"\s+")
@@ -59,12 +60,14 @@ class PdfText:
     pages_total: int
 
 
-def pdf_text(data: bytes, max_pages: int, preserve_formatting: bool) -> PdfText:
+def pdf_text(data: bytes, max_pages: int, preserve_formatting: bool, max_chars: int) -> PdfText:
     """The text of the first `max_pages` pages, as Studio lays it out: `"Page N:\\n<text>"` blocks
     separated by a blank line, pages without text left out.
 
     With `preserve_formatting` the page's own line breaks are kept; without it each page's
-    whitespace is collapsed into single spaces.
+    whitespace is collapsed into single spaces. A small PDF can inflate to gigabytes of text: each
+    page's characters are counted before they are read, and a document whose text passes `max_chars`
+    fails with `ValueTooLarge` instead of being read in full.
     """
     try:
         document = pdfium.PdfDocument(data)
@@ -77,8 +80,10 @@ def pdf_text(data: bytes, max_pages: int, preserve_formatting: bool) -> PdfText:
         total = len(document)
         pages_read = min(total, max_pages)
         blocks = []
+        budget = max_chars
         for index in range(pages_read):
-            page_text = _page_text(document, index, preserve_formatting)
+            page_text = _page_text(document, index, preserve_formatting, budget)
+            budget -= len(page_text)
             if page_text:
                 blocks.append(f"Page {index + 1}:\n{page_text}")
         return PdfText("\n\n".join(blocks), pages_read, total)
@@ -86,11 +91,16 @@ def pdf_text(data: bytes, max_pages: int, preserve_formatting: bool) -> PdfText:
         document.close()
 
 
-def _page_text(document: pdfium.PdfDocument, index: int, preserve_formatting: bool) -> str:
+def _page_text(document: pdfium.PdfDocument, index: int, preserve_formatting: bool, budget: int) -> str:
     page = document[index]
     try:
         text_page = page.get_textpage()
         try:
+            if text_page.count_chars() > budget:
+                raise ValueTooLarge(
+                    f"the PDF's text passes the {budget:,} characters left of what one value may hold "
+                    f"(MAX_VALUE_SIZE) at page {index + 1}"
+                )
             raw = text_page.get_text_range()
         finally:
             text_page.close()

@@ -142,7 +142,9 @@ class PdfInputNode(_SavedFileInput):
         payload = decode(value, "the PDF", PDF_MAX_BYTES)
         if b"%PDF-" not in payload.data[:1024]:
             raise NodeError("the file is not a PDF (it has no %PDF- header)")
-        extracted = await asyncio.to_thread(pdf_text, payload.data, max_pages, preserve)
+        extracted = await asyncio.to_thread(
+            pdf_text, payload.data, max_pages, preserve, call.context.value_limits.max_value
+        )
         metadata = {
             "pageCount": extracted.pages_read,
             "totalPagesInDocument": extracted.pages_total,

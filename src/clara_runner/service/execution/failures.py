@@ -1,15 +1,18 @@
 """A node failure as the coded error the API caller sees: a node deadline is a timeout (504), an
-egress refusal says so in its code, anything else is `workflow_failed` (422)."""
+egress refusal and a value over the run's budget say so in their codes (422), anything else is
+`workflow_failed` (422)."""
 
 from __future__ import annotations
 
-from clara_runner.errors import EgressDenied, NodeTimeout, WorkflowFailed
+from clara_runner.errors import EgressDenied, NodeTimeout, ValueOverBudget, WorkflowFailed
+from clara_runner.flow.budget import ValueTooLarge
 from clara_runner.flow.errors import NodeFailed, NodeTimedOut
 from clara_runner.security.egress import EgressBlocked
 
 _BY_CODE: dict[str, type[WorkflowFailed] | type[NodeTimeout]] = {
     NodeTimedOut.code: NodeTimeout,
     EgressBlocked.code: EgressDenied,
+    ValueTooLarge.code: ValueOverBudget,
 }
 
 

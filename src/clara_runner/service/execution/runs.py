@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from clara_runner.contract.multipart import is_multipart, parse_multipart
 from clara_runner.contract.payload import parse_payload
@@ -34,13 +35,13 @@ from clara_runner.flow.errors import NodeFailed
 from clara_runner.flow.events import EventSink
 from clara_runner.flow.outbound import OutboundHook
 from clara_runner.flow.runner import run as run_flow
-from clara_runner.service.deployments.loaded import VersionCache
+from clara_runner.service.deployments.loaded import LoadedVersion, VersionCache
 from clara_runner.service.deployments.versions import pinned_version
 from clara_runner.service.execution.admission import Admission, Admitter, ShuttingDown
 from clara_runner.service.execution.capacity import ExecutionCapacity
 from clara_runner.service.execution.failures import node_failure
 from clara_runner.service.execution.record import CALLER_GONE, Disconnection, RunRecord
-from clara_runner.service.execution.safeguards import Safeguards, stored_outputs
+from clara_runner.service.execution.safeguards import RunGuard, Safeguards, stored_outputs
 from clara_runner.store.records import DeploymentRecord, ExecutionWrite
 from clara_runner.store.writer import ExecutionWriter
 
@@ -102,6 +103,23 @@ class ReceivedRequest:
         return self.raw
 
 
+OFF_LOOP_BYTES = 256 * 1024
+"""Bodies and outputs larger than this are parsed, validated, redacted and encoded on a worker thread: a
+legal 10 MB body of millions of values takes seconds of CPU, and the event loop keeps serving every other
+tenant meanwhile."""
+
+
+def _bind(loaded: LoadedVersion, raw: bytes, content_type: str | None, guard: RunGuard) -> tuple[dict[str, Any], bytes]:
+    """The values of the input nodes and the inputs as recorded (encoded), from the raw body."""
+    payload = (
+        parse_multipart(raw, content_type, loaded.contract.inputs)
+        if is_multipart(content_type)
+        else parse_payload(raw, content_type)
+    )
+    values, inputs = loaded.binder.bind(payload)
+    return values, guard.inputs(loaded.plan, loaded.contract.inputs, inputs)
+
+
 class InFlight:
     """The runs this process has going, so that shutdown can wait for them and interrupt the rest."""
 
@@ -112,6 +130,9 @@ class InFlight:
 
     def __len__(self) -> int:
         return len(self._runs)
+
+    def __iter__(self) -> Iterator[RunRecord]:
+        return iter(list(self._runs))
 
     def add(self, run: RunRecord) -> None:
         self._runs.add(run)
@@ -239,13 +260,11 @@ class ExecutionService:
             run.version = pinned_version(request.version_header, run.version)
             loaded = await self._versions.get(run.principal.deployment.id, run.version)
             raw = await request.read()
-            payload = (
-                parse_multipart(raw, request.content_type, loaded.contract.inputs)
-                if is_multipart(request.content_type)
-                else parse_payload(raw, request.content_type)
-            )
-            values, inputs = loaded.binder.bind(payload)
-            run.inputs_json = guard.inputs(loaded.plan, loaded.contract.inputs, inputs)
+            if len(raw) > OFF_LOOP_BYTES:
+                values, run.inputs_json = await asyncio.to_thread(_bind, loaded, raw, request.content_type, guard)
+                guard.activate()
+            else:
+                values, run.inputs_json = _bind(loaded, raw, request.content_type, guard)
             context = self._context_factory(str(run.execution_id), run.trace, run.before_outbound)
             try:
                 async with asyncio.timeout(self._max_seconds):
@@ -258,7 +277,10 @@ class ExecutionService:
                 raise node_failure(exc) from exc
             outputs = loaded.outputs_by_field(result.outputs)
             mismatch = loaded.output_checker.check(outputs)
-            run.outputs_json = guard.outputs(outputs)
+            if result.outputs_size > OFF_LOOP_BYTES:
+                run.outputs_json = await asyncio.to_thread(guard.outputs, outputs)
+            else:
+                run.outputs_json = guard.outputs(outputs)
             stored = stored_outputs(run.outputs_json)
             run.stored_outputs_json = None if stored is run.outputs_json else stored
             if mismatch is not None:

@@ -59,6 +59,11 @@ class RunGuard:
 
     def _learn(self, secrets: set[str] | frozenset[str]) -> None:
         self.redactor = self.redactor.with_secrets(secrets)
+        self.activate()
+
+    def activate(self) -> None:
+        """Apply what the guard knows to log lines of the current task (after it learned on another thread,
+        whose context is its own)."""
         active_redactor.set(self.redactor)
 
     def inputs(self, plan: Plan, fields: Sequence[ApiField], inputs: Mapping[str, Any]) -> bytes:
