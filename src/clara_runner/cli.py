@@ -44,6 +44,7 @@ def _serve(args: argparse.Namespace) -> int:
         workers=settings.web_concurrency,
         log_level=settings.log_level.lower(),
         proxy_headers=True,
+        http="clara_runner.server.protocol:GuardedHttpToolsProtocol",
         timeout_graceful_shutdown=_CONNECTIONS_CLOSE_SECONDS,
         access_log=args.access_log,
     )

@@ -235,6 +235,24 @@ class Settings(BaseSettings):
             " rows unwritten at shutdown are saved under `CLARA_DATA_DIR/unwritten/` and written by the next start"
         ),
     )
+    request_header_timeout_seconds: float = Field(
+        10.0,
+        alias="REQUEST_HEADER_TIMEOUT_SECONDS",
+        gt=0,
+        description=(
+            "Time a connection gets to send a complete request head, from when it opens or its previous "
+            "response ends, in seconds; past it the server answers 408 and closes it"
+        ),
+    )
+    max_connections: int = Field(
+        1000,
+        alias="MAX_CONNECTIONS",
+        ge=1,
+        description=(
+            "Connections one process keeps open; further ones are closed at once (logged once a minute); "
+            "keep it below the process's open-file limit (`ulimit -n`)"
+        ),
+    )
     web_concurrency: int = Field(
         1, alias="WEB_CONCURRENCY", ge=1, description="Worker processes (`clara-runner serve --workers`)"
     )

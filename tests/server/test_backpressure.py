@@ -63,7 +63,10 @@ async def test_a_waiting_request_runs_when_a_slot_frees_and_the_line_is_bounded(
         await gate.wait_inside(1)
         queued = _execute(client, deployment, "queued")
         await wait_until(lambda: runtime_of(app).capacity.waiting == 1)
+        statements: list[str] = []
+        runtime_of(app).database.statement_observers.append(statements.append)
         turned_away = await _execute(client, deployment, "turned away")
+        runtime_of(app).database.statement_observers.clear()
         gate.open()
         responses = await asyncio.gather(first, queued)
 
@@ -71,6 +74,8 @@ async def test_a_waiting_request_runs_when_a_slot_frees_and_the_line_is_bounded(
     assert responses[1].json()["outputs"] == {"greeting": "queued"}
     assert turned_away.status_code == 503
     assert "1 requests are already waiting" in turned_away.json()["message"]
+    assert "RateLimit-Remaining" not in turned_away.headers, "refused before it took any quota"
+    assert statements == [], "and before any database work"
     assert gate.entered == 2
 
 

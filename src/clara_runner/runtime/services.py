@@ -120,7 +120,7 @@ class Runtime:
             buffer_limit=settings.execution_buffer_limit,
         )
         lease = ProcessLease(database, "web", settings.process_lease_seconds)
-        admitter = Admitter(access, rate_limits, writer)
+        admitter = Admitter(access, rate_limits, writer, capacity)
         executions = ExecutionService(
             admitter,
             versions,

@@ -2,8 +2,9 @@
 
 Order matters: the key is checked first (401, 403, 404), then whether this process takes runs at all
 (503 `shutting_down` while it drains, 503 `database_unavailable` while its database is unreachable or
-its buffer of unwritten rows is full), and only then is a request taken from the key's rate limit, so
-a refused request costs nobody's quota. Nothing here touches the database in the common case: the key
+its buffer of unwritten rows is full, 503 `at_capacity` when it could neither run the request nor let
+it wait), and only then is a request taken from the key's rate limit, so a refused request costs
+nobody's quota and no database work. Nothing here touches the database in the common case: the key
 and its deployment are cached, and the rate limit is taken from a leased block.
 """
 
@@ -17,6 +18,7 @@ from typing import Any
 from clara_runner.errors import ClaraError, DatabaseUnavailable
 from clara_runner.security.rate_limits import Quota, RateLimiter
 from clara_runner.service.access import Access
+from clara_runner.service.execution.capacity import ExecutionCapacity
 from clara_runner.service.keys.authenticate import Principal
 from clara_runner.store.writer import ExecutionWriter
 
@@ -58,17 +60,22 @@ class Admission:
 
 
 class Admitter:
-    def __init__(self, access: Access, rate_limits: RateLimiter, writer: ExecutionWriter) -> None:
+    def __init__(
+        self, access: Access, rate_limits: RateLimiter, writer: ExecutionWriter, capacity: ExecutionCapacity
+    ) -> None:
         self._access = access
         self._rate_limits = rate_limits
         self._writer = writer
+        self._capacity = capacity
         self.draining = False
         """Set when the process starts shutting down: from then on every request is refused."""
 
     async def admit(self, slug: str, authorization: str | None) -> Admission:
         principal = await self._access.key_holder(authorization, slug, "execute")
         self.check_open()
-        quota = await self._rate_limits.hit(principal.quota_bucket, principal.deployment.rate_limit)
+        deployment = principal.deployment
+        self._capacity.check_room(deployment.id, deployment.max_concurrency)
+        quota = await self._rate_limits.hit(principal.quota_bucket, deployment.rate_limit)
         return Admission(principal, quota)
 
     def check_open(self) -> None:

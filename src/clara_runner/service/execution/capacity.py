@@ -54,6 +54,14 @@ class ExecutionCapacity:
     def retry_after_seconds(self) -> int:
         return max(1, math.ceil(self._wait_seconds))
 
+    def check_room(self, deployment_id: uuid.UUID, deployment_limit: int | None) -> None:
+        """Refuse at once (`AtCapacity`) a request that could neither run nor wait now: admission asks before
+        it takes anything from the rate limit, so a server at capacity sheds load without database work."""
+        gate = self._gates.get((deployment_id, deployment_limit)) if deployment_limit else None
+        full = self._slots.locked() or (gate is not None and gate.semaphore.locked())
+        if full and (self._waiting >= self._max_waiting or self._wait_seconds <= 0):
+            raise self._full(deployment_limit, waited=False)
+
     @asynccontextmanager
     async def slot(self, deployment_id: uuid.UUID, deployment_limit: int | None) -> AsyncIterator[None]:
         """Hold an execution slot (and one of the deployment's, if it has a limit) for the block."""
