@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from clara_runner import __version__
-from clara_runner.security.secret import load_secret
 from clara_runner.settings import Settings
 from clara_runner.store.migrate import upgrade
 
@@ -31,7 +30,6 @@ def _serve(args: argparse.Namespace) -> int:
             os.environ[name] = str(value)
     settings = Settings()
     upgrade(settings.resolved_database_url)
-    load_secret(settings.secret_key, settings.data_dir)
     print(
         f"Clara Agent Runner {__version__} listening on http://{settings.host}:{settings.port}",
         file=sys.stderr,

@@ -60,8 +60,8 @@ class Settings(BaseSettings):
         "",
         alias="CLARA_SECRET_KEY",
         description=(
-            "Secret that API keys are hashed under (HMAC-SHA256); unset generates one once into the data folder;"
-            " set it when several replicas share a database"
+            "Secret that API keys are hashed under (HMAC-SHA256); unset, the first server generates one and keeps "
+            "it in the database, where every replica finds it; set it to keep it out of the database"
         ),
     )
     admin_key: str = Field(

@@ -39,6 +39,9 @@ class _Counted:
         self.calls.append(amount)
         return await self.inner.add(key, window_start, window_seconds, amount)
 
+    async def reachable(self) -> bool:
+        return await self.inner.reachable()
+
     async def aclose(self) -> None:
         await self.inner.aclose()
 

@@ -7,7 +7,7 @@ import httpx2
 from openapi_spec_validator import validate
 
 from clara_runner.server.app import create_app
-from tests.support import asgi_client, deploy, free_port, make_settings
+from tests.support import REDIS_URL, asgi_client, deploy, free_port, make_settings
 
 
 async def test_health_reports_a_connected_database_and_no_configuration(client: httpx2.AsyncClient) -> None:
@@ -16,6 +16,22 @@ async def test_health_reports_a_connected_database_and_no_configuration(client: 
     body = response.json()
     assert (body["status"], body["service"], body["database"]) == ("healthy", "Clara Agent Runner", "connected")
     assert set(body) == {"status", "service", "version", "timestamp", "uptime", "database"}
+
+
+async def test_health_reports_redis_when_it_counts_the_rate_limits(database_url: str, tmp_path: Path) -> None:
+    for redis_url, status, state in (
+        (REDIS_URL, 200, "connected"),
+        (f"redis://127.0.0.1:{free_port()}/0", 503, "disconnected"),
+    ):
+        app = create_app(make_settings(database_url, tmp_path, REDIS_URL=redis_url))
+        async with app.router.lifespan_context(app), asgi_client(app) as client:
+            response = await client.get("/health")
+        assert (response.status_code, response.json()["redis"], response.json()["database"]) == (
+            status,
+            state,
+            "connected",
+        )
+        assert str(redis_url.rsplit(":", 1)[1]) not in response.text
 
 
 async def test_health_is_503_when_the_database_is_unreachable_and_names_no_host(tmp_path: Path) -> None:

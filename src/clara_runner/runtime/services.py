@@ -19,7 +19,6 @@ from clara_runner.runtime.outbound import outbound_http
 from clara_runner.security.admin import HOW_TO_SET, AdminPolicy
 from clara_runner.security.rate_limits import Counters, RateLimit, RateLimiter, RedisCounters
 from clara_runner.security.redaction import Redactor
-from clara_runner.security.secret import load_secret
 from clara_runner.service.access import Access
 from clara_runner.service.deployments.loaded import VersionCache
 from clara_runner.service.deployments.manage import DeploymentService
@@ -36,6 +35,7 @@ from clara_runner.service.housekeeping.housekeeper import Housekeeper
 from clara_runner.service.housekeeping.periodic import Periodic
 from clara_runner.service.housekeeping.retention import ExecutionRetention, prune_leases
 from clara_runner.service.keys.authenticate import KeyAuthenticator
+from clara_runner.service.keys.secret import ServerSecret
 from clara_runner.settings import Settings
 from clara_runner.store.database import Database
 from clara_runner.store.rate_limits import DatabaseCounters, prune_windows
@@ -72,6 +72,7 @@ class Runtime:
     capacity: ExecutionCapacity
     http: HttpClients
     sandbox: JsSandbox
+    secret: ServerSecret
     started_at: float = field(default_factory=time.monotonic)
     _loops: list[Periodic] = field(default_factory=list)
 
@@ -83,7 +84,7 @@ class Runtime:
             max_overflow=settings.db_pool_overflow,
         )
         registry = registry or default_registry()
-        secret = load_secret(settings.secret_key, settings.data_dir)
+        secret = ServerSecret(settings.secret_key, database, settings.data_dir)
         keys = KeyAuthenticator(database, secret, settings.key_cache_seconds)
         access = Access(AdminPolicy(settings.admin_key), keys, database)
         versions = VersionCache(database, registry)
@@ -166,6 +167,7 @@ class Runtime:
             capacity=capacity,
             http=http,
             sandbox=sandbox,
+            secret=secret,
         )
 
     async def start(self) -> None:
@@ -176,8 +178,10 @@ class Runtime:
             )
         try:
             await self.lease.register()
+            await self.secret.load()
+            log.info("key_secret_loaded", source=self.secret.source)
         except DatabaseUnavailable:
-            log.warning("process_lease_not_registered", reason="database unreachable; registered when it answers")
+            log.warning("database_unreachable_at_start", reason="the lease and the key secret follow when it answers")
         self.writer.start()
         self._loops = [
             Periodic("process-lease", self.lease.renew_every, self.lease.renew),

@@ -129,6 +129,10 @@ class Counters(Protocol):
         """Add `amount` (negative to give units back) to the count of `key`'s window; return the new count."""
         ...
 
+    async def reachable(self) -> bool:
+        """Whether the store answers now (for `/health`)."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -236,6 +240,9 @@ class RateLimiter:
         lease.seen = await self._counters.add(lease.key, lease.start, lease.limit.window_seconds, -unused)
         lease.block = 1
 
+    async def store_reachable(self) -> bool:
+        return await self._counters.reachable()
+
     async def aclose(self) -> None:
         """Give every unused unit back, then close the counters."""
         try:
@@ -276,6 +283,9 @@ class RedisCounters:
             return await self._storage.incr(f"{key}/{window_start}", window_seconds, amount)
         except RedisError as exc:
             raise RateLimiterUnavailable() from exc
+
+    async def reachable(self) -> bool:
+        return await self._storage.check()
 
     async def aclose(self) -> None:
         await self._pool.aclose()

@@ -152,7 +152,6 @@ def map_json(value: Any, on_text: Callable[[str], str], hides: Callable[[Any, An
     return holder[0]
 
 
-
 @functools.lru_cache(maxsize=256)
 def _redactor(secrets: frozenset[str]) -> Redactor:
     """Redactors for the same secrets (a workflow's, run after run) are built once."""

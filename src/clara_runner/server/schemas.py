@@ -251,6 +251,7 @@ class Health(_Shape):
     timestamp: datetime
     uptime: str
     database: Literal["connected", "disconnected"]
+    redis: Literal["connected", "disconnected"] | None = Field(None, description="Present when REDIS_URL is set")
 
 
 class Info(_Shape):

@@ -195,3 +195,13 @@ process_leases = Table(
 )
 """One row per live server or worker process, renewed while it lives: what it owns (unfinished runs,
 idempotency claims) is released when its lease expires."""
+
+server_secrets = Table(
+    "server_secrets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", String(255), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+"""Secrets the server generated for itself when the operator set none (the key-hashing secret), shared by
+every replica of the database."""

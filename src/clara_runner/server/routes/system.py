@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from clara_runner import __version__
 from clara_runner.clock import iso_now
+from clara_runner.runtime.services import Runtime
 from clara_runner.server.deps import links, runtime
 from clara_runner.server.pages import CONTENT_SECURITY_POLICY, redoc_page, swagger_page
 from clara_runner.server.schemas import PUBLIC, Health, Info, ok
@@ -31,16 +32,19 @@ _HEALTH_TIMEOUT_SECONDS = 3.0
     },
 )
 async def health(request: Request) -> JSONResponse:
-    """200 when the server can reach its database and takes runs, 503 otherwise (also while it shuts down,
-    so load balancers move on). It names no hosts and no settings."""
+    """200 when the server reaches every store an execute needs (the database; Redis when configured) and
+    takes runs, 503 otherwise (also while it shuts down, so load balancers move on). It names no hosts and
+    no settings."""
     state = runtime(request)
     try:
         await asyncio.wait_for(state.database.ping(), _HEALTH_TIMEOUT_SECONDS)
         connected = True
     except Exception:
         connected = False
+    redis = await _redis_status(state) if state.settings.redis_url else None
+    ready = connected and redis != "disconnected"
     draining = state.admitter.draining
-    status = "shutting_down" if draining else "healthy" if connected else "unhealthy"
+    status = "shutting_down" if draining else "healthy" if ready else "unhealthy"
     body = {
         "status": status,
         "service": "Clara Agent Runner",
@@ -48,8 +52,18 @@ async def health(request: Request) -> JSONResponse:
         "timestamp": iso_now(),
         "uptime": f"{round(time.monotonic() - state.started_at)}s",
         "database": "connected" if connected else "disconnected",
+        **({"redis": redis} if redis is not None else {}),
     }
-    return JSONResponse(body, status_code=200 if connected and not draining else 503)
+    return JSONResponse(body, status_code=200 if ready and not draining else 503)
+
+
+async def _redis_status(state: Runtime) -> str:
+    """Redis counts every execute's rate limit when it is configured: it is as needed as the database."""
+    try:
+        reachable = await asyncio.wait_for(state.rate_limits.store_reachable(), _HEALTH_TIMEOUT_SECONDS)
+    except Exception:
+        reachable = False
+    return "connected" if reachable else "disconnected"
 
 
 @router.get(

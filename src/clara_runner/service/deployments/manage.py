@@ -13,6 +13,7 @@ from clara_runner.service.deployments.deploy import Deployed, deploy, parse_depl
 from clara_runner.service.deployments.loaded import LoadedVersion, VersionCache
 from clara_runner.service.keys.authenticate import KeyAuthenticator
 from clara_runner.service.keys.issue import issue_key
+from clara_runner.service.keys.secret import ServerSecret
 from clara_runner.service.pages import Page, PageRequest
 from clara_runner.store import deployments as deployment_queries
 from clara_runner.store import keys as key_queries
@@ -25,7 +26,7 @@ class DeploymentService:
         self,
         database: Database,
         registry: NodeRegistry,
-        secret: bytes,
+        secret: ServerSecret,
         keys: KeyAuthenticator,
         versions: VersionCache,
         limits: WorkflowLimits | None = None,
@@ -38,7 +39,8 @@ class DeploymentService:
         self._limits = limits or WorkflowLimits()
 
     async def deploy(self, body: Any) -> Deployed:
-        return await deploy(self._database, self._registry, self._secret, self._limits, parse_deploy_request(body))
+        request = parse_deploy_request(body)
+        return await deploy(self._database, self._registry, await self._secret.load(), self._limits, request)
 
     async def list(self, user_id: str | None, page: PageRequest) -> Page[DeploymentRecord]:
         async with self._database.read() as conn:
@@ -74,11 +76,12 @@ class DeploymentService:
         """Revoke every key of the deployment and issue a new one, returned once. The new key draws on the
         rate-limit count of the key it replaces: regenerating a key is no way to a fresh quota."""
         now = utcnow()
+        secret = await self._secret.load()
         async with self._database.write() as conn:
             record = await deployment_queries.find_live(conn, deployment_id=deployment_id)
             if record is None:
                 raise WorkflowNotFound()
             quota_id = await key_queries.revoke_all(conn, deployment_id, now)
-            api_key = await issue_key(conn, self._secret, deployment_id, now, quota_id)
+            api_key = await issue_key(conn, secret, deployment_id, now, quota_id)
         self._keys.forget(deployment_id)
         return record, api_key

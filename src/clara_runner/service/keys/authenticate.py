@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from clara_runner.clock import utcnow
 from clara_runner.errors import InvalidApiKey, MissingAuthorization
 from clara_runner.security import api_keys
+from clara_runner.service.keys.secret import ServerSecret
 from clara_runner.store import keys as key_queries
 from clara_runner.store.database import Database
 from clara_runner.store.records import DeploymentRecord, KeyRecord
@@ -48,7 +49,7 @@ def bearer_token(authorization: str | None) -> str | None:
 
 
 class KeyAuthenticator:
-    def __init__(self, database: Database, secret: bytes, ttl_seconds: float) -> None:
+    def __init__(self, database: Database, secret: ServerSecret, ttl_seconds: float) -> None:
         self._database = database
         self._secret = secret
         self._ttl = ttl_seconds
@@ -61,7 +62,7 @@ class KeyAuthenticator:
         if token is None:
             raise MissingAuthorization()
         lookup_id = api_keys.lookup_id(token)
-        computed = api_keys.key_hash(self._secret, token)
+        computed = api_keys.key_hash(self._secret.value or await self._secret.load(), token)
         for key_hash, principal in await self._candidates(lookup_id):
             if api_keys.hashes_match(key_hash, computed):
                 return principal
