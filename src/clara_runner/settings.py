@@ -18,6 +18,7 @@ from clara_runner.flow.context import ServiceEndpoints
 from clara_runner.flow.limits import WorkflowLimits
 from clara_runner.flow.sandbox import SandboxLimits
 from clara_runner.security.egress import EgressPolicy
+from clara_runner.security.hosts import AllowedHosts, parse_allowed_hosts
 
 
 class Settings(BaseSettings):
@@ -29,6 +30,15 @@ class Settings(BaseSettings):
         "",
         alias="BASE_URL",
         description="Public URL used in `endpoint` and `docs` links; unset uses the URL of each request",
+    )
+    allowed_hosts: str = Field(
+        "",
+        alias="ALLOWED_HOSTS",
+        description=(
+            "Comma-separated host names the server answers to; other `Host` headers get 400 `host_not_allowed`."
+            " Unset: `localhost`, `127.0.0.1` and `[::1]`. The host of `BASE_URL` is always added. `*` answers"
+            " any host: unsafe without `CLARA_ADMIN_KEY` (web pages then get loopback trust by DNS rebinding)"
+        ),
     )
     data_dir: Path = Field(
         Path("data"),
@@ -324,6 +334,12 @@ class Settings(BaseSettings):
     def _strip_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _valid_hosts(cls, value: str) -> str:
+        parse_allowed_hosts(value)
+        return value
+
     @field_validator("egress_allow_cidrs")
     @classmethod
     def _valid_networks(cls, value: str) -> str:
@@ -341,6 +357,10 @@ class Settings(BaseSettings):
             max_depth=self.max_workflow_depth,
             max_string=self.max_workflow_string,
         )
+
+    def hosts(self) -> AllowedHosts:
+        """The host names requests may name (`ALLOWED_HOSTS` and `BASE_URL`'s host)."""
+        return AllowedHosts.from_settings(self.allowed_hosts, self.base_url)
 
     def egress_policy(self) -> EgressPolicy:
         return EgressPolicy.from_lists(
