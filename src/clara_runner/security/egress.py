@@ -17,6 +17,9 @@ address and by name. The operator opens holes with `EGRESS_ALLOW_HOSTS` (host na
 wildcards), `EGRESS_ALLOW_CIDRS` (networks), or turns the address check off for a trusted on-prem
 network with `EGRESS_ALLOW_PRIVATE=true` (metadata endpoints stay blocked unless allowed by name or
 network). Services the operator configured travel on `HttpClients.services`, which has no policy.
+
+A refusal tells the caller the host and why, never the address the host resolved to: that would map
+the internal network for whoever can run a workflow. The address goes to the server's log.
 """
 
 from __future__ import annotations
@@ -30,10 +33,13 @@ from dataclasses import dataclass
 from typing import Final
 
 import httpx2
+import structlog
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from clara_runner.flow.errors import NodeError
 from clara_runner.flow.http_transport import FANOUT_LIMITS, AiohttpTransport
+
+log = structlog.get_logger(__name__)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -98,7 +104,7 @@ def forbidden_reason(address: IPAddress) -> str | None:
     embedded = _embedded_ipv4(address)
     if embedded is not None:
         reason = forbidden_reason(embedded)
-        return None if reason is None else f"{reason} (embedded in {address})"
+        return None if reason is None else f"{reason} (embedded in an IPv6 address)"
     checks = (
         (address.is_unspecified, "an unspecified address"),
         (address.is_loopback, "a loopback address"),
@@ -156,11 +162,16 @@ class EgressPolicy:
             return
         if self.allow_private and address not in METADATA_ADDRESSES:
             return
+        log.warning("egress_blocked", host=host, address=str(address), reason=reason)
+        if _address(host) is None:
+            raise self._blocked(
+                host,
+                f"it resolves to {reason}",
+                f"EGRESS_ALLOW_HOSTS={host}, or EGRESS_ALLOW_CIDRS with the address in the server's log",
+            )
         suffix = "32" if address.version == 4 else "128"
         raise self._blocked(
-            str(address) if _address(host) else f"{host} ({address})",
-            reason,
-            f"EGRESS_ALLOW_CIDRS={address}/{suffix} or EGRESS_ALLOW_HOSTS={host.strip('[]')}",
+            str(address), reason, f"EGRESS_ALLOW_CIDRS={address}/{suffix} or EGRESS_ALLOW_HOSTS={host.strip('[]')}"
         )
 
     @staticmethod
