@@ -20,6 +20,18 @@ from clara_runner.flow.sandbox import SandboxLimits
 from clara_runner.security.egress import EgressPolicy
 from clara_runner.security.hosts import AllowedHosts, parse_allowed_hosts
 
+_SERVICE_URLS = (
+    "openai_base_url",
+    "anthropic_base_url",
+    "openrouter_base_url",
+    "comfyui_url",
+    "python_backend_url",
+    "clara_assistant_url",
+    "ollama_url",
+    "mcp_proxy_url",
+)
+"""The settings that name a service's base URL (the same names as `ServiceEndpoints` fields)."""
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
@@ -406,19 +418,17 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{self.data_dir / 'clara.db'}"
 
     def service_endpoints(self) -> ServiceEndpoints:
+        """The services nodes call. A service URL is trusted (reached past the egress policy) only when
+        the operator set it (environment, `.env` or an argument), even to its default value: pydantic
+        records those in `model_fields_set`, and leaves the built-in defaults out."""
+        urls = {name: str(getattr(self, name)).rstrip("/") for name in _SERVICE_URLS}
         return ServiceEndpoints(
-            openai_base_url=self.openai_base_url.rstrip("/"),
+            **urls,
             openai_api_key=self.openai_api_key,
-            anthropic_base_url=self.anthropic_base_url.rstrip("/"),
             anthropic_api_key=self.anthropic_api_key,
-            openrouter_base_url=self.openrouter_base_url.rstrip("/"),
             openrouter_api_key=self.openrouter_api_key,
-            comfyui_url=self.comfyui_url.rstrip("/"),
-            python_backend_url=self.python_backend_url.rstrip("/"),
-            clara_assistant_url=self.clara_assistant_url.rstrip("/"),
-            ollama_url=self.ollama_url.rstrip("/"),
-            mcp_proxy_url=self.mcp_proxy_url.rstrip("/"),
             agent_provider=self.agent_provider,
+            trusted=frozenset(url for name, url in urls.items() if url and name in self.model_fields_set),
         )
 
     def sandbox_limits(self) -> SandboxLimits:

@@ -20,10 +20,13 @@ from clara_runner.flow.sandbox import JsSandbox
 
 @dataclass(frozen=True, slots=True)
 class ServiceEndpoints:
-    """Operator-configured services and provider keys ("environment injection").
+    """The services nodes call and the provider keys ("environment injection").
 
     A key held here is only ever sent to the base URL configured next to it: a node that names
-    another URL gets no server key (see `owns`).
+    another URL gets no server key (see `key_for`). Only the base URLs in `trusted`, the ones the
+    operator set, are reached past the egress policy (see `owns`): a built-in default such as
+    `http://localhost:8069` is where a node calls when nobody configured the service, not a place the
+    operator vouched for, so calls to it pass the egress policy like a URL the workflow chose.
     """
 
     openai_base_url: str = "https://api.openai.com/v1"
@@ -38,22 +41,12 @@ class ServiceEndpoints:
     ollama_url: str = "http://localhost:11434"
     mcp_proxy_url: str = "http://127.0.0.1:8092"
     agent_provider: str = ""
-
-    def configured_urls(self) -> tuple[str, ...]:
-        return (
-            self.openai_base_url,
-            self.anthropic_base_url,
-            self.openrouter_base_url,
-            self.comfyui_url,
-            self.python_backend_url,
-            self.clara_assistant_url,
-            self.ollama_url,
-            self.mcp_proxy_url,
-        )
+    trusted: frozenset[str] = frozenset()
+    """The base URLs above that the operator set explicitly."""
 
     def owns(self, url: str) -> bool:
-        """True when `url` lies under one of the configured service base URLs."""
-        return any(url_under(url, base) for base in self.configured_urls() if base)
+        """True when `url` lies under one of the trusted service base URLs."""
+        return any(url_under(url, base) for base in self.trusted if base)
 
     def key_for(self, url: str) -> str:
         """The server-held provider key configured for the base URL that `url` lies under, else "".
@@ -77,8 +70,8 @@ def url_under(url: str, base: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class HttpClients:
-    """Outbound HTTP for nodes: `services` reaches operator-configured services; `workflow` reaches URLs
-    that a workflow chose, and is where the egress policy applies."""
+    """Outbound HTTP for nodes: `services` reaches the services the operator configured (`owns`);
+    `workflow` reaches every other URL, and is where the egress policy applies."""
 
     services: httpx2.AsyncClient
     workflow: httpx2.AsyncClient
