@@ -19,6 +19,8 @@ import httpx2
 import pytest
 
 from clara_runner.flow.context import HttpClients, default_http_clients
+from tests.apps import client_for
+from tests.loopback import loopback_server, redirect, reply
 from tests.nodes import chain
 from tests.serving import app_with_test_nodes
 from tests.support import HELLO_WORLD, LiveServer, asgi_client, bearer, deploy, make_settings, server_env
@@ -195,6 +197,30 @@ async def test_3_a_workflow_cannot_reach_a_default_service_url_nobody_configured
         assert (response.status_code, body["code"]) == (422, "egress_blocked"), response.text
         host = httpx2.URL(url).host
         assert f"egress to {host} is blocked by the egress policy" in body["message"]
+
+
+async def test_3_a_configured_service_cannot_redirect_a_call_out_of_its_origin(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with loopback_server(root=reply("internal")) as inner, loopback_server() as service:
+        service.routes["/hop"] = redirect(f"{service.url}/ok")
+        service.routes["/ok"] = reply("same origin")
+        service.routes["/away"] = redirect(f"{inner.url}/")
+        service.routes["/away-by-name"] = redirect(f"http://localhost:{service.port}/ok")
+        service.routes["/to-metadata"] = redirect("http://169.254.169.254/latest/meta-data/")
+        async with client_for(database_url, tmp_path, PYTHON_BACKEND_URL=service.url) as http:
+            followed = await _run(http, f"{service.url}/hop", "Hop")
+            refused = [
+                await _run(http, f"{service.url}/{path}", path) for path in ("away", "away-by-name", "to-metadata")
+            ]
+    assert followed.status_code == 200, followed.text
+    assert followed.json()["outputs"] == {"result": "same origin"}
+    for response in refused:
+        body = response.json()
+        assert (response.status_code, body["code"]) == (422, "egress_blocked"), response.text
+        assert "redirects from configured services are followed only within the service's own origin" in body["message"]
+    assert inner.requests == []
+    assert service.requests == ["GET /hop", "GET /ok", "GET /away", "GET /away-by-name", "GET /to-metadata"]
 
 
 # 4. Server-side request forgery through a workflow-chosen URL.

@@ -253,6 +253,8 @@ async def test_settings_build_the_workflow_client_and_services_stay_reachable(tm
             assert (await http.services.get(comfy.url + "/")).text == "comfy"
             with pytest.raises(EgressBlocked):
                 await http.workflow.get(comfy.url + "/")
+            with pytest.raises(EgressBlocked, match="only within the service's own origin"):
+                await http.services.get(f"http://localhost:{comfy.port}/")
         finally:
             await services.stop()
 

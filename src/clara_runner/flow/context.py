@@ -84,9 +84,13 @@ class HttpClients:
         await self.workflow.aclose()
 
 
-def default_http_clients(workflow_transport: httpx2.AsyncBaseTransport | None = None) -> HttpClients:
+def default_http_clients(
+    workflow_transport: httpx2.AsyncBaseTransport | None = None,
+    services_transport: httpx2.AsyncBaseTransport | None = None,
+) -> HttpClients:
     """Clients with sane timeouts, sending over aiohttp (`AiohttpTransport`, sized for wide fan-outs);
-    `workflow_transport` is where the caller plugs the egress policy in.
+    `workflow_transport` is where the caller plugs the egress policy in, and `services_transport`
+    where it keeps the services client's redirects within the services' origins.
 
     The workflow client ignores proxy environment variables: a proxy mount would bypass the transport.
     Both clients serve every execution of every deployment, so neither keeps cookies: a cookie one
@@ -95,7 +99,10 @@ def default_http_clients(workflow_transport: httpx2.AsyncBaseTransport | None = 
     timeout = httpx2.Timeout(60.0, connect=10.0)
     return HttpClients(
         services=httpx2.AsyncClient(
-            timeout=timeout, follow_redirects=True, transport=AiohttpTransport(), cookies=_no_cookies()
+            timeout=timeout,
+            follow_redirects=True,
+            transport=services_transport or AiohttpTransport(),
+            cookies=_no_cookies(),
         ),
         workflow=httpx2.AsyncClient(
             timeout=timeout,
