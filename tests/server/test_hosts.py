@@ -11,9 +11,11 @@ from typing import Any
 
 import httpx2
 import pytest
+from structlog.testing import capture_logs
 
-from tests.apps import client_for
-from tests.support import HELLO_WORLD, LiveServer, bearer, deploy
+from clara_runner.server.app import create_app
+from tests.apps import client_for, serving
+from tests.support import HELLO_WORLD, LiveServer, bearer, deploy, make_settings
 
 REBIND = "rebind.attacker.example"
 DEPLOY_BODY: dict[str, Any] = {"name": "Rebound", "workflow": HELLO_WORLD}
@@ -90,6 +92,17 @@ async def test_allowed_hosts_replace_the_loopback_names_and_base_url_is_always_a
     assert [response.status_code for response in answered] == [200, 200, 200, 200]
     assert all(_refused(response) for response in refused)
     assert schema.status_code == 200
+
+
+@pytest.mark.parametrize(("admin_key", "warned"), [("", True), ("admin-key-for-tests-0123456789", False)])
+async def test_the_wildcard_without_an_admin_key_is_warned_about_at_start(
+    database_url: str, tmp_path: Path, admin_key: str, warned: bool
+) -> None:
+    app = create_app(make_settings(database_url, tmp_path, ALLOWED_HOSTS="*", CLARA_ADMIN_KEY=admin_key))
+    with capture_logs() as logs:
+        async with serving(app):
+            pass
+    assert ("any_host_with_loopback_trust" in [entry["event"] for entry in logs]) is warned
 
 
 async def test_the_wildcard_answers_any_host_but_gives_its_pages_no_loopback_trust(
