@@ -72,7 +72,7 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
 
 def asgi_client(app: FastAPI, client: tuple[str, int] = LOCAL_CLIENT) -> httpx2.AsyncClient:
     transport = httpx2.ASGITransport(app=app, client=client)
-    return httpx2.AsyncClient(transport=transport, base_url="http://testserver")
+    return httpx2.AsyncClient(transport=transport, base_url="http://localhost")
 
 
 async def deploy(

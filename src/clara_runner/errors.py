@@ -118,6 +118,13 @@ class SlugTaken(InvalidRequest):
     error = "Slug already in use"
 
 
+class HostNotAllowed(InvalidRequest):
+    """The request's `Host` header names a host this server does not answer to (`ALLOWED_HOSTS`)."""
+
+    code = "host_not_allowed"
+    error = "Host not allowed"
+
+
 class PayloadTooLarge(ClaraError):
     """The request body is larger than the server accepts."""
 

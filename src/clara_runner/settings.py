@@ -19,6 +19,19 @@ from clara_runner.flow.context import ServiceEndpoints
 from clara_runner.flow.limits import WorkflowLimits
 from clara_runner.flow.sandbox import SandboxLimits
 from clara_runner.security.egress import EgressPolicy
+from clara_runner.security.hosts import AllowedHosts, parse_allowed_hosts
+
+_SERVICE_URLS = (
+    "openai_base_url",
+    "anthropic_base_url",
+    "openrouter_base_url",
+    "comfyui_url",
+    "python_backend_url",
+    "clara_assistant_url",
+    "ollama_url",
+    "mcp_proxy_url",
+)
+"""The settings that name a service's base URL (the same names as `ServiceEndpoints` fields)."""
 
 
 class Settings(BaseSettings):
@@ -30,6 +43,15 @@ class Settings(BaseSettings):
         "",
         alias="BASE_URL",
         description="Public URL used in `endpoint` and `docs` links; unset uses the URL of each request",
+    )
+    allowed_hosts: str = Field(
+        "",
+        alias="ALLOWED_HOSTS",
+        description=(
+            "Comma-separated host names the server answers to; other `Host` headers get 400 `host_not_allowed`."
+            " Unset: `localhost`, `127.0.0.1` and `[::1]`. The host of `BASE_URL` is always added. `*` answers"
+            " any host: unsafe without `CLARA_ADMIN_KEY` (web pages then get loopback trust by DNS rebinding)"
+        ),
     )
     data_dir: Path = Field(
         Path("data"),
@@ -361,6 +383,12 @@ class Settings(BaseSettings):
     def _strip_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _valid_hosts(cls, value: str) -> str:
+        parse_allowed_hosts(value)
+        return value
+
     @field_validator("egress_allow_cidrs")
     @classmethod
     def _valid_networks(cls, value: str) -> str:
@@ -378,6 +406,10 @@ class Settings(BaseSettings):
             max_depth=self.max_workflow_depth,
             max_string=self.max_workflow_string,
         )
+
+    def hosts(self) -> AllowedHosts:
+        """The host names requests may name (`ALLOWED_HOSTS` and `BASE_URL`'s host)."""
+        return AllowedHosts.from_settings(self.allowed_hosts, self.base_url)
 
     def egress_policy(self) -> EgressPolicy:
         return EgressPolicy.from_lists(
@@ -423,19 +455,17 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{self.data_dir / 'clara.db'}"
 
     def service_endpoints(self) -> ServiceEndpoints:
+        """The services nodes call. A service URL is trusted (reached past the egress policy) only when
+        the operator set it (environment, `.env` or an argument), even to its default value: pydantic
+        records those in `model_fields_set`, and leaves the built-in defaults out."""
+        urls = {name: str(getattr(self, name)).rstrip("/") for name in _SERVICE_URLS}
         return ServiceEndpoints(
-            openai_base_url=self.openai_base_url.rstrip("/"),
+            **urls,
             openai_api_key=self.openai_api_key,
-            anthropic_base_url=self.anthropic_base_url.rstrip("/"),
             anthropic_api_key=self.anthropic_api_key,
-            openrouter_base_url=self.openrouter_base_url.rstrip("/"),
             openrouter_api_key=self.openrouter_api_key,
-            comfyui_url=self.comfyui_url.rstrip("/"),
-            python_backend_url=self.python_backend_url.rstrip("/"),
-            clara_assistant_url=self.clara_assistant_url.rstrip("/"),
-            ollama_url=self.ollama_url.rstrip("/"),
-            mcp_proxy_url=self.mcp_proxy_url.rstrip("/"),
             agent_provider=self.agent_provider,
+            trusted=frozenset(url for name, url in urls.items() if url and name in self.model_fields_set),
         )
 
     def value_limits(self) -> ValueLimits:

@@ -18,10 +18,12 @@ from typing import Any
 import httpx2
 import pytest
 
-from clara_runner.flow.context import HttpClients, ServiceEndpoints, default_http_clients
+from clara_runner.flow.context import HttpClients, default_http_clients
+from tests.apps import client_for
+from tests.loopback import loopback_server, redirect, reply
 from tests.nodes import chain
 from tests.serving import app_with_test_nodes
-from tests.support import HELLO_WORLD, LiveServer, asgi_client, bearer, deploy, server_env
+from tests.support import HELLO_WORLD, LiveServer, asgi_client, bearer, deploy, make_settings, server_env
 
 CANARY = "canary-env-secret-9f8e7d6c"
 
@@ -130,8 +132,15 @@ FOREIGN = [
 
 
 @pytest.mark.parametrize("url", OWNED + FOREIGN)
-async def test_3_only_configured_service_urls_get_the_service_client_and_its_keys(url: str) -> None:
-    endpoints = ServiceEndpoints(openai_api_key="sk-server-key", comfyui_url="http://localhost:8188")
+async def test_3_only_configured_service_urls_get_the_service_client_and_its_keys(url: str, tmp_path: Path) -> None:
+    settings = make_settings(
+        "sqlite://",
+        tmp_path,
+        OPENAI_API_KEY="sk-server-key",
+        OPENAI_API_BASE_URL="https://api.openai.com/v1",
+        COMFYUI_URL="http://localhost:8188",
+    )
+    endpoints = settings.service_endpoints()
     clients: HttpClients = default_http_clients()
     try:
         chosen = clients.for_url(url, endpoints)
@@ -139,9 +148,79 @@ async def test_3_only_configured_service_urls_get_the_service_client_and_its_key
         await clients.aclose()
     assert endpoints.owns(url) is (url in OWNED)
     assert (chosen is clients.services) is (url in OWNED)
+    assert (endpoints.key_for(url) == "sk-server-key") is (url in OWNED[:2])
     if url in OWNED:
-        hosts = {httpx2.URL(base).host for base in endpoints.configured_urls()}
+        hosts = {httpx2.URL(base).host for base in endpoints.trusted}
         assert httpx2.URL(url).host in hosts
+
+
+DEFAULT_SERVICE_URLS = [
+    "http://localhost:8188/prompt",
+    "http://localhost:5001/transcribe",
+    "http://localhost:8069/api/execute-agent",
+    "http://localhost:11434/v1/chat/completions",
+    "http://127.0.0.1:8092/api/servers",
+]
+
+
+def test_3_built_in_service_urls_are_not_trusted_until_the_operator_sets_them(tmp_path: Path) -> None:
+    """A default is where a node calls when nobody configured the service, not a place anyone vouched
+    for; the provider key stays bound to its base URL either way."""
+    unset = make_settings("sqlite://", tmp_path, OPENAI_API_KEY="sk-server-key").service_endpoints()
+    assert not any(unset.owns(url) for url in [*DEFAULT_SERVICE_URLS, "https://api.openai.com/v1/chat"])
+    assert unset.key_for("https://api.openai.com/v1/chat") == "sk-server-key"
+    explicit = make_settings("sqlite://", tmp_path, COMFYUI_URL="http://localhost:8188").service_endpoints()
+    assert [explicit.owns(url) for url in DEFAULT_SERVICE_URLS] == [True, False, False, False, False]
+
+
+def _api_request(url: str) -> dict[str, Any]:
+    return {
+        "nodes": [
+            {"id": "call", "type": "api-request", "data": {"url": url, "retries": 0, "responseType": "text"}},
+            {"id": "out", "type": "output", "data": {"outputLabel": "Result"}},
+        ],
+        "connections": [{"source": "call", "target": "out", "sourceHandle": "data", "targetHandle": "input"}],
+    }
+
+
+async def _run(http: httpx2.AsyncClient, url: str, name: str) -> httpx2.Response:
+    deployment = await deploy(http, _api_request(url), name=name)
+    return await http.post(
+        f"/api/workflows/{deployment['slug']}/execute", json={}, headers=bearer(deployment["apiKey"])
+    )
+
+
+async def test_3_a_workflow_cannot_reach_a_default_service_url_nobody_configured(client: httpx2.AsyncClient) -> None:
+    for index, url in enumerate(DEFAULT_SERVICE_URLS):
+        response = await _run(client, url, f"Default {index}")
+        body = response.json()
+        assert (response.status_code, body["code"]) == (422, "egress_blocked"), response.text
+        host = httpx2.URL(url).host
+        assert f"egress to {host} is blocked by the egress policy" in body["message"]
+
+
+async def test_3_a_configured_service_cannot_redirect_a_call_out_of_its_origin(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with loopback_server(root=reply("internal")) as inner, loopback_server() as service:
+        service.routes["/hop"] = redirect(f"{service.url}/ok")
+        service.routes["/ok"] = reply("same origin")
+        service.routes["/away"] = redirect(f"{inner.url}/")
+        service.routes["/away-by-name"] = redirect(f"http://localhost:{service.port}/ok")
+        service.routes["/to-metadata"] = redirect("http://169.254.169.254/latest/meta-data/")
+        async with client_for(database_url, tmp_path, PYTHON_BACKEND_URL=service.url) as http:
+            followed = await _run(http, f"{service.url}/hop", "Hop")
+            refused = [
+                await _run(http, f"{service.url}/{path}", path) for path in ("away", "away-by-name", "to-metadata")
+            ]
+    assert followed.status_code == 200, followed.text
+    assert followed.json()["outputs"] == {"result": "same origin"}
+    for response in refused:
+        body = response.json()
+        assert (response.status_code, body["code"]) == (422, "egress_blocked"), response.text
+        assert "redirects from configured services are followed only within the service's own origin" in body["message"]
+    assert inner.requests == []
+    assert service.requests == ["GET /hop", "GET /ok", "GET /away", "GET /away-by-name", "GET /to-metadata"]
 
 
 # 4. Server-side request forgery through a workflow-chosen URL.

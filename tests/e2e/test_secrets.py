@@ -130,7 +130,7 @@ async def test_health_and_errors_leak_no_configuration(tmp_path: Path) -> None:
     )
     async with app.router.lifespan_context(app):
         transport = httpx2.ASGITransport(app=app, client=("127.0.0.1", 5000))
-        async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        async with httpx2.AsyncClient(transport=transport, base_url="http://localhost") as http:
             health = await http.get("/health")
             listing = await http.get("/api/deployments", headers=bearer("admin-planted-888888"))
             execute = await http.post("/api/workflows/any/execute", json={}, headers=bearer("clara_sk_" + "A" * 49))

@@ -39,7 +39,12 @@ async def test_shared_clients_never_carry_a_cookie_from_one_request_to_the_next(
         await clients.aclose()
 
 
-def test_service_urls_are_owned_only_under_their_configured_base() -> None:
-    endpoints = ServiceEndpoints(openai_base_url="https://api.openai.com/v1")
+def test_service_urls_are_owned_only_under_their_trusted_base() -> None:
+    endpoints = ServiceEndpoints(
+        openai_base_url="https://api.openai.com/v1", trusted=frozenset({"https://api.openai.com/v1"})
+    )
     assert endpoints.owns("https://api.openai.com/v1/chat/completions")
     assert not endpoints.owns("https://api.openai.com/v10/chat")
+    assert not endpoints.owns("http://localhost:8188/prompt")
+    untrusted = ServiceEndpoints(openai_base_url="https://api.openai.com/v1")
+    assert not untrusted.owns("https://api.openai.com/v1/chat/completions")

@@ -116,7 +116,7 @@ async def test_details_carry_snippets_and_the_same_document_as_schema(client: ht
     await deploy(client)
     details = (await client.get("/api/workflows/hello-world")).json()["workflow"]
     assert set(details["snippets"]) == {"curl", "python", "javascript"}
-    assert "http://testserver/api/workflows/hello-world/execute" in details["snippets"]["curl"]
+    assert "http://localhost/api/workflows/hello-world/execute" in details["snippets"]["curl"]
     schema = await document_of(client, "hello-world")
     assert (await client.get("/api/workflows/hello-world/openapi.json")).json() == schema
     assert details["schema"]["openapi"] == schema

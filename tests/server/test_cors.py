@@ -83,7 +83,7 @@ async def test_a_web_page_of_another_origin_gets_no_loopback_trust_for_managemen
         body = {"name": "Sneaky", "workflow": HELLO_WORLD}
         from_page = await client.post("/api/deploy", json=body, headers={"Origin": PAGE})
         listing = await client.get("/api/deployments", headers={"Origin": "null"})
-        same_origin = await client.post("/api/deploy", json=body, headers={"Origin": "http://testserver"})
+        same_origin = await client.post("/api/deploy", json=body, headers={"Origin": "http://localhost"})
         local_tool = await client.post("/api/deploy", json=body)
 
     assert from_page.status_code == 401

@@ -23,8 +23,8 @@ async def test_deploy_answers_201_with_the_seed_shape(client: httpx2.AsyncClient
     assert deployment["name"] == "Hello World"
     assert deployment["slug"] == "hello-world"
     assert deployment["description"] == "Greets"
-    assert deployment["endpoint"] == "http://testserver/api/workflows/hello-world/execute"
-    assert deployment["docs"] == "http://testserver/api/workflows/hello-world/docs"
+    assert deployment["endpoint"] == "http://localhost/api/workflows/hello-world/execute"
+    assert deployment["docs"] == "http://localhost/api/workflows/hello-world/docs"
     assert deployment["apiKey"].startswith("clara_sk_")
     assert deployment["version"] == 1
     assert deployment["createdAt"].endswith("Z")

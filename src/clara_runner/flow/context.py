@@ -21,10 +21,13 @@ from clara_runner.flow.sandbox import JsSandbox
 
 @dataclass(frozen=True, slots=True)
 class ServiceEndpoints:
-    """Operator-configured services and provider keys ("environment injection").
+    """The services nodes call and the provider keys ("environment injection").
 
     A key held here is only ever sent to the base URL configured next to it: a node that names
-    another URL gets no server key (see `owns`).
+    another URL gets no server key (see `key_for`). Only the base URLs in `trusted`, the ones the
+    operator set, are reached past the egress policy (see `owns`): a built-in default such as
+    `http://localhost:8069` is where a node calls when nobody configured the service, not a place the
+    operator vouched for, so calls to it pass the egress policy like a URL the workflow chose.
     """
 
     openai_base_url: str = "https://api.openai.com/v1"
@@ -39,22 +42,12 @@ class ServiceEndpoints:
     ollama_url: str = "http://localhost:11434"
     mcp_proxy_url: str = "http://127.0.0.1:8092"
     agent_provider: str = ""
-
-    def configured_urls(self) -> tuple[str, ...]:
-        return (
-            self.openai_base_url,
-            self.anthropic_base_url,
-            self.openrouter_base_url,
-            self.comfyui_url,
-            self.python_backend_url,
-            self.clara_assistant_url,
-            self.ollama_url,
-            self.mcp_proxy_url,
-        )
+    trusted: frozenset[str] = frozenset()
+    """The base URLs above that the operator set explicitly."""
 
     def owns(self, url: str) -> bool:
-        """True when `url` lies under one of the configured service base URLs."""
-        return any(url_under(url, base) for base in self.configured_urls() if base)
+        """True when `url` lies under one of the trusted service base URLs."""
+        return any(url_under(url, base) for base in self.trusted if base)
 
     def key_for(self, url: str) -> str:
         """The server-held provider key configured for the base URL that `url` lies under, else "".
@@ -78,8 +71,8 @@ def url_under(url: str, base: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class HttpClients:
-    """Outbound HTTP for nodes: `services` reaches operator-configured services; `workflow` reaches URLs
-    that a workflow chose, and is where the egress policy applies."""
+    """Outbound HTTP for nodes: `services` reaches the services the operator configured (`owns`);
+    `workflow` reaches every other URL, and is where the egress policy applies."""
 
     services: httpx2.AsyncClient
     workflow: httpx2.AsyncClient
@@ -92,9 +85,13 @@ class HttpClients:
         await self.workflow.aclose()
 
 
-def default_http_clients(workflow_transport: httpx2.AsyncBaseTransport | None = None) -> HttpClients:
+def default_http_clients(
+    workflow_transport: httpx2.AsyncBaseTransport | None = None,
+    services_transport: httpx2.AsyncBaseTransport | None = None,
+) -> HttpClients:
     """Clients with sane timeouts, sending over aiohttp (`AiohttpTransport`, sized for wide fan-outs);
-    `workflow_transport` is where the caller plugs the egress policy in.
+    `workflow_transport` is where the caller plugs the egress policy in, and `services_transport`
+    where it keeps the services client's redirects within the services' origins.
 
     The workflow client ignores proxy environment variables: a proxy mount would bypass the transport.
     Both clients serve every execution of every deployment, so neither keeps cookies: a cookie one
@@ -103,7 +100,10 @@ def default_http_clients(workflow_transport: httpx2.AsyncBaseTransport | None = 
     timeout = httpx2.Timeout(60.0, connect=10.0)
     return HttpClients(
         services=httpx2.AsyncClient(
-            timeout=timeout, follow_redirects=True, transport=AiohttpTransport(), cookies=_no_cookies()
+            timeout=timeout,
+            follow_redirects=True,
+            transport=services_transport or AiohttpTransport(),
+            cookies=_no_cookies(),
         ),
         workflow=httpx2.AsyncClient(
             timeout=timeout,

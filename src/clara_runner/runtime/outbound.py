@@ -1,12 +1,15 @@
 """The HTTP clients nodes use, built from the settings the same way for the server and for local runs:
-URLs a workflow chose go through the egress policy."""
+URLs a workflow chose go through the egress policy, and the configured services' redirects stay within
+their origins."""
 
 from __future__ import annotations
 
 from clara_runner.flow.context import HttpClients, default_http_clients
-from clara_runner.security.egress import GuardedTransport
+from clara_runner.security.egress import GuardedTransport, ServiceTransport
 from clara_runner.settings import Settings
 
 
 def outbound_http(settings: Settings) -> HttpClients:
-    return default_http_clients(GuardedTransport(settings.egress_policy()))
+    return default_http_clients(
+        GuardedTransport(settings.egress_policy()), ServiceTransport(settings.service_endpoints().trusted)
+    )

@@ -176,6 +176,12 @@ class Runtime:
                 "admin_key_not_set",
                 message="Management endpoints answer loopback clients only. " + HOW_TO_SET,
             )
+            if self.settings.hosts().any_host:
+                log.warning(
+                    "any_host_with_loopback_trust",
+                    message="ALLOWED_HOSTS=* lets any web page open in a browser on this machine manage "
+                    "deployments (DNS rebinding). " + HOW_TO_SET,
+                )
         try:
             await self.lease.register()
             await self.secret.load()

@@ -16,7 +16,11 @@ multicast, unspecified, reserved and other non-global ranges, and the cloud meta
 address and by name. The operator opens holes with `EGRESS_ALLOW_HOSTS` (host names, `*.suffix`
 wildcards), `EGRESS_ALLOW_CIDRS` (networks), or turns the address check off for a trusted on-prem
 network with `EGRESS_ALLOW_PRIVATE=true` (metadata endpoints stay blocked unless allowed by name or
-network). Services the operator configured travel on `HttpClients.services`, which has no policy.
+network). Services the operator configured travel on `HttpClients.services`, which has no policy
+but follows redirects only within those services' origins (`ServiceTransport`).
+
+A refusal tells the caller the host and why, never the address the host resolved to: that would map
+the internal network for whoever can run a workflow. The address goes to the server's log.
 """
 
 from __future__ import annotations
@@ -30,10 +34,13 @@ from dataclasses import dataclass
 from typing import Final
 
 import httpx2
+import structlog
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from clara_runner.flow.errors import NodeError
 from clara_runner.flow.http_transport import FANOUT_LIMITS, AiohttpTransport
+
+log = structlog.get_logger(__name__)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -98,7 +105,7 @@ def forbidden_reason(address: IPAddress) -> str | None:
     embedded = _embedded_ipv4(address)
     if embedded is not None:
         reason = forbidden_reason(embedded)
-        return None if reason is None else f"{reason} (embedded in {address})"
+        return None if reason is None else f"{reason} (embedded in an IPv6 address)"
     checks = (
         (address.is_unspecified, "an unspecified address"),
         (address.is_loopback, "a loopback address"),
@@ -156,11 +163,16 @@ class EgressPolicy:
             return
         if self.allow_private and address not in METADATA_ADDRESSES:
             return
+        log.warning("egress_blocked", host=host, address=str(address), reason=reason)
+        if _address(host) is None:
+            raise self._blocked(
+                host,
+                f"it resolves to {reason}",
+                f"EGRESS_ALLOW_HOSTS={host}, or EGRESS_ALLOW_CIDRS with the address in the server's log",
+            )
         suffix = "32" if address.version == 4 else "128"
         raise self._blocked(
-            str(address) if _address(host) else f"{host} ({address})",
-            reason,
-            f"EGRESS_ALLOW_CIDRS={address}/{suffix} or EGRESS_ALLOW_HOSTS={host.strip('[]')}",
+            str(address), reason, f"EGRESS_ALLOW_CIDRS={address}/{suffix} or EGRESS_ALLOW_HOSTS={host.strip('[]')}"
         )
 
     @staticmethod
@@ -238,5 +250,35 @@ class GuardedTransport(AiohttpTransport):
             raise EgressBlocked(
                 f"egress to {host} is blocked by the egress policy (a numeric host that is not a canonical IP "
                 "address); write the address as four decimal numbers, e.g. 93.184.215.14"
+            )
+        return await super().handle_async_request(request)
+
+
+class ServiceTransport(AiohttpTransport):
+    """The services client's transport: requests go only to the origins of the trusted service URLs.
+
+    The services client has no egress policy: it reaches what the operator configured, loopback
+    included. A redirect is a new request to wherever the service's answer points, so following it
+    blindly would let a service (or an open redirect under its URL, which a workflow can name) take
+    the call anywhere, the loopback and metadata addresses included. Redirects within a service's
+    own origin are followed; one that leaves it is refused rather than sent through the egress
+    policy, because the request still carries what it carried for the service: httpx2 drops only
+    `Authorization` across origins, while provider keys travel in other headers too (Anthropic's
+    `x-api-key`, a node's own auth header), and keys stay bound to their base URLs. The services
+    answer their APIs without sending callers to other origins; a URL elsewhere can still be called
+    by a workflow directly, where the egress policy applies.
+    """
+
+    def __init__(self, trusted: Iterable[str]) -> None:
+        super().__init__()
+        urls = (httpx2.URL(url) for url in trusted)
+        self._origins = frozenset(url.origin for url in urls if url.is_absolute_url)
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if request.url.origin not in self._origins:
+            log.warning("egress_blocked", host=request.url.host, reason="a redirect out of a configured service")
+            raise EgressBlocked(
+                f"egress to {request.url.host} is blocked: a configured service redirected there, and redirects "
+                "from configured services are followed only within the service's own origin"
             )
         return await super().handle_async_request(request)

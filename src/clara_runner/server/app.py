@@ -55,6 +55,7 @@ def create_app(
     app = ClaraApp(
         fast_lane(cors),
         FAST_PATHS,
+        settings.hosts(),
         documented=[APIRoute(execute.PATH, execute.execute, methods=["POST"], **execute.EXECUTE_DOCUMENTATION)],
         title="Clara Agent Runner",
         version=__version__,

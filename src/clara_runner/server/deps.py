@@ -8,6 +8,7 @@ from fastapi import Request
 
 from clara_runner.errors import InvalidId, InvalidSlug
 from clara_runner.runtime.services import Runtime
+from clara_runner.server.hosts import allowed_hosts
 from clara_runner.server.presenters import Links
 from clara_runner.service.access import Caller
 from clara_runner.service.deployments.slugs import MAX_SLUG_LENGTH, SLUG_PATTERN
@@ -23,15 +24,27 @@ def links(request: Request) -> Links:
     return Links(configured or str(request.base_url))
 
 
-def client_host(request: Request) -> str | None:
-    """The client address that management access judges; None for a browser page of another origin.
+FORWARDING_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip", "via", "x-forwarded-host", "x-forwarded-proto")
+"""Headers a proxy adds: a request carrying one came through a proxy, from wherever its client is."""
 
-    Without an admin key, management trusts loopback clients, and a browser on the server's machine is
-    one: any web page it shows could send requests to localhost (and read the answers where CORS allows).
-    Such requests carry a foreign `Origin`, so they are treated as coming from nowhere trusted.
+
+def client_host(request: Request) -> str | None:
+    """The client address that management's loopback trust judges (`security/admin.py`); None when the
+    request may come from elsewhere, whatever its address says:
+
+    * through a proxy (any forwarding header): the connection is the proxy's, from loopback for a proxy
+      on this machine, and uvicorn (`proxy_headers`, which `clara-runner serve` turns on) replaces its
+      address with one from `X-Forwarded-For`, which a client can write itself (`127.0.0.1`). The
+      header stays in the request after that rewrite, so its presence alone decides;
+    * from a browser page of another origin (`Origin` is not one of the allowed hosts on this
+      request's scheme and port, nor `BASE_URL`'s origin): a browser on the server's machine is a
+      loopback client, and any page it shows could send requests here.
     """
-    origin = request.headers.get("origin")
-    if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
+    headers = request.headers
+    if any(name in headers for name in FORWARDING_HEADERS):
+        return None
+    origin = headers.get("origin")
+    if origin is not None and not allowed_hosts(request).is_own_origin(origin, request.url.scheme, request.url.port):
         return None
     return request.client.host if request.client else None
 

@@ -18,6 +18,8 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from clara_runner.contract.envelopes import ERROR_SCHEMA
+from clara_runner.security.hosts import AllowedHosts
+from clara_runner.server.hosts import host_header, refusal
 
 SECURITY_SCHEMES: dict[str, Any] = {
     "adminKey": {
@@ -44,26 +46,41 @@ _FASTAPI_VALIDATION = "#/components/schemas/HTTPValidationError"
 
 
 class ClaraApp(FastAPI):
-    """FastAPI with a fast lane in front and the management document completed as described above.
+    """FastAPI with a `Host` check and a fast lane in front, and the management document completed as
+    described above.
 
-    Requests for the fast lane's paths (execute) never enter FastAPI: they go to `fast_lane`
-    (`fast_lane.py`), with this app as the request's app. The lane's routes are documented here from
-    `documented`, as FastAPI would document them if it served them.
+    Every request whose `Host` names a host outside `allowed_hosts` is refused (400
+    `host_not_allowed`) before anything else sees it (`hosts.py`). Requests for the fast lane's paths
+    (execute) never enter FastAPI: they go to `fast_lane` (`fast_lane.py`), with this app as the
+    request's app. The lane's routes are documented here from `documented`, as FastAPI would document
+    them if it served them.
     """
 
     def __init__(
-        self, fast_lane: ASGIApp, fast_paths: re.Pattern[str], *, documented: Sequence[BaseRoute] = (), **options: Any
+        self,
+        fast_lane: ASGIApp,
+        fast_paths: re.Pattern[str],
+        allowed_hosts: AllowedHosts,
+        *,
+        documented: Sequence[BaseRoute] = (),
+        **options: Any,
     ) -> None:
         super().__init__(**options)
         self._fast_lane = fast_lane
         self._fast_paths = fast_paths
+        self.allowed_hosts = allowed_hosts
         self._documented = list(documented)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self._fast_paths.fullmatch(scope["path"]):
-            scope["app"] = self
-            await self._fast_lane(scope, receive, send)
-            return
+        if scope["type"] == "http":
+            host = host_header(scope)
+            if host is not None and not self.allowed_hosts.allows(host):
+                await refusal(host)(scope, receive, send)
+                return
+            if self._fast_paths.fullmatch(scope["path"]):
+                scope["app"] = self
+                await self._fast_lane(scope, receive, send)
+                return
         await super().__call__(scope, receive, send)
 
     def openapi(self) -> dict[str, Any]:

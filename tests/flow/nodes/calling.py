@@ -32,7 +32,6 @@ async def call_node(
             await http.aclose()
 
 
-def backend_services(url: str, **overrides: str) -> ServiceEndpoints:
+def backend_services(url: str) -> ServiceEndpoints:
     """Endpoints whose every operator service lives at `url` (a loopback fake)."""
-    values = {"python_backend_url": url, "comfyui_url": url, "openai_base_url": f"{url}/v1", **overrides}
-    return ServiceEndpoints(**values)
+    return ServiceEndpoints(python_backend_url=url, comfyui_url=url, openai_base_url=f"{url}/v1")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TypedDict
 
 import pytest
 
@@ -15,7 +16,13 @@ from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.openai_server import FakeOpenAI
 from tests.flow.nodes.remote_calls import node_call
 
-SERVER_KEYS = {"openai_api_key": "sk-server-openai", "anthropic_api_key": "sk-server-anthropic"}
+
+class ServerKeys(TypedDict):
+    openai_api_key: str
+    anthropic_api_key: str
+
+
+SERVER_KEYS = ServerKeys(openai_api_key="sk-server-openai", anthropic_api_key="sk-server-anthropic")
 
 
 @pytest.fixture
@@ -132,6 +139,7 @@ def test_endpoint_resolution(http_clients: HttpClients) -> None:
         anthropic_api_key="ka",
         openrouter_api_key="kr",
         ollama_url="http://ollama.local:11434",
+        trusted=frozenset({"http://openai.local/v1", "http://ollama.local:11434"}),
     )
     call = node_call(LlmNode(), http_clients, services=services)
 
@@ -144,8 +152,10 @@ def test_endpoint_resolution(http_clients: HttpClients) -> None:
     assert (router.base_url, router.api_key) == ("https://openrouter.ai/api/v1", "kr")
     ollama = llm_endpoint(call, provider="ollama")
     assert (ollama.base_url, ollama.api_key) == ("http://ollama.local:11434/v1", "")
+    assert ollama.client is http_clients.services
     chosen = llm_endpoint(call, base_url="http://elsewhere.example/v1")
     assert (chosen.api_key, chosen.client) == ("", http_clients.workflow)
+    assert router.client is http_clients.workflow, "a default base URL nobody set is not trusted"
 
 
 async def test_kept_sdk_clients_send_each_call_its_own_key_or_none(
