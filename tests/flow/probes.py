@@ -59,6 +59,17 @@ class FailNode(NodeType):
         raise NodeError(str(call.node.data.get("message", "probe failure")))
 
 
+class CrashNode(NodeType):
+    """Raises what no node means for the caller: an exception quoting the server's insides."""
+
+    type_name = "probe-crash"
+    inputs = (PortSpec("input", "Input"),)
+    outputs = (PortSpec("output", "Value"),)
+
+    async def run(self, call: NodeCall) -> Mapping[str, Any]:
+        raise TypeError(f"'NoneType' object is not iterable (/srv/clara/internal/{call.node.id}.py, line 42)")
+
+
 class BranchNode(NodeType):
     """Produces its input on `yes` when it is truthy, else on `no`: only one port is active."""
 
@@ -74,5 +85,5 @@ class BranchNode(NodeType):
 
 
 def probe_registry() -> NodeRegistry:
-    probes: list[NodeType] = [ConstantNode(), EchoNode(), SleepNode(), FailNode(), BranchNode()]
+    probes: list[NodeType] = [ConstantNode(), EchoNode(), SleepNode(), FailNode(), CrashNode(), BranchNode()]
     return build_registry([*builtin_node_types(), *((probe, ()) for probe in probes)])

@@ -221,6 +221,25 @@ async def test_a_failing_node_is_a_422_naming_the_node(probes: httpx2.AsyncClien
     assert (record["status"], record["errorCode"], record["error"]) == ("error", "workflow_failed", body["message"])
 
 
+async def test_an_unforeseen_node_failure_tells_the_caller_its_kind_not_the_servers_insides(
+    probes: httpx2.AsyncClient,
+) -> None:
+    crashing = {
+        **FAILING,
+        "nodes": [{**node, "type": "probe-crash"} if node["id"] == "bad" else node for node in FAILING["nodes"]],
+    }
+    deployment = await deploy(probes, crashing, name="Crashing")
+    response = await probes.post(
+        "/api/workflows/crashing/execute", json={"x": "1"}, headers=bearer(deployment["apiKey"])
+    )
+    assert (response.status_code, response.json()["code"], response.json()["nodeId"]) == (422, "workflow_failed", "bad")
+    assert "TypeError" in response.json()["message"]
+    (record,) = await history(probes, "crashing", deployment["apiKey"])
+    for text in (response.text, str(record)):
+        assert "NoneType" not in text
+        assert "/srv/clara" not in text
+
+
 async def test_nodes_executed_counts_nodes_that_ran(probes: httpx2.AsyncClient) -> None:
     workflow = {
         "nodes": [

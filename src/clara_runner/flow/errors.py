@@ -49,13 +49,13 @@ class NodeTimedOut(NodeError):
     code = "node_timeout"
 
 
-def failure_code(exc: BaseException) -> str:
-    """The code of the first `NodeError` in `exc`'s cause chain (a node may wrap one), else `node_error`."""
+def explanation(exc: BaseException) -> NodeError | None:
+    """The first `NodeError` in `exc`'s cause chain (a node, or a library it calls, may wrap one)."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         if isinstance(current, NodeError):
-            return current.code
+            return current
         seen.add(id(current))
         current = current.__cause__ or current.__context__
-    return NodeError.code
+    return None

@@ -25,7 +25,7 @@ from typing import Any
 from clara_runner.flow.budget import ValueBudget
 from clara_runner.flow.context import RunContext
 from clara_runner.flow.deadlines import node_timeout
-from clara_runner.flow.errors import NodeError, NodeFailed, NodeTimedOut, failure_code
+from clara_runner.flow.errors import NodeError, NodeFailed, NodeTimedOut, explanation
 from clara_runner.flow.events import NodeFinished, NodeStarted, NodeStatus
 from clara_runner.flow.nodes.base import MISSING, ApiRole, NodeCall
 from clara_runner.flow.outbound import active_hook
@@ -146,9 +146,11 @@ async def _invoke(planned: PlannedNode, call: NodeCall, budget: ValueBudget) -> 
         emit(NodeFinished(node.id, node.type, status, started_at, _ms_since(started), str(exc)))
         raise NodeFailed(node.id, node.type, node.label, str(exc), exc.code) from exc
     except Exception as exc:
-        message = f"{type(exc).__name__}: {exc}"
+        explained = explanation(exc)
+        message = _UNFORESEEN.format(type(exc).__name__) if explained is None else str(explained)
+        code = NodeError.code if explained is None else explained.code
         emit(NodeFinished(node.id, node.type, "error", started_at, _ms_since(started), message))
-        raise NodeFailed(node.id, node.type, node.label, message, failure_code(exc)) from exc
+        raise NodeFailed(node.id, node.type, node.label, message, code) from exc
     emit(NodeFinished(node.id, node.type, "success", started_at, _ms_since(started)))
     return result
 
@@ -168,6 +170,11 @@ async def _run_node(planned: PlannedNode, call: NodeCall) -> Mapping[str, Any]:
         raise NodeTimedOut(
             f"the node ran longer than its timeoutMs ({round(seconds * 1000)} ms) and was cancelled"
         ) from exc
+
+
+_UNFORESEEN = "the node failed in a way it does not explain ({}); the server's log has the details"
+"""What the caller learns of an exception no node meant for it: its class, never its text, which may
+quote internals (a `NoneType` here, a file path there)."""
 
 
 def _emit_skipped(planned: PlannedNode, context: RunContext) -> None:

@@ -274,7 +274,7 @@ class ExecutionService:
                     f"Workflow execution timeout after {round(self._max_seconds * 1000)}ms; the run was cancelled"
                 ) from exc
             except NodeFailed as exc:
-                raise node_failure(exc) from exc
+                raise node_failure(exc, str(run.execution_id)) from exc
             outputs = loaded.outputs_by_field(result.outputs)
             mismatch = loaded.output_checker.check(outputs)
             if result.outputs_size > OFF_LOOP_BYTES:
@@ -292,8 +292,8 @@ class ExecutionService:
             run.fail(exc.code, exc.message, "timeout" if isinstance(exc, ExecutionTimeout) else "error")
             exc.details["executionId"] = str(run.execution_id)
             raise
-        except Exception as exc:
-            run.fail("internal_error", f"{type(exc).__name__}: {exc}")
+        except Exception:
+            run.fail("internal_error", "An unexpected error occurred; the server's log has the details")
             raise
         finally:
             run.nodes_executed = sum(1 for entry in run.trace.entries if entry["status"] == "success")
