@@ -20,7 +20,7 @@ SLOW = {
     ],
     "connections": [{"source": "i", "target": "s"}, {"source": "s", "target": "o"}],
 }
-FAILING = {
+FAILING: dict[str, Any] = {
     "nodes": [
         {"id": "i", "type": "input", "data": {"label": "X"}},
         {"id": "bad", "type": "probe-fail", "name": "Broken Step", "data": {"message": "upstream said no"}},
