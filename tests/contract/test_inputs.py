@@ -152,3 +152,8 @@ def test_defaults_are_not_sent_to_nodes_when_absent() -> None:
     }
     values, _ = binder(flow=flow).bind({})
     assert values == {}
+
+
+def test_null_bytes_are_removed_from_long_lists_of_strings() -> None:
+    values, _ = binder().bind(VALID | {"config": ["a"] * 5_000 + ["b\x00c", 7]})
+    assert values["config"] == ["a"] * 5_000 + ["bc", 7]

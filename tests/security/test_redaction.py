@@ -137,3 +137,26 @@ def test_workflow_secrets_include_sensitive_inputs_and_custom_node_properties() 
         }
     )
     assert workflow_secrets(flow) == {"pin-default-1", "sk-in-workflow-000000000000", "custom-prop-key"}
+
+
+def test_flat_lists_of_many_strings_are_redacted_wherever_the_secret_sits() -> None:
+    redactor = Redactor(["s3cr3t-value"])
+    strings: list[Any] = ["ab"] * 10_000 + [1, None, "key s3cr3t-value here"] + ["cd"] * 5_000 + ["sk-" + "x" * 20]
+    redacted = redactor.value({"list": strings})["list"]
+    assert redacted[10_002] == f"key {REDACTED} here"
+    assert redacted[-1] == REDACTED
+    assert redacted[:10_002] == strings[:10_002]
+    assert redacted[10_003:-1] == strings[10_003:-1]
+
+
+def test_a_match_across_two_strings_of_a_list_changes_neither() -> None:
+    """`?key=` ends one string and the next starts a value: joined they look like a secret parameter,
+    apart they are not."""
+    pieces = ["see ?key=", "value", "Bearer", "abcdefgh"]
+    assert Redactor().value(pieces) == pieces
+
+
+def test_json_text_in_a_long_flat_list_is_searched_for_secrets() -> None:
+    headers = json.dumps({"Authorization": "Bearer tok-in-a-list"})
+    assert secrets_in(["plain"] * 9_000 + ["  " + headers] + ["plain"]) == {"Bearer tok-in-a-list", "tok-in-a-list"}
+    assert secrets_in(["plain", 3, None] * 9_000) == set()

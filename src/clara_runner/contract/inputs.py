@@ -19,7 +19,7 @@ import jsonschema_rs
 from clara_runner.contract.media import MediaCheck, is_file_field
 from clara_runner.contract.schema import Contract
 from clara_runner.errors import InputValidationFailed
-from clara_runner.jsonio import only_scalars
+from clara_runner.jsonio import flat_texts, slices
 
 MAX_DEPTH = 64
 MAX_PROBLEMS = 100
@@ -132,7 +132,8 @@ def sanitise(value: Any) -> Any:
                 container.update(cleaned)
             items: Any = container.items()
         elif isinstance(container, list):
-            if only_scalars(container):
+            texts = flat_texts(container)
+            if texts is not None and not _may_need_cleaning(texts):
                 continue
             items = enumerate(container)
         else:
@@ -144,6 +145,12 @@ def sanitise(value: Any) -> Any:
             elif isinstance(item, dict | list):
                 stack.append((item, depth + 1))
     return value
+
+
+def _may_need_cleaning(texts: list[str] | tuple[str, ...]) -> bool:
+    """False when no string of a flat list holds NUL or could be long enough for the whitespace check
+    (a slice of strings longer than that together is looked at one by one)."""
+    return any(len(joined) > _WHITESPACE_CHECK_LENGTH or "\x00" in joined for joined in map("".join, slices(texts)))
 
 
 def _clean_text(text: str, body: Any) -> str:

@@ -87,7 +87,7 @@ class RunGuard:
         Outputs are redacted by value and shape only, not by field name: a workflow that hands its
         caller a token in an output named `token` means to.
         """
-        encoded = jsonio.dumps(map_json(dict(outputs), self.redactor.text))
+        encoded = jsonio.dumps(map_json(dict(outputs), self.redactor.text, leaves=self.redactor.leaves))
         limit = self._safeguards.max_output_size
         if len(encoded) > limit:
             raise OutputTooLarge(
