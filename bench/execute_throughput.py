@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,12 +89,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 
 
-@contextmanager
-def uvicorn_server(target: str, env: dict[str, str], port: int) -> Iterator[subprocess.Popen[bytes]]:
+def runner_server(env: dict[str, str], port: int) -> AbstractContextManager[subprocess.Popen[bytes]]:
+    """The runner as `clara-runner serve` starts it (one worker, its own HTTP protocol, uvloop)."""
+    command = [sys.executable, "-m", "clara_runner.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    return server_process(command, {**env, "WEB_CONCURRENCY": "1"}, port)
+
+
+def uvicorn_server(target: str, env: dict[str, str], port: int) -> AbstractContextManager[subprocess.Popen[bytes]]:
     command = [
         *(sys.executable, "-m", "uvicorn", target, "--factory", "--host", "127.0.0.1", "--port", str(port)),
         *("--workers", "1", "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"),
     ]
+    return server_process(command, env, port)
+
+
+@contextmanager
+def server_process(command: list[str], env: dict[str, str], port: int) -> Iterator[subprocess.Popen[bytes]]:
     process = subprocess.Popen(command, env={**os.environ, **env, "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}"}, cwd=ROOT)
     try:
         deadline = time.monotonic() + 30
@@ -104,7 +114,7 @@ def uvicorn_server(target: str, env: dict[str, str], port: int) -> Iterator[subp
                 break
             except httpx2.HTTPError:
                 if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError(f"{target} did not start") from None
+                    raise RuntimeError(f"{command} did not start") from None
                 time.sleep(0.1)
         yield process
     finally:
@@ -189,7 +199,7 @@ def start_runner(stack: ExitStack, url: str, folder: Path, rate_limit: str) -> T
         "LOG_LEVEL": "warning",
         **RATE_LIMIT_MODES[rate_limit],
     }
-    server = stack.enter_context(uvicorn_server("clara_runner.server.app:create_app_from_environment", env, port))
+    server = stack.enter_context(runner_server(env, port))
     deploy_url = f"http://127.0.0.1:{port}/api/deploy"
     body = {"name": f"Hello World {rate_limit}", "workflow": HELLO_WORLD}
     deployment = httpx2.post(deploy_url, json=body).json()["deployment"]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,38 @@ async def test_a_pool_with_every_connection_busy_is_unavailable_not_an_error(dat
             assert (await conn.execute(text("SELECT 1"))).scalar_one() == 1
     finally:
         await database.close()
+
+
+async def test_a_sqlite_ping_reads_the_file_and_never_creates_it(tmp_path: Path) -> None:
+    path = tmp_path / "x.db"
+    database = Database(f"sqlite:///{path}")
+    try:
+        async with database.write() as conn:
+            await conn.execute(text("CREATE TABLE kept (n INTEGER)"))
+        await database.ping()
+        path.rename(tmp_path / "moved.db")
+        with pytest.raises(DatabaseUnavailable):
+            await database.ping()
+        assert not path.exists()
+    finally:
+        await database.close()
+
+
+async def test_a_sqlite_file_locked_by_a_writer_is_still_reachable(tmp_path: Path) -> None:
+    """Another process may hold the file's lock (here in exclusive mode, which shuts readers out too) for a
+    moment: the file is there and answering, so the ping does not call it unreachable."""
+    path = tmp_path / "x.db"
+    database = Database(f"sqlite:///{path}")
+    async with database.write() as conn:
+        await conn.execute(text("CREATE TABLE kept (n INTEGER)"))
+    await database.close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+        holder.execute("BEGIN EXCLUSIVE")
+        holder.execute("INSERT INTO kept VALUES (1)")
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            sqlite3.connect(path, timeout=0).execute("SELECT count(*) FROM kept").fetchone()
+        await database.ping()
+    finally:
+        holder.close()
