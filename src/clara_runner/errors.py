@@ -125,6 +125,14 @@ class HostNotAllowed(InvalidRequest):
     error = "Host not allowed"
 
 
+class RequestHeadTimeout(ClaraError):
+    """The connection did not send a complete request head in time (`REQUEST_HEADER_TIMEOUT_SECONDS`)."""
+
+    code = "request_timeout"
+    status = 408
+    error = "Request Timeout"
+
+
 class PayloadTooLarge(ClaraError):
     """The request body is larger than the server accepts."""
 

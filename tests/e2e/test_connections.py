@@ -3,6 +3,7 @@ time, and a process keeps a bounded number of connections open (real server, rea
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import Iterator
@@ -50,8 +51,12 @@ def test_a_request_head_that_never_completes_is_answered_408_and_closed(guarded:
     with _connect(guarded) as stalled, _connect(guarded) as silent:
         stalled.sendall(b"POST /api/workflows/x/execute HTTP/1.1\r\nHost: 127.0.0.1\r\n")
         started = time.monotonic()
-        assert _read_until_closed(stalled).startswith(b"HTTP/1.1 408")
-        assert _read_until_closed(silent).startswith(b"HTTP/1.1 408")
+        for connection in (stalled, silent):
+            head, _, body = _read_until_closed(connection).partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 408")
+            error = json.loads(body)
+            assert (error["code"], error["success"]) == ("request_timeout", False)
+            assert "REQUEST_HEADER_TIMEOUT_SECONDS" in error["message"]
         assert time.monotonic() - started < HEADER_TIMEOUT + 8, "closed by the header timeout, not by the test"
     assert httpx2.get(f"{guarded.base_url}/health").status_code == 200
 

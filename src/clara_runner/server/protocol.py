@@ -5,8 +5,9 @@ uvicorn closes an idle keep-alive connection after a few seconds, but a connecti
 complete request head stays open forever: some tens of thousands of them exhaust the process's file
 limit and the server stops answering anyone, `/health` included. Here every request head must arrive
 within `REQUEST_HEADER_TIMEOUT_SECONDS` of the connection opening (or of the previous response), or
-the connection is answered 408 and closed; and a process with `MAX_CONNECTIONS` connections open
-closes new ones at once, logging it (once a minute at most, however many it closes).
+the connection is answered 408 (`request_timeout`, a JSON error like every other) and closed; and a
+process with `MAX_CONNECTIONS` connections open closes new ones at once, logging it (once a minute at
+most, however many it closes).
 
 `clara-runner serve` passes this class to uvicorn by name; it reads its two limits from the
 environment, like the app (`Settings`).
@@ -22,11 +23,13 @@ from typing import Any
 import structlog
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from clara_runner import jsonio
+from clara_runner.clock import iso_now
+from clara_runner.errors import RequestHeadTimeout
 from clara_runner.settings import Settings
 
 log = structlog.get_logger(__name__)
 
-_TIMEOUT_RESPONSE = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 _REFUSAL_LOG_SECONDS = 60.0
 
 
@@ -87,8 +90,18 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def _headers_too_slow(self) -> None:
         self._header_timer = None
         if not self.transport.is_closing():
-            self.transport.write(_TIMEOUT_RESPONSE)
+            self.transport.write(_timeout_response(self._header_timeout))
             self.transport.close()
+
+
+def _timeout_response(seconds: float) -> bytes:
+    error = RequestHeadTimeout(
+        f"The request line and headers did not all arrive within {seconds:g} s "
+        "(REQUEST_HEADER_TIMEOUT_SECONDS); send the whole request head at once"
+    )
+    body = jsonio.dumps(error.envelope(iso_now()))
+    head = f"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n"
+    return head.encode() + b"connection: close\r\n\r\n" + body
 
 
 def _refused(limit: int) -> None:
