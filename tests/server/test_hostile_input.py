@@ -121,3 +121,34 @@ async def test_a_body_with_a_hundred_thousand_unknown_fields_gets_a_short_answer
     assert len(response.json()["validationErrors"]) == 100
     assert "100000 problems in all" in response.json()["message"]
     assert len(response.content) < 50_000
+
+
+def _fibonacci_chain(length: int) -> dict[str, Any]:
+    """`in`, then `c1` .. `c<length>`, each `combine-text` of the two nodes before it: a workflow of a few
+    kilobytes whose values grow exponentially (the finding's 2,000-node chain with fan-in outgrew the
+    host's memory)."""
+    nodes: list[dict[str, Any]] = [{"id": "in", "type": "input", "data": {"label": "Seed"}}]
+    connections = []
+    for index in range(1, length + 1):
+        first, second = ("in" if index <= 2 else f"c{index - 2}"), ("in" if index == 1 else f"c{index - 1}")
+        nodes.append({"id": f"c{index}", "type": "combine-text", "data": {"combineMode": "concat", "addSpaces": False}})
+        connections += [
+            {"source": first, "target": f"c{index}", "targetHandle": "text1"},
+            {"source": second, "target": f"c{index}", "targetHandle": "text2"},
+        ]
+    nodes.append({"id": "out", "type": "output", "data": {"outputLabel": "Text"}})
+    connections.append({"source": f"c{length}", "target": "out"})
+    return {"nodes": nodes, "connections": connections}
+
+
+async def test_a_workflow_whose_values_grow_without_bound_fails_at_the_node_past_the_budget(
+    client: httpx2.AsyncClient,
+) -> None:
+    key = (await deploy(client, _fibonacci_chain(1_998), name="Growth"))["apiKey"]
+    response = await client.post("/api/workflows/growth/execute", json={"seed": "ab"}, headers=bearer(key))
+    assert (response.status_code, response.json()["code"]) == (422, "value_too_large")
+    assert response.json()["nodeId"] == "c32", "2 x fib(34) = 11,405,774 characters: the first over 10,485,760"
+    assert "MAX_VALUE_SIZE" in response.json()["message"]
+    history = await client.get("/api/workflows/growth/executions", headers=bearer(key))
+    (recorded,) = history.json()["executions"]
+    assert (recorded["status"], recorded["errorCode"]) == ("error", "value_too_large")
