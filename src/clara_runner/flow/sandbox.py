@@ -10,7 +10,7 @@ Why it looks like this:
   evaluation fails with a precise code, and the pool starts another worker.
 * **A fresh isolate per evaluation.** A reused context keeps whatever the previous script left behind
   (globals, patched built-ins such as `JSON.parse`), and V8 offers no reliable reset. A worker runs one
-  evaluation at a time, each in an isolate no script has touched, closed before the answer is sent;
+  evaluation at a time, each in an isolate no script has touched, closed once the answer is sent;
   it then prepares the next one. Spare workers are kept ready, so an evaluation pays neither a
   process start nor an isolate's preparation (`bench/sandbox_isolate.py` measures what remains).
 * **Nothing of the server is reachable.** V8 alone has no `process`, `require`, file system or network,

@@ -46,9 +46,10 @@ class WorkerPool:
         self._closed = False
 
     async def warm(self) -> None:
-        """Start the spare workers now and wait until they are ready (or failed to start)."""
+        """Start the spare workers now and wait until they, and the workers preparing their next isolate,
+        are ready (or failed)."""
         self._refill()
-        while self._spares_starting:
+        while self._spares_starting or self._recycling:
             await self._changed()
 
     async def acquire(self) -> WorkerProcess:
