@@ -62,7 +62,7 @@ class WorkerProcess:
         self, process: asyncio.subprocess.Process, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         self._process = process
-        self._pidfd = os.pidfd_open(process.pid) if hasattr(os, "pidfd_open") else None
+        self._pidfd = _pidfd(process.pid)
         self._reader = reader
         self._writer = writer
         self._stderr = ""
@@ -92,6 +92,9 @@ class WorkerProcess:
                 pass_fds=(theirs.fileno(),),
                 env=_environment(),
             )
+        except OSError as exc:
+            ours.close()
+            raise WorkerStartFailed(f"a sandbox worker process could not be started ({exc})") from exc
         except BaseException:
             ours.close()
             raise
@@ -167,3 +170,13 @@ def _environment() -> dict[str, str]:
     """Nothing of the server's environment (its keys and database URL live there), only where the server
     imports its code from, so the worker imports the same."""
     return {"PYTHONPATH": os.pathsep.join(entry for entry in sys.path if entry)}
+
+
+def _pidfd(pid: int) -> int | None:
+    """A pidfd of the process (Linux), or None where there are none or the process has already ended."""
+    if not hasattr(os, "pidfd_open"):
+        return None
+    try:
+        return os.pidfd_open(pid)
+    except ProcessLookupError:
+        return None
