@@ -20,12 +20,13 @@ from tests.sandbox_workers import alive, environment_names, resource_limits, sur
 
 FATAL_ALLOCATION = "new Array(2**30).fill(0).length > 0"
 """V8's heap limit does not stop this: the builtin grows the array inside one call until V8 aborts its
-process with `Fatal JavaScript out of memory` (it took the whole server down when V8 ran in it)."""
+process with `Fatal JavaScript out of memory` (it took the whole server down when V8 ran in it). That
+takes seconds, so the `sandbox` fixture's time limit is far above it."""
 
 
 @pytest.fixture
 async def sandbox() -> AsyncIterator[JsSandbox]:
-    box = JsSandbox(SandboxLimits(memory_bytes=32 * 1024 * 1024, spare_isolates=1))
+    box = JsSandbox(SandboxLimits(timeout_seconds=120, memory_bytes=32 * 1024 * 1024, spare_isolates=1))
     yield box
     await box.aclose()
 
