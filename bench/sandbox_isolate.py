@@ -1,28 +1,44 @@
-"""Cost of the sandbox's fresh isolate per evaluation, against reusing one context.
+"""Cost of the sandbox's fresh isolate per evaluation, in worker processes and in the server's own process,
+against reusing one context.
 
-Run: `.venv/bin/python bench/sandbox_isolate.py [--evaluations 200]`
+Run: `.venv/bin/python bench/sandbox_isolate.py [--evaluations 200] [--runs 3]`
 
-Figures, all the mean latency of `JsSandbox.condition("input > 0", n)`:
-* **spare ready**: the evaluation takes a prepared, never-used isolate (the sandbox waits for its spares
-  before each evaluation here, as on a server between requests), runs, closes it;
-* **back to back**: evaluations follow each other at once, so spares run out and most evaluations
-  create their isolate (worker thread), prepare it, run and close it.
-The floor evaluates the same expression in one reused mini-racer context: what reusing contexts would
-cost at best, and what the sandbox refuses to do because state would leak between runs.
+Figures, all the mean latency of one `if-else` expression (`input > 0`) over `--evaluations`:
+* **workers** (`JsSandbox.condition`, what the server does): the script goes to a sandbox worker process
+  over its socket, runs in the worker's prepared isolate, which is closed, and the result comes back;
+  - **spare ready**: the benchmark waits for the spare workers before each evaluation, as a server has
+    them between requests (the worker has its next isolate ready);
+  - **back to back**: evaluations follow each other at once, so a worker is often still preparing its
+    next isolate and the evaluation waits for it;
+* **in-process** (the sandbox before worker processes, for the ratio): the same isolate code
+  (`sandbox_worker.Isolate` and `evaluate`) in the benchmark's own process, no process hop;
+  - **spare ready**: the isolate is prepared before the clock starts; evaluate, close;
+  - **back to back**: prepare, evaluate and close one isolate per evaluation;
+* **floor**: the same expression in one reused mini-racer context: what reusing contexts would cost at
+  best, and what the sandbox refuses to do because state would leak between runs.
+Each figure is measured `--runs` times (all of them in each run, in turn); the median is printed with
+the range, and the workers' cost as a multiple of the in-process one.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from py_mini_racer import MiniRacer
 
 from clara_runner.flow.sandbox import JsSandbox
+from clara_runner.flow.sandbox_driver import condition_script
+from clara_runner.flow.sandbox_worker import Isolate, evaluate
+
+MEMORY_BYTES = JsSandbox().limits.memory_bytes
 
 
-async def spare_ready(count: int) -> float:
+async def workers_spare_ready(count: int) -> float:
     sandbox = JsSandbox()
     total = 0.0
     for number in range(count):
@@ -34,7 +50,7 @@ async def spare_ready(count: int) -> float:
     return total / count
 
 
-async def back_to_back(count: int) -> float:
+async def workers_back_to_back(count: int) -> float:
     sandbox = JsSandbox()
     await sandbox.warm()
     started = time.perf_counter()
@@ -45,6 +61,34 @@ async def back_to_back(count: int) -> float:
     return elapsed / count
 
 
+async def _evaluate_in_process(isolate: Isolate, number: int) -> None:
+    async def no_fetch(request: dict[str, Any]) -> None:
+        raise AssertionError(f"an expression made a fetch request: {request}")
+
+    try:
+        ending = await evaluate(isolate.racer, condition_script("input > 0", number), no_fetch, asyncio.Queue())
+    finally:
+        isolate.close()
+    assert ending["outcome"]["value"] is True
+
+
+async def in_process_spare_ready(count: int) -> float:
+    total = 0.0
+    for number in range(count):
+        isolate = await Isolate.prepared(MEMORY_BYTES)
+        started = time.perf_counter()
+        await _evaluate_in_process(isolate, number + 1)
+        total += time.perf_counter() - started
+    return total / count
+
+
+async def in_process_back_to_back(count: int) -> float:
+    started = time.perf_counter()
+    for number in range(count):
+        await _evaluate_in_process(await Isolate.prepared(MEMORY_BYTES), number + 1)
+    return (time.perf_counter() - started) / count
+
+
 async def reused(count: int) -> float:
     with MiniRacer() as racer:
         started = time.perf_counter()
@@ -53,17 +97,36 @@ async def reused(count: int) -> float:
         return (time.perf_counter() - started) / count
 
 
-async def main(count: int) -> None:
-    ready_ms = await spare_ready(count) * 1000
-    busy_ms = await back_to_back(count) * 1000
-    reused_ms = await reused(count) * 1000
-    print(f"{count} if-else expressions, mean latency")
-    print(f"fresh isolate, spare ready:   {ready_ms:6.3f} ms  ({ready_ms / reused_ms:5.1f}x the floor)")
-    print(f"fresh isolate, back to back:  {busy_ms:6.3f} ms  ({busy_ms / reused_ms:5.1f}x the floor)")
-    print(f"floor, one reused context:    {reused_ms:6.3f} ms")
+FIGURES: dict[str, Callable[[int], Awaitable[float]]] = {
+    "workers, spare ready": workers_spare_ready,
+    "workers, back to back": workers_back_to_back,
+    "in-process, spare ready": in_process_spare_ready,
+    "in-process, back to back": in_process_back_to_back,
+    "floor, one reused context": reused,
+}
+
+
+async def main(count: int, runs: int) -> None:
+    measured: dict[str, list[float]] = {name: [] for name in FIGURES}
+    for _ in range(runs):
+        for name, figure in FIGURES.items():
+            measured[name].append(await figure(count) * 1000)
+    median = {name: statistics.median(values) for name, values in measured.items()}
+    floor = median["floor, one reused context"]
+    print(f"{count} if-else expressions per run, {runs} runs: median of the mean latency (range)")
+    for name, values in measured.items():
+        line = f"{name + ':':27} {median[name]:6.3f} ms  ({min(values):6.3f} - {max(values):6.3f})"
+        if name != "floor, one reused context":
+            line += f"  {median[name] / floor:5.1f}x the floor"
+        print(line)
+    for situation in ("spare ready", "back to back"):
+        ratio = median[f"workers, {situation}"] / median[f"in-process, {situation}"]
+        print(f"workers / in-process, {situation}: {ratio:4.2f}x")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--evaluations", type=int, default=200)
-    asyncio.run(main(parser.parse_args().evaluations))
+    parser.add_argument("--runs", type=int, default=3)
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.evaluations, arguments.runs))

@@ -60,11 +60,15 @@ def shared_workflow(name: str) -> Any:
 
 
 def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
+    """Settings of an in-process app. It starts no sandbox worker ahead: most tests run no JavaScript, and
+    each spare is a process start (about 0.15 s of CPU); a script still gets a worker when it runs. The
+    real server (`LiveServer`) keeps the production default."""
     values: dict[str, Any] = {
         "DATABASE_URL": database_url,
         "CLARA_DATA_DIR": data_dir,
         "CLARA_SECRET_KEY": "test-secret-key",
         "LOG_LEVEL": "warning",
+        "CUSTOM_NODE_SPARE_WORKERS": 0,
         **overrides,
     }
     return Settings(_env_file=None, **values)

@@ -288,6 +288,25 @@ class ValueOverBudget(WorkflowFailed):
     error = "Value too large"
 
 
+class SandboxTimeout(WorkflowFailed):
+    """A node's JavaScript ran past `CUSTOM_NODE_TIMEOUT_MS` and was stopped; `nodeId` names it.
+
+    422 like any node failure, not 504: the script broke a rule the server sets for all user code (as
+    an egress refusal does), and retrying it fails the same way. 504 stays for the deadlines of the run
+    (`MAX_EXECUTION_TIME`) and of a node's own `timeoutMs`.
+    """
+
+    code = "sandbox_timeout"
+    error = "Sandbox time limit exceeded"
+
+
+class SandboxMemoryExceeded(WorkflowFailed):
+    """A node's JavaScript used more than `CUSTOM_NODE_MEMORY_MB` and was stopped; `nodeId` names it."""
+
+    code = "sandbox_memory_exceeded"
+    error = "Sandbox memory limit exceeded"
+
+
 class OutputTooLarge(ClaraError):
     """The workflow's outputs are larger than `MAX_OUTPUT_SIZE`; nothing was returned.
 

@@ -1,24 +1,29 @@
-"""The JavaScript sandbox: isolation from the server, limits, and runaway scripts failing alone."""
+"""The JavaScript sandbox: isolation from the server, limits, and runaway scripts failing alone.
+
+The worker processes themselves (fatal scripts, kills from outside, orphans) are tested in
+`test_sandbox_workers.py`."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import AsyncIterator, Iterator
 
 import httpx2
 import pytest
-from py_mini_racer._context import context_count
 
 from clara_runner.flow.sandbox import (
     JsSandbox,
     SandboxClosed,
     SandboxLimits,
     ScriptError,
-    ScriptLimitExceeded,
+    ScriptOutOfMemory,
+    ScriptTimedOut,
 )
 from clara_runner.flow.sandbox_fetch import client_fetch
 from tests.flow.loopback import EchoServer
+from tests.sandbox_workers import worker_pids
 
 ALLOCATION_BOMB = "const kept = []; while (true) { kept.push(new Array(100000).fill('x')); }"
 
@@ -120,19 +125,22 @@ async def test_a_runaway_loop_is_stopped_at_the_time_limit_without_blocking_the_
             assert (await box.condition("input > 1", 2)).value is True
             assert not runaway.done()
         finally:
-            with pytest.raises(ScriptLimitExceeded, match="ran longer than 2000 ms"):
+            with pytest.raises(ScriptTimedOut, match="ran longer than 2000 ms") as stopped:
                 await runaway
-    assert context_count() == 0
+            await box.aclose()
+    assert stopped.value.code == "sandbox_timeout"
+    assert worker_pids(os.getpid()) == set()
 
 
 async def test_an_allocation_bomb_is_stopped_at_the_memory_limit(sandbox: JsSandbox) -> None:
-    with pytest.raises(ScriptLimitExceeded, match="more than 32 MB of memory"):
+    with pytest.raises(ScriptOutOfMemory, match="more than 32 MB of memory") as stopped:
         await sandbox.run_node(ALLOCATION_BOMB, {}, {})
+    assert stopped.value.code == "sandbox_memory_exceeded"
 
 
 async def test_an_allocation_bomb_after_an_await_is_stopped_by_memory_not_by_time(sandbox: JsSandbox) -> None:
     code = "await new Promise((resolve) => setTimeout(resolve, 1));" + ALLOCATION_BOMB
-    with pytest.raises(ScriptLimitExceeded, match="more than 32 MB of memory"):
+    with pytest.raises(ScriptOutOfMemory, match="more than 32 MB of memory"):
         await sandbox.run_node(code, {}, {})
 
 
@@ -148,19 +156,39 @@ async def test_a_runaway_script_does_not_block_other_evaluations_and_can_be_canc
         runaway.cancel()
     with pytest.raises(asyncio.CancelledError):
         await runaway
-    assert context_count() == 0
+    await sandbox.aclose()
+    assert worker_pids(os.getpid()) == set()
 
 
-async def test_spare_isolates_are_prepared_ahead_and_closed_with_the_sandbox() -> None:
+async def test_spare_workers_are_started_ahead_reused_with_fresh_isolates_and_stopped_with_the_sandbox() -> None:
     box = JsSandbox(SandboxLimits(spare_isolates=3))
-    await box.warm()
-    assert context_count() == 3
-    results = [await box.run_node("globalThis.n = (globalThis.n ?? 0) + 1; return n", {}, {}) for _ in range(5)]
-    assert [result.value for result in results] == [1] * 5
-    await box.aclose()
-    assert context_count() == 0
+    try:
+        await box.warm()
+        spares = worker_pids(os.getpid())
+        assert len(spares) == 3
+        code = "globalThis.n = (globalThis.n ?? 0) + 1; return n"
+        results = [await box.run_node(code, {}, {}) for _ in range(5)]
+        assert [result.value for result in results] == [1] * 5
+        after = worker_pids(os.getpid())
+        # The spares served and stayed; one more was started while an evaluation held a worker.
+        assert spares < after
+        assert len(after) == 4
+    finally:
+        await box.aclose()
+    assert worker_pids(os.getpid()) == set()
     with pytest.raises(SandboxClosed):
         await box.condition("true", None)
+
+
+async def test_the_pool_never_exceeds_its_size_and_every_evaluation_gets_its_turn() -> None:
+    box = JsSandbox(SandboxLimits(max_isolates=2, spare_isolates=2))
+    try:
+        code = "await new Promise((resolve) => setTimeout(resolve, 50)); return inputs.n"
+        results = await asyncio.gather(*(box.run_node(code, {"n": n}, {}) for n in range(6)))
+        assert [result.value for result in results] == list(range(6))
+        assert len(worker_pids(os.getpid())) == 2
+    finally:
+        await box.aclose()
 
 
 async def test_condition_binds_input_and_condition_and_returns_truthiness(sandbox: JsSandbox) -> None:
@@ -215,3 +243,19 @@ async def test_fetch_failures_reject_inside_the_script_without_python_details(
 async def test_fetch_without_a_client_rejects_clearly(sandbox: JsSandbox) -> None:
     with pytest.raises(ScriptError, match="fetch is not available in this sandbox"):
         await sandbox.run_node("return await fetch('http://127.0.0.1/')", {}, {})
+
+
+async def test_fetch_requests_of_one_evaluation_are_capped_in_flight_and_in_all(echo: EchoServer) -> None:
+    box = JsSandbox(SandboxLimits(max_concurrent_fetches=3, max_fetches=8, spare_isolates=0))
+    code = """
+      const outcomes = await Promise.allSettled(Array.from({length: 10}, () => fetch(inputs.url + '/slow')));
+      return outcomes.map((outcome) => outcome.status === 'fulfilled' ? outcome.value.status : outcome.reason.message);
+    """
+    try:
+        async with httpx2.AsyncClient() as client:
+            result = await box.run_node(code, {"url": echo.url}, {}, client_fetch(client, 1024))
+    finally:
+        await box.aclose()
+    refused = "fetch failed: this evaluation already made 8 requests, the most one evaluation may make"
+    assert result.value == [200] * 8 + [refused] * 2
+    assert echo.peak == 3

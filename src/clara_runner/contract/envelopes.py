@@ -46,7 +46,10 @@ ERROR_SCHEMA: Mapping[str, Any] = {
         },
         "nodeId": {
             "type": "string",
-            "description": "The node that failed (workflow_failed, egress_blocked, node_timeout)",
+            "description": (
+                "The node that failed (workflow_failed, egress_blocked, value_too_large, sandbox_timeout,"
+                " sandbox_memory_exceeded, node_timeout)"
+            ),
         },
         "availableEndpoints": {"type": "string", "description": "Where to find the endpoint list (unknown paths)"},
         "maxSize": {

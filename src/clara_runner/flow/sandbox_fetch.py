@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx2
 
-from clara_runner.flow.sandbox import Fetch
+from clara_runner.flow.sandbox_requests import Fetch
 
 
 class ResponseTooLarge(Exception):

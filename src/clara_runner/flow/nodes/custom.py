@@ -74,7 +74,7 @@ class CustomNodeType(NodeType):
             )
         except SandboxError as exc:
             emit_logs(call, exc.logs)
-            raise NodeError(exc.message) from exc
+            raise
         emit_logs(call, result.logs)
         return self.outputs_of(result)
 

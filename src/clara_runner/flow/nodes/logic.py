@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from clara_runner.flow.errors import NodeError
 from clara_runner.flow.events import NodeMessage
 from clara_runner.flow.nodes.base import NodeCall, NodeType, PortSpec
 from clara_runner.flow.nodes.custom import emit_logs, require_sandbox
@@ -47,7 +46,7 @@ class IfElseNode(NodeType):
             call.context.events(NodeMessage(call.node.id, "warn", warning))
             passed = False
         except SandboxError as exc:
-            raise NodeError(f"expression `{expression}` could not be evaluated: {exc.message}") from exc
+            raise exc.about(f"expression `{expression}` could not be evaluated") from exc
         else:
             emit_logs(call, result.logs)
             passed = bool(result.value)

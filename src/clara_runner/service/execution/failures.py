@@ -1,14 +1,22 @@
-"""A node failure as the coded error the API caller sees: a node deadline is a timeout (504), an
-egress refusal and a value over the run's budget say so in their codes (422), anything else is
-`workflow_failed` (422)."""
+"""A node failure as the coded error the API caller sees: a node deadline is a timeout (504); an egress
+refusal, a value over the run's budget and a script stopped at a sandbox limit fail the workflow (422)
+with a code of their own; anything else is `workflow_failed` (422)."""
 
 from __future__ import annotations
 
 import structlog
 
-from clara_runner.errors import EgressDenied, NodeTimeout, ValueOverBudget, WorkflowFailed
+from clara_runner.errors import (
+    EgressDenied,
+    NodeTimeout,
+    SandboxMemoryExceeded,
+    SandboxTimeout,
+    ValueOverBudget,
+    WorkflowFailed,
+)
 from clara_runner.flow.budget import ValueTooLarge
 from clara_runner.flow.errors import NodeFailed, NodeTimedOut, explanation
+from clara_runner.flow.sandbox import ScriptOutOfMemory, ScriptTimedOut
 from clara_runner.security.egress import EgressBlocked
 
 log = structlog.get_logger(__name__)
@@ -17,6 +25,8 @@ _BY_CODE: dict[str, type[WorkflowFailed] | type[NodeTimeout]] = {
     NodeTimedOut.code: NodeTimeout,
     EgressBlocked.code: EgressDenied,
     ValueTooLarge.code: ValueOverBudget,
+    ScriptTimedOut.code: SandboxTimeout,
+    ScriptOutOfMemory.code: SandboxMemoryExceeded,
 }
 
 
