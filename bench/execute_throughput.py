@@ -95,6 +95,25 @@ def runner_server(env: dict[str, str], port: int) -> AbstractContextManager[subp
     return server_process(command, {**env, "WEB_CONCURRENCY": "1"}, port)
 
 
+@contextmanager
+def quiet_sqlite_runner(folder: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """(the server process, its base URL): a runner on a fresh SQLite database in `folder`, rate limit
+    off, for benchmarks that load it with something other than hello-world."""
+    env = {
+        "DATABASE_URL": f"sqlite:///{folder}/runner.db",
+        "CLARA_DATA_DIR": folder,
+        "CLARA_SECRET_KEY": "bench",
+        "LOG_LEVEL": "warning",
+        "RATE_LIMIT_ENABLED": "false",
+    }
+    from clara_runner.store.migrate import upgrade
+
+    upgrade(env["DATABASE_URL"])
+    port = free_port()
+    with runner_server(env, port) as process:
+        yield process, f"http://127.0.0.1:{port}"
+
+
 def uvicorn_server(target: str, env: dict[str, str], port: int) -> AbstractContextManager[subprocess.Popen[bytes]]:
     command = [
         *(sys.executable, "-m", "uvicorn", target, "--factory", "--host", "127.0.0.1", "--port", str(port)),

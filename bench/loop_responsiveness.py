@@ -27,7 +27,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.execute_throughput import free_port, runner_server
+from bench.execute_throughput import quiet_sqlite_runner
 
 BULK_FLOW = {
     "nodes": [
@@ -82,48 +82,35 @@ def main() -> None:
     parser.add_argument("--values", type=int, default=1_600_000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        port = free_port()
-        env = {
-            "DATABASE_URL": f"sqlite:///{folder}/runner.db",
-            "CLARA_DATA_DIR": folder,
-            "CLARA_SECRET_KEY": "bench",
-            "LOG_LEVEL": "warning",
-            "RATE_LIMIT_ENABLED": "false",
-        }
-        from clara_runner.store.migrate import upgrade
-
-        upgrade(env["DATABASE_URL"])
-        with runner_server(env, port):
-            base = f"http://127.0.0.1:{port}"
-            deployed = httpx2.post(f"{base}/api/deploy", json={"name": "Bulk", "workflow": BULK_FLOW}).json()
-            key = deployed["deployment"]["apiKey"]
-            body_file = Path(folder) / "bulk.json"
-            body_file.write_bytes(orjson.dumps({"data": ["ab"] * args.values}))
-            print(f"/health latency in ms, idle (floor) and while a body of {args.values:,} values is processed")
+    with tempfile.TemporaryDirectory() as folder, quiet_sqlite_runner(folder) as (_, base):
+        deployed = httpx2.post(f"{base}/api/deploy", json={"name": "Bulk", "workflow": BULK_FLOW}).json()
+        key = deployed["deployment"]["apiKey"]
+        body_file = Path(folder) / "bulk.json"
+        body_file.write_bytes(orjson.dumps({"data": ["ab"] * args.values}))
+        print(f"/health latency in ms, idle (floor) and while a body of {args.values:,} values is processed")
+        print(
+            f"{'round':<6} {'idle p50':>9} {'idle p99':>9} {'busy p50':>9} {'busy p99':>9} {'busy max':>9} "
+            f"{'asked':>6} {'bulk s':>7}"
+        )
+        idle_p99s, busy_p99s, busy_maxes = [], [], []
+        for round_number in range(args.rounds + 1):
+            idle, busy, seconds = asyncio.run(measure(base, key, body_file))
+            label = "warm" if round_number == 0 else str(round_number)
             print(
-                f"{'round':<6} {'idle p50':>9} {'idle p99':>9} {'busy p50':>9} {'busy p99':>9} {'busy max':>9} "
-                f"{'asked':>6} {'bulk s':>7}"
+                f"{label:<6} {statistics.median(idle):>9.1f} {percentile(idle, 0.99):>9.1f} "
+                f"{statistics.median(busy):>9.1f} {percentile(busy, 0.99):>9.1f} {max(busy):>9.1f} "
+                f"{len(busy):>6} {seconds:>7.2f}"
             )
-            idle_p99s, busy_p99s, busy_maxes = [], [], []
-            for round_number in range(args.rounds + 1):
-                idle, busy, seconds = asyncio.run(measure(base, key, body_file))
-                label = "warm" if round_number == 0 else str(round_number)
-                print(
-                    f"{label:<6} {statistics.median(idle):>9.1f} {percentile(idle, 0.99):>9.1f} "
-                    f"{statistics.median(busy):>9.1f} {percentile(busy, 0.99):>9.1f} {max(busy):>9.1f} "
-                    f"{len(busy):>6} {seconds:>7.2f}"
-                )
-                if round_number:
-                    idle_p99s.append(percentile(idle, 0.99))
-                    busy_p99s.append(percentile(busy, 0.99))
-                    busy_maxes.append(max(busy))
-            idle_p99, busy_p99 = statistics.median(idle_p99s), statistics.median(busy_p99s)
-            print(
-                f"busy p99 {busy_p99:.1f} ms (rounds {min(busy_p99s):.1f}-{max(busy_p99s):.1f}), idle p99 "
-                f"{idle_p99:.1f} ms, ratio {busy_p99 / idle_p99:.1f}; worst single /health {max(busy_maxes):.1f} ms "
-                "(target under 100 ms; the warm-up round, the process's first large body, is not counted)"
-            )
+            if round_number:
+                idle_p99s.append(percentile(idle, 0.99))
+                busy_p99s.append(percentile(busy, 0.99))
+                busy_maxes.append(max(busy))
+        idle_p99, busy_p99 = statistics.median(idle_p99s), statistics.median(busy_p99s)
+        print(
+            f"busy p99 {busy_p99:.1f} ms (rounds {min(busy_p99s):.1f}-{max(busy_p99s):.1f}), idle p99 "
+            f"{idle_p99:.1f} ms, ratio {busy_p99 / idle_p99:.1f}; worst single /health {max(busy_maxes):.1f} ms "
+            "(target under 100 ms; the warm-up round, the process's first large body, is not counted)"
+        )
 
 
 if __name__ == "__main__":

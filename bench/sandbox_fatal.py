@@ -25,7 +25,7 @@ import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.execute_throughput import HELLO_WORLD, free_port, runner_server, wrk
+from bench.execute_throughput import HELLO_WORLD, quiet_sqlite_runner, wrk
 
 FATAL_GATE = {
     "nodes": [
@@ -68,43 +68,30 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=4)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        env = {
-            "DATABASE_URL": f"sqlite:///{folder}/runner.db",
-            "CLARA_DATA_DIR": folder,
-            "CLARA_SECRET_KEY": "bench",
-            "LOG_LEVEL": "warning",
-            "RATE_LIMIT_ENABLED": "false",
-        }
-        from clara_runner.store.migrate import upgrade
-
-        upgrade(env["DATABASE_URL"])
-        port = free_port()
-        with runner_server(env, port) as server:
-            base = f"http://127.0.0.1:{port}"
-            hello = httpx2.post(f"{base}/api/deploy", json={"name": "Hello World", "workflow": HELLO_WORLD}).json()
-            fatal = httpx2.post(f"{base}/api/deploy", json={"name": "Fatal Gate", "workflow": FATAL_GATE}).json()
-            hello_url, hello_key = hello["deployment"]["endpoint"], hello["deployment"]["apiKey"]
-            headers = {"Authorization": f"Bearer {hello_key}", "Content-Type": "application/json"}
-            print(f"hello-world p99 (ms), {args.connections} connections, {args.seconds} s per load, rounds alternate")
-            columns = f"{'idle p99':>9} {'fatal p99':>10} {'ratio':>6} {'idle req/s':>11} {'fatal req/s':>12}"
-            print(f"{'round':<6} {columns} {'killed':>7}")
-            ratios = []
-            for round_number in range(1, args.rounds + 1):
-                idle = wrk(hello_url, headers, args.seconds, args.connections, server.pid)
-                with FatalLoad(fatal["deployment"]["endpoint"], fatal["deployment"]["apiKey"]) as load:
-                    busy = wrk(hello_url, headers, args.seconds, args.connections, server.pid)
-                assert server.poll() is None, "the server died"
-                assert (idle.non_2xx, busy.non_2xx) == (0, 0)
-                ratios.append(busy.p99_ms / idle.p99_ms)
-                print(
-                    f"{round_number:<6} {idle.p99_ms:>9.2f} {busy.p99_ms:>10.2f} {ratios[-1]:>6.2f} "
-                    f"{idle.requests_per_second:>11.0f} {busy.requests_per_second:>12.0f} {load.killed:>7}"
-                )
+    with tempfile.TemporaryDirectory() as folder, quiet_sqlite_runner(folder) as (server, base):
+        hello = httpx2.post(f"{base}/api/deploy", json={"name": "Hello World", "workflow": HELLO_WORLD}).json()
+        fatal = httpx2.post(f"{base}/api/deploy", json={"name": "Fatal Gate", "workflow": FATAL_GATE}).json()
+        hello_url, hello_key = hello["deployment"]["endpoint"], hello["deployment"]["apiKey"]
+        headers = {"Authorization": f"Bearer {hello_key}", "Content-Type": "application/json"}
+        print(f"hello-world p99 (ms), {args.connections} connections, {args.seconds} s per load, rounds alternate")
+        columns = f"{'idle p99':>9} {'fatal p99':>10} {'ratio':>6} {'idle req/s':>11} {'fatal req/s':>12}"
+        print(f"{'round':<6} {columns} {'killed':>7}")
+        ratios = []
+        for round_number in range(1, args.rounds + 1):
+            idle = wrk(hello_url, headers, args.seconds, args.connections, server.pid)
+            with FatalLoad(fatal["deployment"]["endpoint"], fatal["deployment"]["apiKey"]) as load:
+                busy = wrk(hello_url, headers, args.seconds, args.connections, server.pid)
+            assert server.poll() is None, "the server died"
+            assert (idle.non_2xx, busy.non_2xx) == (0, 0)
+            ratios.append(busy.p99_ms / idle.p99_ms)
             print(
-                f"p99 ratio fatal/idle: median {statistics.median(ratios):.2f} "
-                f"(rounds {min(ratios):.2f}-{max(ratios):.2f}); target at most 2"
+                f"{round_number:<6} {idle.p99_ms:>9.2f} {busy.p99_ms:>10.2f} {ratios[-1]:>6.2f} "
+                f"{idle.requests_per_second:>11.0f} {busy.requests_per_second:>12.0f} {load.killed:>7}"
             )
+        print(
+            f"p99 ratio fatal/idle: median {statistics.median(ratios):.2f} "
+            f"(rounds {min(ratios):.2f}-{max(ratios):.2f}); target at most 2"
+        )
 
 
 if __name__ == "__main__":
