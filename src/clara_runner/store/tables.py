@@ -153,6 +153,19 @@ executions = Table(
 """`owner_id` names the process lease (`process_leases`) of a run still `queued` or `running`: when that
 lease expires, the run is marked `interrupted` by any live process."""
 
+execution_events = Table(
+    "execution_events",
+    metadata,
+    Column("execution_id", Uuid, ForeignKey("executions.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("event", String(32), nullable=False),
+    Column("data", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+"""The event log of a run started in stream, async or wait mode, in order (`seq` is the SSE event id);
+`data` is kept as the exact JSON text sent live, so a replay is byte for byte what a live reader got.
+Deleted with its run."""
+
 rate_limit_windows = Table(
     "rate_limit_windows",
     metadata,
