@@ -17,6 +17,7 @@ from clara_runner.flow.nodes.base import NodeCall, NodeType, PortSpec
 from clara_runner.flow.nodes.registry import build_registry
 from clara_runner.runtime.services import Runtime
 from clara_runner.server.app import create_app
+from clara_runner.server.replies import render_execution
 from clara_runner.settings import Settings
 from tests.support import asgi_client, make_settings
 
@@ -74,7 +75,7 @@ def gated_app(settings: Settings) -> tuple[FastAPI, GateNode]:
     """An app whose registry knows the gate node, and the gate."""
     gate = GateNode()
     registry = build_registry([*builtin_node_types(), (gate, ())])
-    return create_app(settings, Runtime.build(settings, registry)), gate
+    return create_app(settings, Runtime.build(settings, registry, render=render_execution)), gate
 
 
 async def wait_until(condition: Callable[[], bool]) -> None:

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from clara_runner.runtime.services import Runtime
 from clara_runner.server.app import create_app
+from clara_runner.server.replies import render_execution
 from tests.nodes import registry_with_test_nodes
 from tests.support import free_port, make_settings
 
@@ -24,7 +25,7 @@ from tests.support import free_port, make_settings
 def app_with_test_nodes(database_url: str, data_dir: Path, **settings: Any) -> FastAPI:
     """The app with the test node types registered."""
     configured = make_settings(database_url, data_dir, **settings)
-    return create_app(configured, Runtime.build(configured, registry_with_test_nodes()))
+    return create_app(configured, Runtime.build(configured, registry_with_test_nodes(), render=render_execution))
 
 
 @asynccontextmanager

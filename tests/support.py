@@ -174,3 +174,21 @@ class LiveServer:
     def client(self, timeout: float = 30) -> httpx2.AsyncClient:
         """An HTTP client for this server; use it as an async context manager."""
         return httpx2.AsyncClient(base_url=self.base_url, timeout=timeout)
+
+
+def ask_flow(base_url: str | None = None) -> dict[str, Any]:
+    """Input -> one `llm` call -> output; `base_url` points the node at its own model server."""
+    data: dict[str, Any] = {"prompt": "{{question}}"}
+    if base_url is not None:
+        data["apiBaseUrl"] = base_url
+    return {
+        "nodes": [
+            {"id": "in", "type": "input", "data": {"label": "Question"}},
+            {"id": "llm", "type": "llm", "data": data},
+            {"id": "out", "type": "output", "data": {"outputLabel": "Answer"}},
+        ],
+        "connections": [
+            {"source": "in", "target": "llm", "targetHandle": "question"},
+            {"source": "llm", "target": "out", "sourceHandle": "output"},
+        ],
+    }

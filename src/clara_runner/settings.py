@@ -146,6 +146,21 @@ class Settings(BaseSettings):
             " (a node may set its own `data.timeoutMs`)"
         ),
     )
+    max_detached_execution_time_ms: int = Field(
+        3_600_000,
+        alias="MAX_DETACHED_EXECUTION_TIME",
+        ge=1,
+        description=(
+            "Time limit, in ms, of a run started in stream, async or wait mode (its caller does not hold the"
+            " request open for the result); past it the run is cancelled and recorded `timeout`"
+        ),
+    )
+    sse_heartbeat_seconds: float = Field(
+        15.0,
+        alias="SSE_HEARTBEAT_SECONDS",
+        gt=0,
+        description="Seconds between comment lines on an idle event stream, so proxies keep it open",
+    )
     key_cache_seconds: float = Field(
         5.0,
         alias="KEY_CACHE_SECONDS",
@@ -509,3 +524,7 @@ class Settings(BaseSettings):
     @property
     def max_execution_seconds(self) -> float:
         return self.max_execution_time_ms / 1000
+
+    @property
+    def max_detached_execution_seconds(self) -> float:
+        return self.max_detached_execution_time_ms / 1000

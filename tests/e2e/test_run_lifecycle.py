@@ -22,29 +22,11 @@ import pytest
 from clara_runner.store.migrate import upgrade
 from tests.fakes.openai_server import FakeOpenAI
 from tests.postgres_cluster import PrivateCluster
-from tests.support import HELLO_WORLD, REDIS_URL, LiveServer, bearer, deploy_to, history_of, server_env
+from tests.support import HELLO_WORLD, REDIS_URL, LiveServer, ask_flow, bearer, deploy_to, history_of, server_env
 
 LEASE_SECONDS = 2
 """Short leases, so a killed process's runs are found within seconds."""
 FINAL = {"success", "error", "timeout", "cancelled", "interrupted"}
-
-
-def ask_flow(base_url: str | None = None) -> dict[str, Any]:
-    """Input -> one `llm` call -> output; `base_url` points the node at its own model server."""
-    data: dict[str, Any] = {"prompt": "{{question}}"}
-    if base_url is not None:
-        data["apiBaseUrl"] = base_url
-    return {
-        "nodes": [
-            {"id": "in", "type": "input", "data": {"label": "Question"}},
-            {"id": "llm", "type": "llm", "data": data},
-            {"id": "out", "type": "output", "data": {"outputLabel": "Answer"}},
-        ],
-        "connections": [
-            {"source": "in", "target": "llm", "targetHandle": "question"},
-            {"source": "llm", "target": "out", "sourceHandle": "output"},
-        ],
-    }
 
 
 def lifecycle_env(database_url: str, data_dir: Path, model: FakeOpenAI, **extra: str) -> dict[str, str]:

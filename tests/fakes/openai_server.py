@@ -13,6 +13,7 @@ What it answers is set by attributes:
   for `json_object`, `json.dumps(self.json_reply)`;
 * `accepts_json_schema` / `accepts_json_object`: when False, a request with that response format
   gets HTTP 400 `invalid_request_error`, as servers without structured outputs answer;
+* `token_delay`: seconds between streamed chunks;
 * `api_key`: when set, requests without `Authorization: Bearer <api_key>` get HTTP 401;
 * plus everything of `LoopbackServer` (recorded `requests`, `delay`, `fail_next`, `drop_next`).
 
@@ -22,6 +23,7 @@ What it answers is set by attributes:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -80,6 +82,8 @@ class FakeOpenAI(LoopbackServer):
         self.json_reply: Any = {"answer": "fake"}
         self.api_key: str | None = None
         self.model = "fake-model"
+        self.token_delay = 0.0
+        """Seconds between two streamed chunks (a model that writes as it thinks)."""
 
     @property
     def base_url(self) -> str:
@@ -121,7 +125,7 @@ class FakeOpenAI(LoopbackServer):
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             return StreamingResponse(
-                _chunks(model, message.get("content") or "", usage if include_usage else None),
+                _chunks(model, message.get("content") or "", usage if include_usage else None, self.token_delay),
                 media_type="text/event-stream",
             )
         finish = "tool_calls" if message.get("tool_calls") else "stop"
@@ -144,7 +148,9 @@ def _error(status: int, message: str, code: str | None) -> Response:
     )
 
 
-async def _chunks(model: str, content: str, usage: dict[str, int] | None) -> AsyncIterator[str]:
+async def _chunks(
+    model: str, content: str, usage: dict[str, int] | None, token_delay: float = 0.0
+) -> AsyncIterator[str]:
     def event(delta: dict[str, Any], finish: str | None, extra: dict[str, Any] | None = None) -> str:
         chunk: dict[str, Any] = {
             "id": "chatcmpl-fake",
@@ -159,6 +165,8 @@ async def _chunks(model: str, content: str, usage: dict[str, int] | None) -> Asy
     yield event({"role": "assistant", "content": ""}, None)
     words = content.split(" ")
     for index, word in enumerate(words):
+        if token_delay:
+            await asyncio.sleep(token_delay)
         yield event({"content": word if index == len(words) - 1 else word + " "}, None)
     yield event({}, "stop")
     if usage is not None:

@@ -18,6 +18,7 @@ from structlog.testing import capture_logs
 from clara_runner.flow.context import HttpClients, default_http_clients
 from clara_runner.runtime.services import Runtime
 from clara_runner.security.egress import EgressBlocked, EgressPolicy, GuardedTransport, Resolver, forbidden_reason
+from clara_runner.server.replies import render_execution
 from tests.loopback import loopback_server, redirect, reply
 from tests.nodes import chain
 from tests.serving import app_with_test_nodes
@@ -245,7 +246,7 @@ async def test_environment_proxies_cannot_bypass_the_policy(monkeypatch: pytest.
 async def test_settings_build_the_workflow_client_and_services_stay_reachable(tmp_path: Path) -> None:
     async with loopback_server(root=reply("comfy")) as comfy:
         settings = make_settings(f"sqlite:///{tmp_path / 'x.db'}", tmp_path, COMFYUI_URL=comfy.url)
-        services = Runtime.build(settings)
+        services = Runtime.build(settings, render=render_execution)
         http: HttpClients = services.http
         endpoints = settings.service_endpoints()
         try:

@@ -17,6 +17,7 @@ from clara_runner.flow.nodes.base import NodeCall, NodeType, PortSpec
 from clara_runner.flow.nodes.registry import NodeRegistry
 from clara_runner.runtime.services import Runtime
 from clara_runner.server.app import create_app
+from clara_runner.server.replies import render_execution
 from clara_runner.settings import Settings
 from tests.contract.support import TYPED_FLOW, edge
 from tests.file_nodes import registry_with_file_nodes
@@ -46,7 +47,7 @@ def registry_with_slow_node() -> NodeRegistry:
 async def typed_app(database_url: str, tmp_path: Path) -> AsyncIterator[FastAPI]:
     """The app with the test-only file and slow node types, and a 300 ms execution limit."""
     settings: Settings = make_settings(database_url, tmp_path / "data", MAX_EXECUTION_TIME=300)
-    application = create_app(settings, Runtime.build(settings, registry_with_slow_node()))
+    application = create_app(settings, Runtime.build(settings, registry_with_slow_node(), render=render_execution))
     async with application.router.lifespan_context(application):
         yield application
 

@@ -9,6 +9,7 @@ import pytest
 
 from clara_runner.runtime.services import Runtime
 from clara_runner.server.app import create_app
+from clara_runner.server.replies import render_execution
 from tests.flow.probes import probe_registry
 from tests.support import asgi_client, bearer, deploy, make_settings
 
@@ -34,7 +35,7 @@ FAILING: dict[str, Any] = {
 async def probes(database_url: str, tmp_path: Path) -> AsyncIterator[httpx2.AsyncClient]:
     """A server whose registry also has the test-only probe node types, with a 300 ms run limit."""
     settings = make_settings(database_url, tmp_path, MAX_EXECUTION_TIME=300, MAX_INPUT_SIZE=2000)
-    app = create_app(settings, Runtime.build(settings, registry=probe_registry()))
+    app = create_app(settings, Runtime.build(settings, registry=probe_registry(), render=render_execution))
     async with app.router.lifespan_context(app), asgi_client(app) as client:
         yield client
 

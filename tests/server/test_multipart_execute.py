@@ -16,6 +16,7 @@ from clara_runner.flow.nodes import default_registry
 from clara_runner.flow.nodes.base import ApiRole, NodeCall, NodeType, PortSpec
 from clara_runner.runtime.services import Runtime
 from clara_runner.server.app import create_app
+from clara_runner.server.replies import render_execution
 from tests.support import asgi_client, bearer, deploy, make_settings
 from tests.uploads import multipart, png
 
@@ -78,7 +79,7 @@ async def upload_client(
     settings = make_settings(database_url, tmp_path / "data", MAX_INPUT_SIZE=MAX_INPUT_SIZE)
     registry = default_registry()
     registry.register(file_input)
-    application = create_app(settings, Runtime.build(settings, registry))
+    application = create_app(settings, Runtime.build(settings, registry, render=render_execution))
     async with application.router.lifespan_context(application), asgi_client(application) as http:
         yield http
 

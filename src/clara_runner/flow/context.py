@@ -132,3 +132,6 @@ class RunContext:
     before_outbound: OutboundHook | None = None
     """Awaited before every outbound HTTP request of the run (`flow/outbound.py`): the server records the run
     as `running` there, so a run that had a side effect is never lost without a trace."""
+    stream_tokens: bool = False
+    """Someone may be following the run's events: LLM nodes stream their replies (as with their own
+    `stream: true`), so each piece of text becomes a `token` event as it arrives."""

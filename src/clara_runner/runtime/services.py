@@ -25,10 +25,13 @@ from clara_runner.service.deployments.manage import DeploymentService
 from clara_runner.service.deployments.versions import VersionAdmin
 from clara_runner.service.execution.admission import Admitter
 from clara_runner.service.execution.capacity import ExecutionCapacity
+from clara_runner.service.execution.detached import DetachedRuns
+from clara_runner.service.execution.event_recorder import FLUSH_SECONDS, EventRecorder
 from clara_runner.service.execution.history import ExecutionHistory
-from clara_runner.service.execution.idempotency import IdempotentExecutions
+from clara_runner.service.execution.idempotency import IdempotentExecutions, Render
 from clara_runner.service.execution.lease import ProcessLease
 from clara_runner.service.execution.recovery import OrphanSweeper
+from clara_runner.service.execution.run_resources import RunResources
 from clara_runner.service.execution.runs import SERVER_SHUTDOWN, ExecutionService
 from clara_runner.service.execution.safeguards import Safeguards
 from clara_runner.service.housekeeping.housekeeper import Housekeeper
@@ -64,6 +67,9 @@ class Runtime:
     executions: ExecutionService
     history: ExecutionHistory
     idempotent: IdempotentExecutions
+    detached: DetachedRuns
+    run_resources: RunResources
+    event_recorder: EventRecorder
     writer: ExecutionWriter
     lease: ProcessLease
     sweeper: OrphanSweeper
@@ -77,7 +83,9 @@ class Runtime:
     _loops: list[Periodic] = field(default_factory=list)
 
     @classmethod
-    def build(cls, settings: Settings, registry: NodeRegistry | None = None) -> Runtime:
+    def build(cls, settings: Settings, registry: NodeRegistry | None = None, *, render: Render) -> Runtime:
+        """`render` turns a run's outcome into the response body a caller gets (the server's envelopes):
+        runs nobody waits for are rendered here, as their last event."""
         database = Database(
             settings.resolved_database_url,
             pool_size=settings.db_pool_size,
@@ -93,7 +101,9 @@ class Runtime:
         sandbox = JsSandbox(settings.sandbox_limits())
         value_limits = settings.value_limits()
 
-        def run_context(execution_id: str, events: EventSink, before_outbound: OutboundHook) -> RunContext:
+        def run_context(
+            execution_id: str, events: EventSink, before_outbound: OutboundHook, stream_tokens: bool
+        ) -> RunContext:
             return RunContext(
                 events=events,
                 execution_id=execution_id,
@@ -102,6 +112,7 @@ class Runtime:
                 sandbox=sandbox,
                 value_limits=value_limits,
                 before_outbound=before_outbound,
+                stream_tokens=stream_tokens,
             )
 
         counters: Counters = RedisCounters(settings.redis_url) if settings.redis_url else DatabaseCounters(database)
@@ -129,6 +140,7 @@ class Runtime:
             capacity,
             owner_id=lease.id,
             max_seconds=settings.max_execution_seconds,
+            max_detached_seconds=settings.max_detached_execution_seconds,
             record_after_seconds=settings.run_record_after_ms / 1000,
             context_factory=run_context,
             safeguards=Safeguards(Redactor(settings.secret_values()), settings.max_output_size),
@@ -140,6 +152,8 @@ class Runtime:
             ttl_seconds=settings.idempotency_ttl_seconds,
             lease_seconds=settings.max_execution_seconds + queue_seconds + _CLAIM_MARGIN_SECONDS,
         )
+        event_recorder = EventRecorder(database)
+        detached = DetachedRuns(executions, event_recorder, render)
         housekeeping = Housekeeper(
             [
                 ("executions", ExecutionRetention(database, settings.execution_retention_days).prune),
@@ -159,6 +173,9 @@ class Runtime:
             executions=executions,
             history=ExecutionHistory(database, access),
             idempotent=idempotent,
+            detached=detached,
+            run_resources=RunResources(database, access, executions, detached),
+            event_recorder=event_recorder,
             writer=writer,
             lease=lease,
             sweeper=OrphanSweeper(database),
@@ -193,6 +210,7 @@ class Runtime:
             Periodic("process-lease", self.lease.renew_every, self.lease.renew),
             Periodic("orphan-sweep", self.lease.renew_every, self.sweeper.sweep, first_delay=0),
             Periodic("quota-return", _QUOTA_RETURN_SECONDS, self.rate_limits.give_back_idle),
+            Periodic("run-events", FLUSH_SECONDS, self.event_recorder.flush_all),
             Periodic(
                 "housekeeping",
                 self.settings.housekeeping_interval_seconds,

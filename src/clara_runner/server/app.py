@@ -24,7 +24,8 @@ from clara_runner.server.fast_lane import fast_lane
 from clara_runner.server.logs import configure_logging
 from clara_runner.server.openapi import ClaraApp
 from clara_runner.server.pages import ASSETS
-from clara_runner.server.routes import deployments, docs, system, versions, workflows
+from clara_runner.server.replies import render_execution
+from clara_runner.server.routes import deployments, docs, executions, system, versions, workflows
 from clara_runner.server.signals import drain_first
 from clara_runner.settings import Settings
 
@@ -42,7 +43,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = runtime or Runtime.build(settings)
+        state = runtime or Runtime.build(settings, render=render_execution)
         app.state.runtime = state
         await state.start()
         try:
@@ -71,6 +72,7 @@ def create_app(
     app.mount(f"{ASSETS}/vendor", StaticFiles(directory=_VENDOR_ASSETS), name="vendor-assets")
     app.mount(f"{ASSETS}/app", StaticFiles(directory=_APP_ASSETS), name="app-assets")
     app.include_router(workflows.router)
+    app.include_router(executions.router)
     app.include_router(versions.router)
     app.include_router(deployments.router)
     app.include_router(docs.router)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from clara_runner import jsonio
@@ -28,6 +29,9 @@ class Links:
 
     def docs(self, slug: str) -> str:
         return self.workflow(slug, "/docs")
+
+    def execution(self, execution_id: uuid.UUID, suffix: str = "") -> str:
+        return f"{self.base_url}/api/executions/{execution_id}{suffix}"
 
 
 def _duration(milliseconds: int | None) -> str | None:
@@ -162,4 +166,29 @@ def execution_entry(record: ExecutionRecord) -> dict[str, Any]:
         "trace": record.trace,
         "createdAt": iso(record.created_at),
         "finishedAt": iso(record.finished_at),
+    }
+
+
+def run_accepted(execution_id: uuid.UUID, version: int, links: Links, timestamp: str) -> dict[str, Any]:
+    """The 202 body of a run that goes on without its caller: where to watch it."""
+    return {
+        "success": True,
+        "executionId": str(execution_id),
+        "status": "running",
+        "version": version,
+        "statusUrl": links.execution(execution_id),
+        "eventsUrl": links.execution(execution_id, "/events"),
+        "cancelUrl": links.execution(execution_id, "/cancel"),
+        "timestamp": timestamp,
+    }
+
+
+def execution_detail(record: ExecutionRecord, links: Links) -> dict[str, Any]:
+    return {
+        "success": True,
+        "execution": {
+            **execution_entry(record),
+            "workflowId": str(record.deployment_id),
+            "eventsUrl": links.execution(record.id, "/events"),
+        },
     }

@@ -238,6 +238,29 @@ class ExecutionHistory(_Shape):
     pagination: Pagination
 
 
+class ExecutionDetail(ExecutionEntry):
+    workflowId: UUID
+    eventsUrl: str = Field(description="The run's Server-Sent Events (runs started in stream, async or wait mode)")
+
+
+class ExecutionResponse(_Shape):
+    success: Literal[True]
+    execution: ExecutionDetail
+
+
+class RunAccepted(_Shape):
+    """What a run that goes on without its caller answers (202): where to follow it."""
+
+    success: Literal[True]
+    executionId: UUID
+    status: Literal["running"]
+    version: int
+    statusUrl: str = Field(description="GET it for the run's status and, once finished, its outputs (also `Location`)")
+    eventsUrl: str = Field(description="GET it for the run's Server-Sent Events, from the start or after Last-Event-ID")
+    cancelUrl: str = Field(description="POST to it to cancel the run")
+    timestamp: datetime
+
+
 class ExecutionResult(_Shape):
     success: Literal[True]
     outputs: dict[str, Any] = Field(description="One field per output node; the workflow's own document types them")

@@ -36,3 +36,8 @@ _COLUMNS: tuple[str, ...] = ExecutionRecord.__slots__
 
 def _execution(row: Any) -> ExecutionRecord:
     return ExecutionRecord(**{name: row[name] for name in _COLUMNS})
+
+
+async def find(conn: AsyncConnection, execution_id: uuid.UUID) -> ExecutionRecord | None:
+    row = (await conn.execute(select(executions).where(executions.c.id == execution_id))).mappings().first()
+    return None if row is None else _execution(row)

@@ -82,8 +82,8 @@ class LlmSettings:
 
 
 def token_sink(call: NodeCall) -> TokenSink | None:
-    """With `stream: true`, each streamed piece of text becomes a `token` event of the run."""
-    if call.prop("stream") is not True:
+    """With `stream: true`, or in a run someone follows, each streamed piece of text becomes a `token` event."""
+    if call.prop("stream") is not True and not call.context.stream_tokens:
         return None
     node_id, emit = call.node.id, call.context.events
     return lambda text: emit(NodeMessage(node_id, "token", text))

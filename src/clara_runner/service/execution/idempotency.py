@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -93,6 +93,9 @@ class Reply:
 
 Render = Callable[[ExecutionOutcome | ClaraError], Reply]
 """Turns a run's outcome, or the client error it ended with, into the response the caller gets."""
+Produce = Callable[[Admission, ReceivedRequest], Awaitable[Reply]]
+"""Runs an admitted request in the mode it asked for and returns its response: the run's result, or
+202 for a run that goes on without the caller (its stored reply then names the same execution)."""
 
 
 def checked_key(value: str) -> str:
@@ -142,6 +145,7 @@ class IdempotentExecutions:
         until_disconnected: Disconnection | None,
         *,
         key: str,
+        produce: Produce,
         render: Render,
     ) -> Reply:
         admission = await self._executions.admit(slug, authorization)
@@ -149,13 +153,13 @@ class IdempotentExecutions:
             scope = queries.Scope(admission.principal.deployment.id, admission.principal.key_id, checked_key(key))
             request = await ReceivedRequest.receive(read_body, content_type, version_header, until_disconnected)
             if request.raw is None:
-                return render(await self._executions.run(admission, request))
+                return await produce(admission, request)
             claim_id = uuid.uuid4()
             request_print = fingerprint(request)
             held = await self._claim(scope, request_print, claim_id)
             if held is not None:
                 return _replay(held, request_print, admission)
-            return await self._run_claimed(scope, claim_id, admission, request, render)
+            return await self._run_claimed(scope, claim_id, admission, request, produce, render)
 
     async def _claim(self, scope: queries.Scope, request_print: str, claim_id: uuid.UUID) -> queries.Held | None:
         now = utcnow()
@@ -177,11 +181,12 @@ class IdempotentExecutions:
         claim_id: uuid.UUID,
         admission: Admission,
         request: ReceivedRequest,
+        produce: Produce,
         render: Render,
     ) -> Reply:
         try:
             try:
-                reply = render(await self._executions.run(admission, request))
+                reply = await produce(admission, request)
             except ClaraError as exc:
                 if exc.status >= 500 or isinstance(exc, ClientClosedRequest):
                     raise

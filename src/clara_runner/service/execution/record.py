@@ -77,13 +77,14 @@ class RunRecord:
         writer: ExecutionWriter,
         threshold: float,
         until_disconnected: Disconnection | None = None,
+        execution_id: uuid.UUID | None = None,
     ) -> None:
         self.principal = principal
         self._until_disconnected = until_disconnected
         self._watcher: asyncio.Task[None] | None = None
         self.owner_id = owner_id
         self._writer = writer
-        self.execution_id = uuid.uuid4()
+        self.execution_id = execution_id or uuid.uuid4()
         self.created_at: datetime = utcnow()
         self.began = time.perf_counter()
         self.trace = TraceRecorder()
@@ -119,7 +120,9 @@ class RunRecord:
         self.status = "running"
         self._timer = asyncio.get_running_loop().call_later(self.threshold, self._still_going)
 
-    async def before_outbound(self) -> None:
+    async def store_running(self) -> None:
+        """Return once a `running` snapshot of the run is stored: before its first outbound call (the
+        run's outbound hook), and before a run the caller will not wait for is acknowledged."""
         if self._running_stored is None:
             self._running_stored = self._hand_over()
         await asyncio.shield(self._running_stored)

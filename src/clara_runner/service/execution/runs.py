@@ -32,25 +32,50 @@ from clara_runner.contract.payload import parse_payload
 from clara_runner.errors import ClaraError, ClientClosedRequest, ExecutionTimeout
 from clara_runner.flow.context import RunContext
 from clara_runner.flow.errors import NodeFailed
-from clara_runner.flow.events import EventSink
+from clara_runner.flow.events import EventSink, fan_out
 from clara_runner.flow.outbound import OutboundHook
 from clara_runner.flow.runner import run as run_flow
 from clara_runner.service.deployments.loaded import LoadedVersion, VersionCache
 from clara_runner.service.deployments.versions import pinned_version
 from clara_runner.service.execution.admission import Admission, Admitter, ShuttingDown
 from clara_runner.service.execution.capacity import ExecutionCapacity
+from clara_runner.service.execution.event_log import RunEventLog
 from clara_runner.service.execution.failures import node_failure
 from clara_runner.service.execution.record import CALLER_GONE, Disconnection, RunRecord
 from clara_runner.service.execution.safeguards import RunGuard, Safeguards, stored_outputs
 from clara_runner.store.records import DeploymentRecord, ExecutionWrite
 from clara_runner.store.writer import ExecutionWriter
 
-ContextFactory = Callable[[str, EventSink, OutboundHook], RunContext]
+ContextFactory = Callable[[str, EventSink, OutboundHook, bool], RunContext]
+"""Builds a run's context from its execution id, event sink, outbound hook, and whether LLM nodes stream
+their tokens (for a run someone may be following)."""
 BodyReader = Callable[[], Awaitable[bytes]]
 
 SERVER_SHUTDOWN = "server_shutdown"
+CANCEL_REQUESTED = "cancel_requested"
 _INTERRUPTED = "The server shut down before the run finished; it was cancelled"
 _ABANDONED = "The caller closed the connection before the run finished; it was cancelled"
+_CANCELLED = "The run was cancelled by a request to its cancel URL"
+
+
+class RunCancelled(ClaraError):
+    """The run was cancelled (`POST /api/executions/{id}/cancel`) before it finished."""
+
+    code = "run_cancelled"
+    status = 409
+    error = "Run cancelled"
+
+
+@dataclass(slots=True)
+class Detachment:
+    """What differs for a run its caller does not wait for (stream, async, wait mode): it keeps an event
+    log, LLM nodes stream their tokens into it, it has the longer detached deadline, and `on_started` is
+    awaited once it holds its execution slot and its inputs are valid, just before its first node (to
+    store its row before the caller is answered: a refusal or invalid input still answers as an error)."""
+
+    execution_id: uuid.UUID
+    log: RunEventLog
+    on_started: Callable[[RunRecord], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -124,7 +149,7 @@ class InFlight:
     """The runs this process has going, so that shutdown can wait for them and interrupt the rest."""
 
     def __init__(self) -> None:
-        self._runs: set[RunRecord] = set()
+        self._runs: dict[uuid.UUID, RunRecord] = {}
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -132,14 +157,17 @@ class InFlight:
         return len(self._runs)
 
     def __iter__(self) -> Iterator[RunRecord]:
-        return iter(list(self._runs))
+        return iter(list(self._runs.values()))
+
+    def get(self, execution_id: uuid.UUID) -> RunRecord | None:
+        return self._runs.get(execution_id)
 
     def add(self, run: RunRecord) -> None:
-        self._runs.add(run)
+        self._runs[run.execution_id] = run
         self._idle.clear()
 
     def discard(self, run: RunRecord) -> None:
-        self._runs.discard(run)
+        self._runs.pop(run.execution_id, None)
         if not self._runs:
             self._idle.set()
 
@@ -153,7 +181,7 @@ class InFlight:
         return True
 
     def interrupt_all(self, reason: str) -> None:
-        for run in list(self._runs):
+        for run in list(self._runs.values()):
             run.interrupt(reason)
 
 
@@ -167,6 +195,7 @@ class ExecutionService:
         *,
         owner_id: uuid.UUID,
         max_seconds: float,
+        max_detached_seconds: float,
         record_after_seconds: float,
         context_factory: ContextFactory,
         safeguards: Safeguards,
@@ -177,6 +206,7 @@ class ExecutionService:
         self._capacity = capacity
         self._owner_id = owner_id
         self._max_seconds = max_seconds
+        self._max_detached_seconds = max_detached_seconds
         self._record_after = record_after_seconds
         self._context_factory = context_factory
         self._safeguards = safeguards
@@ -198,19 +228,26 @@ class ExecutionService:
     async def admit(self, slug: str, authorization: str | None) -> Admission:
         return await self._admitter.admit(slug, authorization)
 
-    async def run(self, admission: Admission, request: ReceivedRequest) -> ExecutionOutcome:
+    async def run(
+        self, admission: Admission, request: ReceivedRequest, detachment: Detachment | None = None
+    ) -> ExecutionOutcome:
         """Wait for an execution slot, run the admitted request, then record it.
 
         The slot bounds work in progress, so it is given back as soon as the run ends: the row is
         written after it, and waiting writes never hold slots other requests could be running in.
         """
         run = RunRecord(
-            admission.principal, self._owner_id, self._writer, self._record_after, request.until_disconnected
+            admission.principal,
+            self._owner_id,
+            self._writer,
+            self._record_after,
+            request.until_disconnected,
+            None if detachment is None else detachment.execution_id,
         )
         self.in_flight.add(run)
         try:
             with admission.stamped():
-                row = await self._run(run, request)
+                row = await self._run(run, request, detachment)
         finally:
             self.in_flight.discard(run)
         assert run.outputs_json is not None
@@ -227,18 +264,20 @@ class ExecutionService:
             headers=admission.headers,
         )
 
-    async def _run(self, run: RunRecord, request: ReceivedRequest) -> ExecutionWrite:
+    async def _run(self, run: RunRecord, request: ReceivedRequest, detachment: Detachment | None) -> ExecutionWrite:
         deployment = run.principal.deployment
         try:
             async with self._capacity.slot(deployment.id, deployment.max_concurrency):
                 run.start()
-                await self._attempt(run, request)
+                await self._attempt(run, request, detachment)
         except asyncio.CancelledError:
             reason = run.interrupted_by
             details = {"executionId": str(run.execution_id)} if run.started else {}
             if run.started:
                 if reason == CALLER_GONE:
                     run.fail(CALLER_GONE, _ABANDONED, "cancelled")
+                elif reason == CANCEL_REQUESTED:
+                    run.fail(RunCancelled.code, _CANCELLED, "cancelled")
                 else:
                     run.fail(reason or SERVER_SHUTDOWN, _INTERRUPTED, "interrupted")
                 await run.finish()
@@ -247,6 +286,8 @@ class ExecutionService:
                 raise
             if reason == CALLER_GONE:
                 raise ClientClosedRequest(_ABANDONED, details=details) from None
+            if reason == CANCEL_REQUESTED:
+                raise RunCancelled(_CANCELLED, details=details) from None
             raise ShuttingDown(_INTERRUPTED, details=details) from None
         except BaseException:
             if run.started:
@@ -254,7 +295,7 @@ class ExecutionService:
             raise
         return await run.finish()
 
-    async def _attempt(self, run: RunRecord, request: ReceivedRequest) -> None:
+    async def _attempt(self, run: RunRecord, request: ReceivedRequest, detachment: Detachment | None) -> None:
         guard = self._safeguards.begin()
         try:
             run.version = pinned_version(request.version_header, run.version)
@@ -265,13 +306,18 @@ class ExecutionService:
                 guard.activate()
             else:
                 values, run.inputs_json = _bind(loaded, raw, request.content_type, guard)
-            context = self._context_factory(str(run.execution_id), run.trace, run.before_outbound)
+            events: EventSink = run.trace
+            seconds = self._max_seconds
+            if detachment is not None:
+                await detachment.on_started(run)
+                events, seconds = fan_out(run.trace, detachment.log.sink(guard.stored_text)), self._max_detached_seconds
+            context = self._context_factory(str(run.execution_id), events, run.store_running, detachment is not None)
             try:
-                async with asyncio.timeout(self._max_seconds):
+                async with asyncio.timeout(seconds):
                     result = await run_flow(loaded.plan, values, context)
             except TimeoutError as exc:
                 raise ExecutionTimeout(
-                    f"Workflow execution timeout after {round(self._max_seconds * 1000)}ms; the run was cancelled"
+                    f"Workflow execution timeout after {round(seconds * 1000)}ms; the run was cancelled"
                 ) from exc
             except NodeFailed as exc:
                 raise node_failure(exc, str(run.execution_id)) from exc

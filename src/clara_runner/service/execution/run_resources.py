@@ -1,0 +1,146 @@
+"""One run as a resource: read it, follow its events, cancel it (`/api/executions/{id}`).
+
+Who may: the admin, and the holders of a key of the run's deployment. Anyone else with a valid key gets
+404 `execution_not_found`, as for an id that does not exist: execution ids are not guessable, and a
+key of one deployment learns nothing about another's runs.
+
+Events: a run going on in this process is followed in memory (`RunHandle.log`), so a live reader waits
+for nothing but the run; any other run with a log (finished, or going on in another process sharing the
+database) is read from `execution_events` and, while it is unfinished, polled every `POLL_SECONDS` until
+its last event. Only runs started in stream, async or wait mode have a log: a synchronous caller got its
+answer in the response, and keeping a log for every run would cost writes on the hot path.
+
+Cancel: a run going on in this process is cancelled at once and recorded `cancelled` (`run_cancelled`);
+a run going on in another process cannot be reached from here (409 `run_not_here`, the caller retries
+against that replica); a finished run is left as it is (409 `run_finished`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+from clara_runner.errors import ClaraError
+from clara_runner.service.access import Access
+from clara_runner.service.execution.detached import DetachedRuns
+from clara_runner.service.execution.event_log import TERMINAL, LoggedEvent
+from clara_runner.service.execution.runs import CANCEL_REQUESTED, ExecutionService
+from clara_runner.store import events as event_queries
+from clara_runner.store import executions as execution_queries
+from clara_runner.store.database import Database
+from clara_runner.store.records import ExecutionRecord
+from clara_runner.store.tables import UNFINISHED
+
+POLL_SECONDS = 0.5
+_PAGE = 500
+_CANCEL_SETTLE_SECONDS = 5.0
+"""How long a cancel waits for the run to record its `cancelled` row before answering."""
+
+
+class ExecutionNotFound(ClaraError):
+    """No execution with this id is visible to these credentials."""
+
+    code = "execution_not_found"
+    status = 404
+    error = "Execution not found"
+
+
+class NoEventLog(ClaraError):
+    """This run was executed synchronously, so no event log was kept; GET /api/executions/{id} has its trace."""
+
+    code = "no_event_log"
+    status = 404
+    error = "No event log"
+
+
+class RunFinished(ClaraError):
+    """The run has already finished; there is nothing to cancel."""
+
+    code = "run_finished"
+    status = 409
+    error = "Run already finished"
+
+
+class RunNotHere(ClaraError):
+    """The run is going on in another server process; send the cancel again (a balancer may route it there)."""
+
+    code = "run_not_here"
+    status = 409
+    error = "Run on another process"
+
+    def __init__(self) -> None:
+        super().__init__(headers={"Retry-After": "1"})
+
+
+class RunResources:
+    def __init__(
+        self, database: Database, access: Access, executions: ExecutionService, detached: DetachedRuns
+    ) -> None:
+        self._database = database
+        self._access = access
+        self._executions = executions
+        self._detached = detached
+
+    async def get(self, execution_id: uuid.UUID, authorization: str | None, client_host: str | None) -> ExecutionRecord:
+        caller = await self._access.caller(authorization, client_host)
+        record = await self._find(execution_id)
+        if record is None or (caller.principal is not None and caller.principal.deployment.id != record.deployment_id):
+            raise ExecutionNotFound()
+        return record
+
+    async def events(
+        self, execution_id: uuid.UUID, authorization: str | None, client_host: str | None, after: int
+    ) -> AsyncIterator[LoggedEvent]:
+        """The run's events after `after`, then live ones until its last; raises before the first if there is no log."""
+        await self.get(execution_id, authorization, client_host)
+        return await self.follow(execution_id, after)
+
+    async def follow(self, execution_id: uuid.UUID, after: int) -> AsyncIterator[LoggedEvent]:
+        """The events of a run known to exist (and to be the caller's), from memory or the database."""
+        handle = self._detached.get(execution_id)
+        if handle is not None:
+            return handle.log.follow(after)
+        async with self._database.read() as conn:
+            if not await event_queries.has_events(conn, execution_id):
+                raise NoEventLog()
+        return self._stored_events(execution_id, after)
+
+    async def cancel(
+        self, execution_id: uuid.UUID, authorization: str | None, client_host: str | None
+    ) -> ExecutionRecord:
+        record = await self.get(execution_id, authorization, client_host)
+        if record.status not in UNFINISHED:
+            raise RunFinished(f"The run already finished with status '{record.status}'")
+        run = self._executions.in_flight.get(execution_id)
+        if run is None:
+            raise RunNotHere()
+        if run.final:
+            raise RunFinished(f"The run already finished with status '{run.status}'")
+        run.interrupt(CANCEL_REQUESTED)
+        if run.task is not None:
+            await asyncio.wait((run.task,), timeout=_CANCEL_SETTLE_SECONDS)
+        return await self._find(execution_id) or record
+
+    async def _find(self, execution_id: uuid.UUID) -> ExecutionRecord | None:
+        async with self._database.read() as conn:
+            return await execution_queries.find(conn, execution_id)
+
+    async def _stored_events(self, execution_id: uuid.UUID, after: int) -> AsyncIterator[LoggedEvent]:
+        finished = False
+        while True:
+            async with self._database.read() as conn:
+                rows = await event_queries.events_after(conn, execution_id, after, _PAGE)
+            for row in rows:
+                after = row.seq
+                yield LoggedEvent(row.seq, row.event, row.data.encode())
+                if row.event in TERMINAL:
+                    return
+            if len(rows) == _PAGE:
+                continue
+            if finished:
+                return
+            record = await self._find(execution_id)
+            finished = record is None or record.status not in UNFINISHED
+            if not finished:
+                await asyncio.sleep(POLL_SECONDS)
