@@ -127,8 +127,7 @@ EXECUTE_DOCUMENTATION: dict[str, Any] = {
             *MODE_PARAMETERS,
         ],
         "description": "Runs the workflow with the body's inputs. The workflow's own document "
-        "(GET /api/workflows/{slug}/schema) describes its exact input and output fields. "
-        + MODES_DESCRIPTION,
+        "(GET /api/workflows/{slug}/schema) describes its exact input and output fields. " + MODES_DESCRIPTION,
         "requestBody": {
             "required": False,
             "description": "An empty body counts as `{}`",

@@ -238,6 +238,26 @@ async def test_anthropic_provider_uses_the_messages_api(
     ]
 
 
+async def test_anthropic_streaming_reports_each_text_delta_and_the_usage(
+    anthropic_server: FakeAnthropic, http_clients: HttpClients
+) -> None:
+    services = ServiceEndpoints(anthropic_base_url=anthropic_server.url, anthropic_api_key="anthropic-key")
+    data = {"provider": "anthropic", "model": "claude-test", "stream": True}
+    events = Events()
+
+    result = await LLM.run(
+        node_call(LLM, http_clients, data, {"user": "three words"}, services=services, events=events)
+    )
+
+    assert result == {
+        "response": "echo: three words",
+        "usage": {"prompt_tokens": 13, "completion_tokens": 5, "total_tokens": 18},
+    }
+    tokens = [event.payload for event in events.seen if isinstance(event, NodeMessage) and event.kind == "token"]
+    assert tokens == ["echo: ", "three ", "words"]
+    assert anthropic_server.messages()[0]["stream"] is True
+
+
 async def test_a_base_url_under_the_configured_anthropic_url_selects_anthropic(
     anthropic_server: FakeAnthropic, http_clients: HttpClients
 ) -> None:

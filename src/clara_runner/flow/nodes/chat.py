@@ -272,12 +272,16 @@ async def _anthropic_chat(endpoint: Endpoint, request: ChatRequest, on_token: To
     if system:
         options["system"] = system
     try:
-        reply = await client.messages.create(**options)
+        if on_token is None:
+            reply = await client.messages.create(**options)
+        else:
+            async with client.messages.stream(**options) as stream:
+                async for piece in stream.text_stream:
+                    on_token(piece)
+                reply = await stream.get_final_message()
     except anthropic.APIError as exc:
         raise _provider_error(anthropic, exc, endpoint, "Anthropic API") from exc
     text = "".join(block.text for block in reply.content if block.type == "text")
-    if on_token is not None and text:
-        on_token(text)
     prompt_tokens, completion_tokens = reply.usage.input_tokens, reply.usage.output_tokens
     usage = {
         "prompt_tokens": prompt_tokens,
