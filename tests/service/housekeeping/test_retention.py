@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx2
 from fastapi import FastAPI
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, select, update
 
 from clara_runner.clock import utcnow
 from clara_runner.server.app import create_app
@@ -17,7 +17,7 @@ from clara_runner.service.housekeeping.housekeeper import Housekeeper
 from clara_runner.service.housekeeping.retention import ExecutionRetention
 from clara_runner.store.database import Database
 from clara_runner.store.pruning import delete_in_batches
-from clara_runner.store.tables import executions
+from clara_runner.store.tables import execution_events, executions
 from tests.apps import runtime_of, serving
 from tests.support import bearer, deploy, make_settings
 
@@ -53,6 +53,33 @@ async def test_executions_older_than_the_retention_period_are_deleted(app: FastA
     assert await ExecutionRetention(database, days=30).prune() == 3
     assert await _inputs_left(database) == ["caller 0"]
     assert await ExecutionRetention(database, days=30).prune() == 0
+
+
+async def test_a_runs_event_log_is_deleted_with_the_run(app: FastAPI, client: httpx2.AsyncClient) -> None:
+    database = runtime_of(app).database
+    deployment = await deploy(client)
+    accepted = await client.post(
+        f"/api/workflows/{deployment['slug']}/execute?mode=async",
+        json={"name": "a"},
+        headers=bearer(deployment["apiKey"]),
+    )
+    assert accepted.status_code == 202
+    events_url = accepted.json()["eventsUrl"].removeprefix("http://localhost")
+    async with client.stream("GET", events_url, headers=bearer(deployment["apiKey"])) as stream:
+        body = (await stream.aread()).decode()
+    assert "event: run.finished" in body
+    await runtime_of(app).event_recorder.flush_all()
+    assert await _count(database, execution_events) > 0
+
+    await _age_all(database, 31)
+    assert await ExecutionRetention(database, days=30).prune() == 1
+    assert await _count(database, execution_events) == 0
+
+
+async def _count(database: Database, table: Table) -> int:
+    async with database.read() as conn:
+        count: int = (await conn.execute(select(func.count()).select_from(table))).scalar_one()
+    return count
 
 
 async def test_zero_days_keeps_executions_forever(app: FastAPI, client: httpx2.AsyncClient) -> None:
