@@ -270,3 +270,43 @@ async def test_run_resources_are_the_deployments_own(http: httpx.AsyncClient, ba
     assert (finished.status_code, finished.json()["code"]) == (409, "run_finished")
     assert (missing.status_code, missing.json()["code"]) == (404, "execution_not_found")
     assert malformed.status_code == 400
+
+
+async def test_another_process_sharing_the_database_follows_a_run_from_its_stored_events(
+    http: httpx.AsyncClient, base_url: str, database_url: str, tmp_path: Path, openai_server: FakeOpenAI
+) -> None:
+    openai_server.token_delay = 0.1
+    deployment = await deploy_ask(http, base_url)
+    key = deployment["apiKey"]
+    execute = f"{base_url}/api/workflows/{deployment['slug']}/execute?mode=async"
+    accepted = (await http.post(execute, json={"question": "w1 w2 w3 w4 w5 w6"}, headers=bearer(key))).json()
+    other = create_app(make_settings(database_url, tmp_path / "other", OPENAI_API_BASE_URL=openai_server.base_url))
+
+    async with serve_in_process(other) as other_url:
+        events_url = f"{other_url}/api/executions/{accepted['executionId']}/events"
+        _, followed = await read_stream(http, "GET", events_url, headers=bearer(key))
+        cancel = await http.post(f"{other_url}/api/executions/{accepted['executionId']}/cancel", headers=bearer(key))
+
+    _, local = await read_stream(http, "GET", accepted["eventsUrl"], headers=bearer(key))
+    assert followed[-1].event == "run.finished"
+    assert [(e.id, e.event, e.data) for e in followed] == [(e.id, e.event, e.data) for e in local]
+    assert (cancel.status_code, cancel.json()["code"]) == (409, "run_finished")
+
+
+async def test_a_run_going_on_in_another_process_is_cancelled_where_it_runs(
+    http: httpx.AsyncClient, base_url: str, database_url: str, tmp_path: Path, openai_server: FakeOpenAI
+) -> None:
+    openai_server.delay = 30
+    deployment = await deploy_ask(http, base_url)
+    key = deployment["apiKey"]
+    execute = f"{base_url}/api/workflows/{deployment['slug']}/execute?mode=async"
+    accepted = (await http.post(execute, json={"question": "slow"}, headers=bearer(key))).json()
+    other = create_app(make_settings(database_url, tmp_path / "other"))
+
+    async with serve_in_process(other) as other_url:
+        elsewhere = await http.post(f"{other_url}/api/executions/{accepted['executionId']}/cancel", headers=bearer(key))
+    here = await http.post(accepted["cancelUrl"], headers=bearer(key))
+
+    assert (elsewhere.status_code, elsewhere.json()["code"]) == (409, "run_not_here")
+    assert elsewhere.headers["retry-after"] == "1"
+    assert here.json()["execution"]["status"] == "cancelled"
