@@ -154,6 +154,7 @@ class Runtime:
         )
         event_recorder = EventRecorder(database)
         detached = DetachedRuns(executions, event_recorder, render)
+        event_recorder.on_stored = detached.forget
         housekeeping = Housekeeper(
             [
                 ("executions", ExecutionRetention(database, settings.execution_retention_days).prune),
@@ -241,6 +242,10 @@ class Runtime:
         except Exception:
             log.exception("quota_return_failed")
         await self.writer.close(_WRITER_DRAIN_SECONDS)
+        try:
+            await self.event_recorder.flush_all()
+        except DatabaseUnavailable:
+            log.warning("run_events_not_stored", reason="database unreachable at shutdown")
         try:
             await self.lease.release()
         except DatabaseUnavailable:

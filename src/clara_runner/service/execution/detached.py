@@ -2,10 +2,15 @@
 
 A detached run is an ordinary run (`runs.py`: same admission, slot, validation, deadline, row) in a task
 of its own, so it goes on when the request that started it is answered or its connection drops. It is
-acknowledged only once it holds an execution slot and its `running` row and `run.started` event are
-stored: a refusal (429, 503 `at_capacity`, a pinned version that does not exist) still reaches the
+acknowledged only once it holds an execution slot, its inputs are valid and a row of it is stored: a
+refusal (429, 503 `at_capacity`, invalid input, a pinned version that does not exist) still reaches the
 caller as an error, and a run the caller was told about always has a row, which a live process marks
-`interrupted` if this one dies (`recovery.py`).
+`interrupted` if this one dies (`recovery.py`). A quick run is acknowledged by its final row, so an
+asynchronous hello-world costs the one write a synchronous one does; a longer one by its `running` row,
+written `DETACHED_RECORD_AFTER_SECONDS` after it started or before its first outbound call.
+
+Its events are kept in memory, where readers in this process follow them, until the recorder has stored
+them all after the run ended (`forget`); from then on they are read from the database.
 
 Its outcome is rendered exactly as a synchronous response would be (`Render`): that body is the data of
 its last event (`run.finished`, or `run.failed` with the error envelope), and what the wait mode
@@ -16,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
 
 import structlog
 
@@ -29,9 +33,6 @@ from clara_runner.service.execution.record import RunRecord
 from clara_runner.service.execution.runs import Detachment, ExecutionService, ReceivedRequest
 
 log = structlog.get_logger(__name__)
-
-BeforeStart = Callable[[uuid.UUID], Awaitable[None]]
-"""Awaited once the run's row is stored and before it is acknowledged (e.g. to register its callback)."""
 
 
 class RunHandle:
@@ -57,58 +58,70 @@ class DetachedRuns:
         """The run, if it is still going in this process (its log is then complete in memory)."""
         return self._handles.get(execution_id)
 
-    async def start(
-        self, admission: Admission, request: ReceivedRequest, before_start: BeforeStart | None = None
-    ) -> RunHandle:
-        """Start the run; return once it is acknowledged, or raise what refused it."""
+    async def start(self, admission: Admission, request: ReceivedRequest) -> RunHandle:
+        """Start the run; return once a row of it is stored (its `running` row, or its final row if it
+        ended first), or raise what refused it."""
         execution_id = uuid.uuid4()
         events = RunEventLog(execution_id)
-        acknowledged: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        started: asyncio.Future[int] = loop.create_future()
+        recorded: asyncio.Future[None] = loop.create_future()
 
-        async def on_started(run: RunRecord) -> None:
-            await run.store_running()
-            if before_start is not None:
-                await before_start(execution_id)
-            events.append(RUN_STARTED, {"executionId": str(execution_id), "version": run.version})
+        def on_recorded() -> None:
             self._recorder.track(events)
-            await self._recorder.flush(events)
-            acknowledged.set_result(run.version)
+            if not recorded.done():
+                recorded.set_result(None)
+
+        def on_started(run: RunRecord) -> None:
+            run.on_running_stored = on_recorded
+            events.append(RUN_STARTED, {"executionId": str(execution_id), "version": run.version})
+            started.set_result(run.version)
 
         detachment = Detachment(execution_id, events, on_started)
-        task = asyncio.create_task(self._complete(admission, request, detachment, acknowledged), name="detached-run")
-        await asyncio.wait((acknowledged, task), return_when=asyncio.FIRST_COMPLETED)
-        if not acknowledged.done():
+        task = asyncio.create_task(self._complete(admission, request, detachment, started), name="detached-run")
+        await asyncio.wait((recorded, task), return_when=asyncio.FIRST_COMPLETED)
+        if not started.done():
             task.result()
-            raise AssertionError("a detached run ended without being acknowledged or refused")
-        handle = RunHandle(execution_id, events, task, acknowledged.result())
+            raise AssertionError("a detached run ended without starting or being refused")
+        handle = RunHandle(execution_id, events, task, started.result())
+        self._handles[execution_id] = handle
         if not task.done():
-            self._handles[execution_id] = handle
-            task.add_done_callback(lambda _: self._handles.pop(execution_id, None))
+            await self._store_events_so_far()
         return handle
+
+    async def _store_events_so_far(self) -> None:
+        """A run still going when acknowledged has its log stored before the caller hears of it (not at the
+        next periodic flush), so that if this process dies its readers find the log, ending where the
+        process did. Its nodes go on meanwhile: only the answer waits for this one write."""
+        try:
+            await self._recorder.flush_all()
+        except DatabaseUnavailable:
+            log.warning("run_events_postponed", reason="database unreachable")
+
+    def forget(self, events: RunEventLog) -> None:
+        """The run's log is closed and stored: readers find it in the database from now on."""
+        self._handles.pop(events.execution_id, None)
 
     async def _complete(
         self,
         admission: Admission,
         request: ReceivedRequest,
         detachment: Detachment,
-        acknowledged: asyncio.Future[int],
+        started: asyncio.Future[int],
     ) -> Reply:
         try:
             reply = self._render(await self._executions.run(admission, request, detachment))
         except ClaraError as exc:
-            if not acknowledged.done():
+            if not started.done():
                 raise
             reply = self._render(exc)
         except Exception:
-            if not acknowledged.done():
+            if not started.done():
                 raise
             log.exception("detached_run_failed", execution_id=str(detachment.execution_id))
             reply = self._render(ClaraError())
         events = detachment.log
         events.append(RUN_FINISHED if reply.status < 300 else RUN_FAILED, reply.body)
         events.close()
-        try:
-            await asyncio.shield(self._recorder.flush(events))
-        except DatabaseUnavailable:
-            log.warning("run_events_postponed", execution_id=str(detachment.execution_id))
+        self._recorder.track(events)
         return reply

@@ -1,49 +1,70 @@
 """Persisting the event logs of live runs, so a reader on another replica, or after a restart, replays them.
 
 Events are written in batches: every `FLUSH_SECONDS`, the new events of every live log in one
-multi-row insert, so a run streaming hundreds of tokens a second costs a few writes a second, not one
-per token. At the end of a run its log is flushed at once (`finish`); until that has succeeded the log
-stays tracked and the periodic flush retries it, so an outage delays events but loses none while the
-process lives. A live reader in this process never waits for any of this: it follows the log in memory.
+multi-row insert, so a run streaming hundreds of tokens a second, or a thousand quick runs a second,
+cost a few writes a second, not one per event or per run. A log stays tracked until it is closed and
+stored in full, so an outage delays events but loses none while the process lives (and the last ones
+are written at shutdown). A reader in this process never waits for any of this: it follows the log in
+memory until it is stored.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+
+import structlog
 
 from clara_runner.clock import utcnow
+from clara_runner.errors import DatabaseUnavailable
 from clara_runner.service.execution.event_log import RunEventLog
 from clara_runner.store import events as event_queries
 from clara_runner.store.database import Database
 
 FLUSH_SECONDS = 0.1
 
+logger = structlog.get_logger(__name__)
+
 
 class EventRecorder:
     def __init__(self, database: Database) -> None:
         self._database = database
+        self.on_stored: Callable[[RunEventLog], None] = lambda _log: None
+        """Called when a closed log has been stored in full and is no longer tracked."""
         self._logs: set[RunEventLog] = set()
         self._lock = asyncio.Lock()
         """One flush at a time: two would both write the same unpersisted events."""
 
     def track(self, log: RunEventLog) -> None:
+        """Store `log` from now on: called once its run has a stored row (the events refer to it)."""
         self._logs.add(log)
 
     async def flush_all(self) -> None:
         """Write every tracked log's new events; forget the logs that are closed and fully written."""
         async with self._lock:
             logs = list(self._logs)
-            await self._write(logs)
+            try:
+                await self._write(logs)
+            except DatabaseUnavailable:
+                raise
+            except Exception:
+                await self._write_one_by_one(logs)
             for log in logs:
                 if log.closed and log.persisted == len(log.events):
                     self._logs.discard(log)
+                    self.on_stored(log)
 
-    async def flush(self, log: RunEventLog) -> None:
-        """Write `log`'s new events now (the run is waiting for them to be durable)."""
-        async with self._lock:
-            await self._write([log])
-            if log.closed and log.persisted == len(log.events):
-                self._logs.discard(log)
+    async def _write_one_by_one(self, logs: list[RunEventLog]) -> None:
+        """After a batch was refused: each log alone, so one the database refuses (its run's row gone,
+        say) is given up with a log line instead of blocking every other run's events for ever."""
+        for log in logs:
+            try:
+                await self._write([log])
+            except DatabaseUnavailable:
+                raise
+            except Exception:
+                logger.exception("run_events_refused", execution_id=str(log.execution_id))
+                log.persisted = len(log.events)
 
     async def _write(self, logs: list[RunEventLog]) -> None:
         now = utcnow()

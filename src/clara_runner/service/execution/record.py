@@ -56,6 +56,7 @@ class RunRecord:
         "inputs_json",
         "interrupted_by",
         "nodes_executed",
+        "on_running_stored",
         "output_mismatch",
         "outputs_json",
         "owner_id",
@@ -110,6 +111,8 @@ class RunRecord:
         self.task = asyncio.current_task()
         self.threshold = threshold
         self._timer: asyncio.TimerHandle | None = None
+        self.on_running_stored: Callable[[], None] | None = None
+        """Called once the `running` snapshot is stored (a detached run is acknowledged then)."""
 
     @property
     def started(self) -> bool:
@@ -198,4 +201,8 @@ class RunRecord:
         """Give the writer the `running` snapshot; the future says when it is stored."""
         row = self.snapshot()
         self.written = row.status
-        return self._writer.submit(row)
+        stored = self._writer.submit(row)
+        if self.on_running_stored is not None:
+            told = self.on_running_stored
+            stored.add_done_callback(lambda _: told())
+        return stored

@@ -34,6 +34,9 @@ from clara_runner.store.tables import UNFINISHED
 
 POLL_SECONDS = 0.5
 _PAGE = 500
+_LAST_EVENTS_POLLS = 4
+"""How many polls a reader waits for the last events of a finished run (stored within a flush interval
+of its row; a run whose process died has none, and its stream ends after these)."""
 _CANCEL_SETTLE_SECONDS = 5.0
 """How long a cancel waits for the run to record its `cancelled` row before answering."""
 
@@ -127,7 +130,9 @@ class RunResources:
             return await execution_queries.find(conn, execution_id)
 
     async def _stored_events(self, execution_id: uuid.UUID, after: int) -> AsyncIterator[LoggedEvent]:
-        finished = False
+        """Stored events, polled while the run is unfinished, and for a short while after it finished (its
+        last events are stored up to a flush interval after its row), until its last event."""
+        grace = _LAST_EVENTS_POLLS
         while True:
             async with self._database.read() as conn:
                 rows = await event_queries.events_after(conn, execution_id, after, _PAGE)
@@ -138,9 +143,9 @@ class RunResources:
                     return
             if len(rows) == _PAGE:
                 continue
-            if finished:
-                return
             record = await self._find(execution_id)
-            finished = record is None or record.status not in UNFINISHED
-            if not finished:
-                await asyncio.sleep(POLL_SECONDS)
+            if record is None or record.status not in UNFINISHED:
+                if grace == 0:
+                    return
+                grace -= 1
+            await asyncio.sleep(POLL_SECONDS)

@@ -69,13 +69,19 @@ class RunCancelled(ClaraError):
 @dataclass(slots=True)
 class Detachment:
     """What differs for a run its caller does not wait for (stream, async, wait mode): it keeps an event
-    log, LLM nodes stream their tokens into it, it has the longer detached deadline, and `on_started` is
-    awaited once it holds its execution slot and its inputs are valid, just before its first node (to
-    store its row before the caller is answered: a refusal or invalid input still answers as an error)."""
+    log, LLM nodes stream their tokens into it, it has the longer detached deadline, its `running` row is
+    written after `DETACHED_RECORD_AFTER_SECONDS` (or its first outbound call), and `on_started` is called
+    once it holds its execution slot and its inputs are valid, just before its first node (a refusal or
+    invalid input still reaches the caller as an error)."""
 
     execution_id: uuid.UUID
     log: RunEventLog
-    on_started: Callable[[RunRecord], Awaitable[None]]
+    on_started: Callable[[RunRecord], None]
+
+
+DETACHED_RECORD_AFTER_SECONDS = 0.01
+"""A detached run is acknowledged (202) once a row of it is stored: its final row if it ends this quickly
+(one write, as for a synchronous run), else its `running` row, written this soon after it started."""
 
 
 @dataclass(slots=True)
@@ -240,7 +246,7 @@ class ExecutionService:
             admission.principal,
             self._owner_id,
             self._writer,
-            self._record_after,
+            self._record_after if detachment is None else min(self._record_after, DETACHED_RECORD_AFTER_SECONDS),
             request.until_disconnected,
             None if detachment is None else detachment.execution_id,
         )
@@ -309,7 +315,7 @@ class ExecutionService:
             events: EventSink = run.trace
             seconds = self._max_seconds
             if detachment is not None:
-                await detachment.on_started(run)
+                detachment.on_started(run)
                 events, seconds = fan_out(run.trace, detachment.log.sink(guard.stored_text)), self._max_detached_seconds
             context = self._context_factory(str(run.execution_id), events, run.store_running, detachment is not None)
             try:
