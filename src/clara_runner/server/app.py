@@ -24,7 +24,7 @@ from clara_runner.server.fast_lane import fast_lane
 from clara_runner.server.logs import configure_logging
 from clara_runner.server.openapi import ClaraApp
 from clara_runner.server.pages import ASSETS
-from clara_runner.server.routes import deployments, docs, system, versions, workflows
+from clara_runner.server.routes import deployments, docs, system, versions, webhooks, workflows
 from clara_runner.server.signals import drain_first
 from clara_runner.settings import Settings
 
@@ -73,6 +73,7 @@ def create_app(
     app.include_router(workflows.router)
     app.include_router(versions.router)
     app.include_router(deployments.router)
+    app.include_router(webhooks.router)
     app.include_router(docs.router)
     app.include_router(system.router)
     return app
