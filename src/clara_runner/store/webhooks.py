@@ -168,8 +168,9 @@ async def insert_deliveries(conn: AsyncConnection, rows: Sequence[NewDelivery], 
         for row in rows
     ]
     dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    result = await conn.execute(dialect_insert(webhook_deliveries).values(values).on_conflict_do_nothing())
-    return max(result.rowcount, 0)
+    statement = dialect_insert(webhook_deliveries).values(values).on_conflict_do_nothing()
+    inserted = await conn.execute(statement.returning(webhook_deliveries.c.id))
+    return len(inserted.all())
 
 
 async def insert_callback(

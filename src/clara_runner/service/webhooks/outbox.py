@@ -153,7 +153,7 @@ class WebhookOutbox:
         async with self._database.read() as conn:
             hooks = await queries.list_webhooks(conn)
         for hook in hooks:
-            queued += await self._sweep_webhook(hook, max(since, hook.created_at))
+            queued += await self._sweep_webhook(hook, since)
         queued += await self._activate_callbacks()
         if queued:
             log.info("webhook_deliveries_recovered", count=queued)
