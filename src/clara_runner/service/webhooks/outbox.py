@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from clara_runner.clock import utcnow
+from clara_runner.errors import DatabaseUnavailable
 from clara_runner.security.egress import EgressPolicy, Resolver, system_resolver
 from clara_runner.service.webhooks import payloads
 from clara_runner.service.webhooks.errors import CallbacksNotAllowed, InvalidCallbackUrl
@@ -121,6 +122,9 @@ class WebhookOutbox:
                     if url is not None:
                         deliveries.append(_delivery(run, url, None))
                 queued = await queries.insert_deliveries(conn, deliveries, utcnow())
+        except DatabaseUnavailable:
+            log.warning("webhook_deliveries_not_queued", execution_id=str(row.id), reason="database unreachable")
+            return
         except Exception:
             log.exception("webhook_deliveries_not_queued", execution_id=str(row.id), repair="the next sweep")
             return
