@@ -20,6 +20,8 @@ from clara_runner.flow.limits import WorkflowLimits
 from clara_runner.flow.sandbox import SandboxLimits
 from clara_runner.security.egress import EgressPolicy
 from clara_runner.security.hosts import AllowedHosts, parse_allowed_hosts
+from clara_runner.service.webhooks.schedule import DEFAULT as DEFAULT_RETRY_SCHEDULE
+from clara_runner.service.webhooks.schedule import parse_schedule
 
 _SERVICE_URLS = (
     "openai_base_url",
@@ -318,6 +320,39 @@ class Settings(BaseSettings):
             "(`10.20.0.0/16,fd00:1::/64`); a bad entry stops the server at start"
         ),
     )
+    webhook_timeout_seconds: float = Field(
+        10.0,
+        alias="WEBHOOK_TIMEOUT_SECONDS",
+        gt=0,
+        description="Time one webhook delivery attempt gets to be answered, in seconds; past it the attempt failed",
+    )
+    webhook_retry_schedule: str = Field(
+        DEFAULT_RETRY_SCHEDULE,
+        alias="WEBHOOK_RETRY_SCHEDULE",
+        description=(
+            "Seconds to wait before each retry of a failed webhook delivery, comma-separated, each spread by up"
+            " to 20% (jitter); after the last the delivery is `failed`. The default makes 8 attempts over about"
+            " 27.6 hours"
+        ),
+    )
+    webhook_poll_seconds: float = Field(
+        5.0,
+        alias="WEBHOOK_POLL_SECONDS",
+        gt=0,
+        description=(
+            "How often each process looks for webhook deliveries coming due (retries, and deliveries queued by"
+            " other replicas); a run ending in the process wakes it at once"
+        ),
+    )
+    webhook_sweep_window_seconds: float = Field(
+        86_400.0,
+        alias="WEBHOOK_SWEEP_WINDOW_SECONDS",
+        gt=0,
+        description=(
+            "How far back, in seconds, the sweep (at start and every minute) looks for finished runs whose webhook"
+            " deliveries were never queued (a crash between a run's end and its deliveries)"
+        ),
+    )
     custom_node_timeout_ms: int = Field(
         30_000,
         alias="CUSTOM_NODE_TIMEOUT_MS",
@@ -437,6 +472,15 @@ class Settings(BaseSettings):
             except ValueError as exc:
                 raise ValueError(f"EGRESS_ALLOW_CIDRS: '{item}' is not a network like 10.0.0.0/8") from exc
         return value
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _valid_schedule(cls, value: str) -> str:
+        parse_schedule(value)
+        return value
+
+    def webhook_retry_delays(self) -> tuple[float, ...]:
+        return parse_schedule(self.webhook_retry_schedule)
 
     def workflow_limits(self) -> WorkflowLimits:
         return WorkflowLimits(

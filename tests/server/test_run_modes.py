@@ -18,6 +18,7 @@ from tests.apps import wait_until
 from tests.fakes.openai_server import FakeOpenAI
 from tests.serving import serve_in_process
 from tests.support import ask_flow, bearer, make_settings
+from tests.webhook_receiver import webhook_receiver
 
 FINAL = {"success", "error", "timeout", "cancelled", "interrupted"}
 STREAM = {"Accept": "text/event-stream"}
@@ -312,3 +313,45 @@ async def test_a_run_going_on_in_another_process_is_cancelled_where_it_runs(
     assert (elsewhere.status_code, elsewhere.json()["code"]) == (409, "run_not_here")
     assert elsewhere.headers["retry-after"] == "1"
     assert here.json()["execution"]["status"] == "cancelled"
+
+
+async def test_a_finished_run_is_told_to_its_webhooks_and_its_callback_url_signed(
+    http: httpx.AsyncClient, database_url: str, tmp_path: Path, openai_server: FakeOpenAI
+) -> None:
+    settings = make_settings(
+        database_url,
+        tmp_path / "data",
+        OPENAI_API_BASE_URL=openai_server.base_url,
+        EGRESS_ALLOW_CIDRS="127.0.0.0/8",
+        WEBHOOK_POLL_SECONDS=0.1,
+    )
+    async with (
+        serve_in_process(create_app(settings)) as base_url,
+        webhook_receiver() as hooks,
+        webhook_receiver() as callbacks,
+    ):
+        deployment = await deploy_ask(http, base_url, allowCallbackUrl=True)
+        key, slug = deployment["apiKey"], deployment["slug"]
+        created = await http.post(
+            f"{base_url}/api/workflows/{slug}/webhooks", json={"url": hooks.url, "events": ["run.finished"]}
+        )
+        assert created.status_code == 201, created.text
+        hooks.secret = created.json()["webhook"]["secret"]
+        callbacks.secret = (await http.get(f"{base_url}/api/workflows/{slug}/callback-secret")).json()["secret"]
+        execute = f"{base_url}/api/workflows/{slug}/execute"
+
+        query = {"mode": "async", "callbackUrl": callbacks.url}
+        accepted = await http.post(execute, params=query, json={"question": "hi"}, headers=bearer(key))
+        (hook,) = await hooks.wait_for(1)
+        (callback,) = await callbacks.wait_for(1)
+        refused = await http.post(
+            f"{execute}?callbackUrl=ftp://example.com/x", json={"question": "hi"}, headers=bearer(key)
+        )
+
+    execution_id = accepted.json()["executionId"]
+    for delivery in (hook, callback):
+        assert delivery.verified, "signed as Standard Webhooks says, verified by the standardwebhooks package"
+        assert delivery.json["type"] == "run.succeeded"
+        assert delivery.json["data"]["executionId"] == execution_id
+        assert delivery.json["data"]["outputs"] == {"answer": "echo: hi"}
+    assert (refused.status_code, refused.json()["code"]) == (400, "invalid_callback_url")

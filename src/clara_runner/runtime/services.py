@@ -39,6 +39,10 @@ from clara_runner.service.housekeeping.periodic import Periodic
 from clara_runner.service.housekeeping.retention import ExecutionRetention, prune_leases
 from clara_runner.service.keys.authenticate import KeyAuthenticator
 from clara_runner.service.keys.secret import ServerSecret
+from clara_runner.service.webhooks.deliverer import Deliverer
+from clara_runner.service.webhooks.manage import WebhookAdmin
+from clara_runner.service.webhooks.outbox import SWEEP_INTERVAL_SECONDS, WebhookOutbox
+from clara_runner.service.webhooks.schedule import RetrySchedule
 from clara_runner.settings import Settings
 from clara_runner.store.database import Database
 from clara_runner.store.rate_limits import DatabaseCounters, prune_windows
@@ -79,6 +83,10 @@ class Runtime:
     http: HttpClients
     sandbox: JsSandbox
     secret: ServerSecret
+    webhooks: WebhookOutbox
+    """The run core's hook: `register_callback` before a run, `run_finished` after its final row."""
+    webhook_admin: WebhookAdmin
+    deliverer: Deliverer
     started_at: float = field(default_factory=time.monotonic)
     _loops: list[Periodic] = field(default_factory=list)
 
@@ -133,6 +141,22 @@ class Runtime:
         )
         lease = ProcessLease(database, "web", settings.process_lease_seconds)
         admitter = Admitter(access, rate_limits, writer, capacity)
+        deliverer = Deliverer(
+            database,
+            http.workflow,
+            RetrySchedule(settings.webhook_retry_delays()),
+            secret,
+            owner_id=lease.id,
+            timeout_seconds=settings.webhook_timeout_seconds,
+            poll_seconds=settings.webhook_poll_seconds,
+        )
+        egress = settings.egress_policy()
+        webhooks = WebhookOutbox(
+            database,
+            egress,
+            sweep_window_seconds=settings.webhook_sweep_window_seconds,
+            wake=deliverer.wake,
+        )
         executions = ExecutionService(
             admitter,
             versions,
@@ -144,6 +168,7 @@ class Runtime:
             record_after_seconds=settings.run_record_after_ms / 1000,
             context_factory=run_context,
             safeguards=Safeguards(Redactor(settings.secret_values()), settings.max_output_size),
+            notifier=webhooks,
         )
         idempotent = IdempotentExecutions(
             database,
@@ -161,6 +186,7 @@ class Runtime:
                 ("idempotency_keys", idempotent.prune),
                 ("rate_limit_windows", lambda: prune_windows(database)),
                 ("process_leases", lambda: prune_leases(database)),
+                ("execution_callbacks", webhooks.prune_callbacks),
             ]
         )
         return cls(
@@ -186,6 +212,9 @@ class Runtime:
             http=http,
             sandbox=sandbox,
             secret=secret,
+            webhooks=webhooks,
+            webhook_admin=WebhookAdmin(database, webhooks, egress, secret),
+            deliverer=deliverer,
         )
 
     async def start(self) -> None:
@@ -212,6 +241,7 @@ class Runtime:
             Periodic("orphan-sweep", self.lease.renew_every, self.sweeper.sweep, first_delay=0),
             Periodic("quota-return", _QUOTA_RETURN_SECONDS, self.rate_limits.give_back_idle),
             Periodic("run-events", FLUSH_SECONDS, self.event_recorder.flush_all),
+            Periodic("webhook-sweep", SWEEP_INTERVAL_SECONDS, self.webhooks.sweep, first_delay=0),
             Periodic(
                 "housekeeping",
                 self.settings.housekeeping_interval_seconds,
@@ -221,6 +251,7 @@ class Runtime:
         ]
         for loop in self._loops:
             loop.start()
+        self.deliverer.start()
         await self.sandbox.warm()
 
     async def drain(self) -> None:
@@ -242,6 +273,7 @@ class Runtime:
         except Exception:
             log.exception("quota_return_failed")
         await self.writer.close(_WRITER_DRAIN_SECONDS)
+        await self.deliverer.stop()
         try:
             await self.event_recorder.flush_all()
         except DatabaseUnavailable:

@@ -241,17 +241,36 @@ class GuardedTransport(AiohttpTransport):
         self._policy = policy
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        host = request.url.host
-        self._policy.check_host(host)
-        literal = _address(host)
-        if literal is not None:
-            self._policy.check_address(host, literal)
-        elif ":" in host or host.replace(".", "").isdigit():
-            raise EgressBlocked(
-                f"egress to {host} is blocked by the egress policy (a numeric host that is not a canonical IP "
-                "address); write the address as four decimal numbers, e.g. 93.184.215.14"
-            )
+        check_host_form(self._policy, request.url.host)
         return await super().handle_async_request(request)
+
+
+def check_host_form(policy: EgressPolicy, host: str) -> bool:
+    """The checks a URL's host gets before anything is resolved: metadata names, IP literals, numeric hosts
+    that are no canonical literal. True when `host` is an IP literal (and so needs no resolving)."""
+    policy.check_host(host)
+    literal = _address(host)
+    if literal is not None:
+        policy.check_address(host, literal)
+        return True
+    if ":" in host or host.replace(".", "").isdigit():
+        raise EgressBlocked(
+            f"egress to {host} is blocked by the egress policy (a numeric host that is not a canonical IP "
+            "address); write the address as four decimal numbers, e.g. 93.184.215.14"
+        )
+    return False
+
+
+async def check_destination(policy: EgressPolicy, host: str, port: int, resolver: Resolver = system_resolver) -> None:
+    """Ahead of any request, refuse a host the guarded transport would refuse now (`EgressBlocked`), so a
+    URL stored for later (a webhook) is refused when it is given. The transport still checks every
+    connection: what a name resolves to can change."""
+    if check_host_form(policy, host):
+        return
+    for text in await resolver(host, port):
+        address = _address(text)
+        if address is not None:
+            policy.check_address(host, address)
 
 
 class ServiceTransport(AiohttpTransport):

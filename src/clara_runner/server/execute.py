@@ -50,13 +50,14 @@ async def execute(request: Request) -> Response:
     content_type = headers.get("content-type")
     version_header = headers.get(VERSION_HEADER)
     idempotency_key = headers.get("idempotency-key")
-    if not mode.detached and idempotency_key is None:
+    callback_url = request.query_params.get("callbackUrl")
+    if not mode.detached and idempotency_key is None and callback_url is None:
         return success_response(
             await state.executions.execute(
                 slug, authorization, read_body, content_type, version_header, until_disconnected
             )
         )
-    produce = _producer(state, mode, links(request))
+    produce = _producer(state, mode, links(request), callback_url)
     if idempotency_key is not None:
         reply = await state.idempotent.execute(
             slug,
@@ -81,10 +82,11 @@ async def execute(request: Request) -> Response:
     return reply_response(reply)
 
 
-def _producer(state: Runtime, mode: RunMode, links: Links) -> Produce:
+def _producer(state: Runtime, mode: RunMode, links: Links, callback_url: str | None) -> Produce:
     """How an admitted request of this mode becomes its response (what idempotency stores and replays)."""
 
     async def produce(admission: Admission, received: ReceivedRequest) -> Reply:
+        received.callback_url = callback_url
         if not mode.detached:
             return render_execution(await state.executions.run(admission, received))
         handle = await state.detached.start(admission, received)

@@ -55,8 +55,13 @@ def _deployed_contract(record: DeploymentRecord, contract: Contract, links: Link
 
 
 def traffic_options(record: DeploymentRecord) -> dict[str, Any]:
-    """The deployment's own rate-limit override and concurrency cap (null: the server's settings apply)."""
-    return {"rateLimit": record.rate_limit, "maxConcurrency": record.max_concurrency}
+    """The deployment's own rate-limit override and concurrency cap (null: the server's settings apply), and
+    whether its execute requests may name a `callbackUrl`."""
+    return {
+        "rateLimit": record.rate_limit,
+        "maxConcurrency": record.max_concurrency,
+        "allowCallbackUrl": record.callbacks_allowed,
+    }
 
 
 def deployed(result: Deployed, links: Links) -> dict[str, Any]:

@@ -172,9 +172,11 @@ def deployment_from_row(row: Any) -> DeploymentRecord:
         output_schema_mismatches=row["output_schema_mismatches"],
         rate_limit=row["rate_limit"],
         max_concurrency=row["max_concurrency"],
+        callbacks_allowed=row["callbacks_allowed"],
     )
 
 
 async def set_traffic_options(conn: AsyncConnection, deployment_id: uuid.UUID, values: dict[str, Any]) -> None:
-    """Set the deployment's `rate_limit` and/or `max_concurrency` columns."""
+    """Set the deployment's traffic columns named in `values` (`rate_limit`, `max_concurrency`,
+    `callbacks_allowed`)."""
     await conn.execute(update(deployments).where(deployments.c.id == deployment_id).values(**values))

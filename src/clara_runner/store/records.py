@@ -29,6 +29,8 @@ class DeploymentRecord:
     """This deployment's override of the server's rate limit (only the fields it sets), or None."""
     max_concurrency: int | None = None
     """How many executions of this deployment one process runs at once, or None for no own limit."""
+    callbacks_allowed: bool = False
+    """Execute requests may name a `callbackUrl` (`allowCallbackUrl`, set by the admin)."""
 
 
 @dataclass(frozen=True, slots=True)

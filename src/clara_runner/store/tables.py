@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -24,6 +25,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     Uuid,
+    false,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -83,6 +85,7 @@ deployments = Table(
     Column("deleted_at", UTCDateTime),
     Column("rate_limit", Json),
     Column("max_concurrency", Integer),
+    Column("callbacks_allowed", Boolean, nullable=False, server_default=false()),
     Index(
         "uq_deployments_live_slug",
         "slug",
@@ -218,3 +221,68 @@ server_secrets = Table(
 )
 """Secrets the server generated for itself when the operator set none (the key-hashing secret), shared by
 every replica of the database."""
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("deployment_id", Uuid, ForeignKey("deployments.id", ondelete="CASCADE"), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("events", Json, nullable=False),
+    Column("secret", String(128), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_webhooks_deployment_id", "deployment_id"),
+)
+"""A deployment's webhook endpoints. `secret` (`whsec_...`) is kept because every delivery is signed with
+it; the API shows it only in the answer that created it."""
+
+CALLBACK_CONDITION = "webhook_id IS NULL"
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("webhook_id", Uuid, ForeignKey("webhooks.id", ondelete="CASCADE")),
+    Column("execution_id", Uuid, ForeignKey("executions.id", ondelete="CASCADE"), nullable=False),
+    Column("deployment_id", Uuid, ForeignKey("deployments.id", ondelete="CASCADE"), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime),
+    Column("locked_until", UTCDateTime),
+    Column("owner_id", Uuid),
+    Column("last_status_code", Integer),
+    Column("last_error", Text),
+    Column("attempt_log", Json, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("uq_webhook_deliveries_execution_webhook", "execution_id", "webhook_id", unique=True),
+    Index(
+        "uq_webhook_deliveries_callback",
+        "execution_id",
+        unique=True,
+        sqlite_where=text(CALLBACK_CONDITION),
+        postgresql_where=text(CALLBACK_CONDITION),
+    ),
+    Index("ix_webhook_deliveries_due", "state", "next_attempt_at"),
+    Index("ix_webhook_deliveries_webhook_created", "webhook_id", "created_at"),
+)
+"""One run's event to send to one endpoint, and the log of every attempt. A row is the delivery's only
+state (pending, delivering under a claim `owner_id` holds until `locked_until`, succeeded, failed), so a
+restart loses none. `webhook_id` null: the run's own `callbackUrl`. Deleted with its run (retention), and
+with its webhook: deleting an endpoint also stops the retries still due to it."""
+
+execution_callbacks = Table(
+    "execution_callbacks",
+    metadata,
+    Column("execution_id", Uuid, primary_key=True),
+    Column("deployment_id", Uuid, ForeignKey("deployments.id", ondelete="CASCADE"), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_execution_callbacks_created_at", "created_at"),
+)
+"""A run's `callbackUrl`, waiting for the run to end: stored before the run starts, when its execution row
+may not exist yet (a quick run writes only its final row), hence no foreign key to `executions`. When the
+run is final its delivery row is inserted and this row removed (`service/webhooks/outbox.py`)."""

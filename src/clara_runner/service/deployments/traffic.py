@@ -2,11 +2,14 @@
 
     "rateLimit": {"enabled": false} | {"maxRequests": 50, "windowMs": 60000} | null
     "maxConcurrency": 4 | null
+    "allowCallbackUrl": true | false
 
 `rateLimit` overrides the server's `RATE_LIMIT_*` defaults field by field; the fields it leaves out
 follow the server's settings, and `null` (or `{}`) removes the override. `maxConcurrency` caps how many
-executions of this deployment one server process runs at once; `null` removes the cap. A body that
-names neither option leaves the stored options as they are.
+executions of this deployment one server process runs at once; `null` removes the cap. `allowCallbackUrl`
+lets execute requests name a `callbackUrl` to be told when their run ends (a delivery the server makes
+to a URL the caller chose, so the admin opts each deployment in). A body that names none of the options
+leaves the stored options as they are.
 
 Use `parse_traffic_options` while checking a request body (it adds its problems to the body's list, so
 the caller reports every problem at once) and `apply_traffic_options` inside the write transaction.
@@ -42,6 +45,10 @@ SCHEMA: dict[str, Any] = {
         "minimum": 1,
         "maximum": MAX_CONCURRENCY_LIMIT,
         "description": "Most executions of this deployment one server process runs at once; null for no own cap",
+    },
+    "allowCallbackUrl": {
+        "type": "boolean",
+        "description": "Execute requests may name ?callbackUrl= to be sent the run's result (default false)",
     },
 }
 """The options' JSON Schema, for request-body documentation."""
@@ -91,6 +98,11 @@ def parse_traffic_options(body: Mapping[str, Any], problems: list[str]) -> Traff
         if concurrency is not None and not (_whole(concurrency) and 1 <= concurrency <= MAX_CONCURRENCY_LIMIT):
             problems.append(f"maxConcurrency must be a whole number from 1 to {MAX_CONCURRENCY_LIMIT}, or null")
         changes["max_concurrency"] = concurrency
+    if "allowCallbackUrl" in body:
+        allowed = body["allowCallbackUrl"]
+        if not isinstance(allowed, bool):
+            problems.append("allowCallbackUrl must be true or false")
+        changes["callbacks_allowed"] = allowed is True
     return TrafficOptions(changes)
 
 

@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from clara_runner.contract.multipart import is_multipart, parse_multipart
 from clara_runner.contract.payload import parse_payload
@@ -113,6 +113,8 @@ class ReceivedRequest:
     failure: Exception | None = None
     until_disconnected: Disconnection | None = None
     """Returns once the caller hangs up (`record.py` cancels a run nobody waits for any more)."""
+    callback_url: str | None = None
+    """Where the caller asked to be told of the run's end (`?callbackUrl=`), if anywhere."""
 
     @classmethod
     async def receive(
@@ -191,6 +193,14 @@ class InFlight:
             run.interrupt(reason)
 
 
+class RunNotifier(Protocol):
+    """Who hears of runs ending (the webhook outbox): told of every final row once it is stored."""
+
+    async def register_callback(self, execution_id: uuid.UUID, deployment: DeploymentRecord, url: str) -> None: ...
+
+    async def run_finished(self, row: ExecutionWrite, deployment: DeploymentRecord) -> None: ...
+
+
 class ExecutionService:
     def __init__(
         self,
@@ -205,6 +215,7 @@ class ExecutionService:
         record_after_seconds: float,
         context_factory: ContextFactory,
         safeguards: Safeguards,
+        notifier: RunNotifier,
     ) -> None:
         self._admitter = admitter
         self._versions = versions
@@ -216,6 +227,7 @@ class ExecutionService:
         self._record_after = record_after_seconds
         self._context_factory = context_factory
         self._safeguards = safeguards
+        self._notifier = notifier
         self.in_flight = InFlight()
 
     async def execute(
@@ -286,7 +298,7 @@ class ExecutionService:
                     run.fail(RunCancelled.code, _CANCELLED, "cancelled")
                 else:
                     run.fail(reason or SERVER_SHUTDOWN, _INTERRUPTED, "interrupted")
-                await run.finish()
+                await self._finish(run)
             task = asyncio.current_task()
             if reason is None or task is None or task.uncancel() > 0:
                 raise
@@ -297,9 +309,14 @@ class ExecutionService:
             raise ShuttingDown(_INTERRUPTED, details=details) from None
         except BaseException:
             if run.started:
-                await run.finish()
+                await self._finish(run)
             raise
-        return await run.finish()
+        return await self._finish(run)
+
+    async def _finish(self, run: RunRecord) -> ExecutionWrite:
+        row = await run.finish()
+        await self._notifier.run_finished(row, run.principal.deployment)
+        return row
 
     async def _attempt(self, run: RunRecord, request: ReceivedRequest, detachment: Detachment | None) -> None:
         guard = self._safeguards.begin()
@@ -312,6 +329,8 @@ class ExecutionService:
                 guard.activate()
             else:
                 values, run.inputs_json = _bind(loaded, raw, request.content_type, guard)
+            if request.callback_url is not None:
+                await self._notifier.register_callback(run.execution_id, run.principal.deployment, request.callback_url)
             events: EventSink = run.trace
             seconds = self._max_seconds
             if detachment is not None:
