@@ -172,15 +172,31 @@ def parse_event_stream(text: str) -> list[tuple[str, str, Any]]:
     return parsed
 
 
-def test_the_stream_example_is_a_valid_stream_ending_with_the_json_example() -> None:
+def test_the_stream_sample_is_a_valid_stream_ending_with_the_json_example() -> None:
     document = workflow_openapi(contract_of(TYPED_FLOW), DOCUMENT)
     content = _execute(document)["responses"]["200"]["content"]
-    events = parse_event_stream(content["text/event-stream"]["examples"]["stream"]["value"])
+    media = content["text/event-stream"]
+    sample = media["schema"]["description"].split("```\n")[1].removesuffix("```")
+    events = parse_event_stream(sample)
     assert [number for number, _, _ in events] == [str(number) for number in range(1, len(events) + 1)]
-    for _, name, data in events:
-        assert schema_errors(document, content["text/event-stream"]["x-events"][name], data) == [], name
+    for number, name, data in events:
+        event = {"id": number, "event": name, "data": json.dumps(data)}
+        assert schema_errors(document, media["schema"], event) == [], name
+        assert schema_errors(document, media["x-events"][name], data) == [], name
     assert events[0][1] == "run.started"
     assert events[-1][1:] == ("run.finished", content["application/json"]["examples"]["default"]["value"])
+
+
+def test_each_event_is_described_as_its_sse_fields_with_its_data_schema() -> None:
+    """One event per `schema` (as OpenAPI 3.2's itemSchema, which schemathesis checks each event against)."""
+    document = workflow_openapi(contract_of(TYPED_FLOW), DOCUMENT)
+    media = _execute(document)["responses"]["200"]["content"]["text/event-stream"]
+    branches = {
+        branch["properties"]["event"]["const"]: branch["properties"]["data"]["contentSchema"]
+        for branch in media["schema"]["oneOf"]
+    }
+    assert branches == media["x-events"]
+    assert schema_errors(document, media["schema"], {"id": "1", "event": "run.done", "data": "{}"}) != []
 
 
 def test_run_resources_are_documented_with_their_errors() -> None:

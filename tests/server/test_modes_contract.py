@@ -8,6 +8,7 @@ Over real HTTP (uvicorn in the test's loop), with the loopback model streaming i
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -101,12 +102,15 @@ class Deployed:
 
     def check_events(self, template: str, method: str, response: httpx.Response, events: list[ServerSentEvent]) -> None:
         """The stream's status and type are documented, ids count up by one, each event's data matches its schema."""
-        schemas = self.documented(template, method, response)["content"]["text/event-stream"]["x-events"]
+        media = self.documented(template, method, response)["content"]["text/event-stream"]
+        schemas = media["x-events"]
         first = int(events[0].id)
         assert [event.id for event in events] == [str(number) for number in range(first, first + len(events))]
         for event in events:
             assert event.event in schemas, event.event
             assert schema_errors(self.document, schemas[event.event], json.loads(event.data)) == [], event
+            fields = {"id": event.id, "event": event.event, "data": event.data}
+            assert schema_errors(self.document, media["schema"], fields) == [], event
         assert events[-1].event in ("run.finished", "run.failed")
 
 
@@ -226,3 +230,41 @@ async def test_run_resource_errors_match_the_document(http: httpx.AsyncClient, b
         assert response.status_code >= 400, response.text
         ask.check_json(template, method, response, code)
     assert [response.status_code for _, _, response, _ in cases] == [404, 400, 401, 404, 400, 409, 404]
+
+
+async def test_a_run_cancelled_during_a_wait_answers_the_waiting_request_409(
+    http: httpx.AsyncClient, base_url: str, openai_server: FakeOpenAI
+) -> None:
+    ask = await deployed(http, base_url, "Ask", ask_flow())
+    openai_server.delay = 3
+    waiting = asyncio.create_task(
+        http.post(ask.execute, json={"question": "q"}, headers={**bearer(ask.key), "Prefer": "wait=20"})
+    )
+    await wait_until(lambda: bool(openai_server.requests_to("/v1/chat/completions")))
+    history = await http.get(f"{base_url}/api/workflows/{ask.slug}/executions?status=running", headers=bearer(ask.key))
+    [running] = history.json()["executions"]
+
+    cancelled = await http.post(ask.run(running["id"], CANCEL), headers=bearer(ask.key))
+
+    assert cancelled.status_code == 200, cancelled.text
+    answer = await waiting
+    ask.check_json(EXECUTE, "post", answer, "run_cancelled")
+    assert answer.status_code == 409
+
+
+async def test_the_first_answer_is_replayed_whatever_mode_the_retry_asks_for(
+    http: httpx.AsyncClient, base_url: str, openai_server: FakeOpenAI
+) -> None:
+    ask = await deployed(http, base_url, "Ask", ask_flow())
+    openai_server.delay = 2
+    handed_off = {**bearer(ask.key), "Prefer": "wait=1", "Idempotency-Key": "wait-1"}
+    first = await http.post(ask.execute, json={"question": "slow"}, headers=handed_off)
+    assert first.status_code == 202, first.text
+    await wait_final(http, first.json()["statusUrl"], ask.key)
+
+    replayed = await http.post(ask.execute, json={"question": "slow"}, headers=handed_off)
+    as_sync = await http.post(ask.execute, json={"question": "slow"}, headers={**handed_off, "Prefer": ""})
+
+    assert replayed.status_code == as_sync.status_code == 202, "the stored answer, though the run has ended"
+    assert replayed.json()["executionId"] == as_sync.json()["executionId"] == first.json()["executionId"]
+    assert replayed.headers["idempotent-replayed"] == "true"

@@ -27,9 +27,8 @@ from clara_runner.contract.runs import (
     MODE_PARAMETERS,
     MODES_DESCRIPTION,
     WEBHOOK_HEADERS,
-    event_refs,
     event_schemas,
-    event_stream_description,
+    event_stream_media,
     execution_schemas,
     run_accepted_schema,
     webhook_payload_schema,
@@ -223,7 +222,8 @@ def _error_responses(contract: Contract, slug: str) -> dict[str, Any]:
             },
         ),
         "409": _error_response(
-            "The Idempotency-Key was used before with another body, or its first request is still running",
+            "The Idempotency-Key was used before with another body, or its first request is still running; or, in "
+            "wait mode, the run was cancelled while the request waited (`run_cancelled`)",
         ),
         "413": _error_response(
             "The body is larger than the server's MAX_INPUT_SIZE",
@@ -351,16 +351,7 @@ def _ok_responses(contract: Contract, document: WorkflowDocument) -> dict[str, A
                     "schema": {"$ref": "#/components/schemas/ExecutionResult"},
                     "examples": {"default": {"summary": "A run", "value": success}},
                 },
-                EVENT_STREAM: {
-                    "schema": {"type": "string", "description": event_stream_description()},
-                    "examples": {
-                        "stream": {
-                            "summary": "A streamed run",
-                            "value": _event_stream_example(success, document.version),
-                        }
-                    },
-                    "x-events": event_refs(),
-                },
+                EVENT_STREAM: event_stream_media(_event_stream_example(success, document.version)),
             },
         },
         "202": {
@@ -425,7 +416,7 @@ def _execution_ok(description: str) -> dict[str, Any]:
     }
 
 
-def _run_paths() -> dict[str, Any]:
+def _run_paths(stream_sample: str) -> dict[str, Any]:
     events = _run_operation(
         "get_execution_events",
         "The run's events",
@@ -434,12 +425,7 @@ def _run_paths() -> dict[str, Any]:
         "started in stream, async or wait mode keep an event log.",
         {
             "description": "The event stream",
-            "content": {
-                EVENT_STREAM: {
-                    "schema": {"type": "string", "description": event_stream_description()},
-                    "x-events": event_refs(),
-                }
-            },
+            "content": {EVENT_STREAM: event_stream_media(stream_sample)},
         },
         **{
             "400": _error_response(
@@ -621,7 +607,10 @@ def workflow_openapi(contract: Contract, document: WorkflowDocument) -> dict[str
             {"name": "Workflow Execution", "description": "Run the workflow"},
             {"name": "Runs", "description": "Follow, read and cancel a run"},
         ],
-        "paths": {f"/api/workflows/{slug}/execute": {"post": operation}, **_run_paths()},
+        "paths": {
+            f"/api/workflows/{slug}/execute": {"post": operation},
+            **_run_paths(_event_stream_example(_success_example(contract, document), document.version)),
+        },
         "webhooks": _webhooks(contract, document),
         "components": {
             "schemas": {

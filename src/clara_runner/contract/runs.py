@@ -136,16 +136,47 @@ def event_schemas() -> dict[str, Any]:
     }
 
 
-def event_stream_description() -> str:
+def event_stream_media(sample: str) -> dict[str, Any]:
+    """The `text/event-stream` media type: `schema` describes one event, as OpenAPI 3.2's `itemSchema` does.
+
+    Each event is `{id, event, data}` (its SSE fields), and which JSON `data` holds depends on `event`:
+    one `oneOf` branch per event name, with `contentMediaType`/`contentSchema` naming the data's schema,
+    which is how OpenAPI 3.2 describes SSE and how validators that read streams (schemathesis) check each
+    event. `x-events` repeats the names with their data schemas for readers that want a plain map, and
+    the description lists them with `sample`, a stream as the server sends it.
+    """
     lines = "\n".join(f"- `{name}` ({schema}): {when}" for name, schema, when in EVENTS)
-    return (
-        "Server-Sent Events. Each event has an `id` (1, 2, 3, ...), a name (`event:`) and one line of JSON "
-        "data (`data:`); comment lines (`:`) are heartbeats every SSE_HEARTBEAT_SECONDS while the run is quiet. "
-        "The stream ends after `run.finished` or `run.failed`. Events and the component schema of their data "
-        "(also listed in `x-events`):\n\n"
-        + lines
-        + "\n\nSend the last id you got as `Last-Event-ID` to GET the run's `eventsUrl` to resume after it."
+    description = (
+        "Server-Sent Events, described one event at a time: `id` (1, 2, 3, ...), `event` (its name) and `data` "
+        "(one line of JSON). Comment lines (`:`) are heartbeats every SSE_HEARTBEAT_SECONDS while the run is "
+        "quiet. The stream ends after `run.finished` or `run.failed`. The events and the schema of their data:"
+        "\n\n" + lines + "\n\nSend the last id you got as `Last-Event-ID` to GET the run's `eventsUrl` to resume "
+        "after it. A stream (the server separates lines with CRLF):\n\n```\n" + sample + "```"
     )
+    branches = [
+        {
+            "required": ["event"],
+            "properties": {
+                "event": {"const": name},
+                "data": {"contentMediaType": "application/json", "contentSchema": ref(schema)},
+            },
+        }
+        for name, schema, _ in EVENTS
+    ]
+    return {
+        "schema": {
+            "type": "object",
+            "description": description,
+            "required": ["id", "event", "data"],
+            "properties": {
+                "id": {"type": "string", "pattern": "^[0-9]+$"},
+                "event": {"type": "string", "enum": [name for name, _, _ in EVENTS]},
+                "data": {"type": "string"},
+            },
+            "oneOf": branches,
+        },
+        "x-events": event_refs(),
+    }
 
 
 def event_refs() -> dict[str, Any]:
