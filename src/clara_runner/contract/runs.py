@@ -148,8 +148,8 @@ def event_stream_media(sample: str) -> dict[str, Any]:
     lines = "\n".join(f"- `{name}` ({schema}): {when}" for name, schema, when in EVENTS)
     description = (
         "Server-Sent Events, described one event at a time: `id` (1, 2, 3, ...), `event` (its name) and `data` "
-        "(one line of JSON). Comment lines (`:`) are heartbeats every SSE_HEARTBEAT_SECONDS while the run is "
-        "quiet. The stream ends after `run.finished` or `run.failed`. The events and the schema of their data:"
+        "(one line of JSON). Comment lines (`:`) are heartbeats, one every SSE_HEARTBEAT_SECONDS. "
+        "The stream ends after `run.finished` or `run.failed`. The events and the schema of their data:"
         "\n\n" + lines + "\n\nSend the last id you got as `Last-Event-ID` to GET the run's `eventsUrl` to resume "
         "after it. A stream (the server separates lines with CRLF):\n\n```\n" + sample + "```"
     )
