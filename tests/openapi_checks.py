@@ -38,16 +38,27 @@ def _root_refs(value: Any) -> Any:
     return value
 
 
+HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+
+
+def operations(document: Mapping[str, Any]) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
+    """(path or webhook name, method, operation) for every operation of the paths and the webhooks."""
+    for section in ("paths", "webhooks"):
+        for path, item in document.get(section, {}).items():
+            for method, operation in item.items():
+                if method in HTTP_METHODS:
+                    yield path, method, operation
+
+
 def media_examples(document: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any], Any]]:
     """(where, schema, example value) for every example of every request and response body."""
-    for path, item in document.get("paths", {}).items():
-        for method, operation in item.items():
-            bodies = [("request", operation.get("requestBody", {}))]
-            bodies += [(status, response) for status, response in operation.get("responses", {}).items()]
-            for where, body in bodies:
-                for media_type, media in body.get("content", {}).items():
-                    for name, example in media.get("examples", {}).items():
-                        yield f"{method} {path} {where} {media_type} {name}", media["schema"], example["value"]
+    for path, method, operation in operations(document):
+        bodies = [("request", operation.get("requestBody", {}))]
+        bodies += [(status, response) for status, response in operation.get("responses", {}).items()]
+        for where, body in bodies:
+            for media_type, media in body.get("content", {}).items():
+                for name, example in media.get("examples", {}).items():
+                    yield f"{method} {path} {where} {media_type} {name}", media["schema"], example["value"]
 
 
 def check_document(document: Mapping[str, Any]) -> None:

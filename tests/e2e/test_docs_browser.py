@@ -79,6 +79,13 @@ def test_swagger_ui_renders_offline_and_try_it_out_executes(browser: Browser, li
         summary = page.locator(".opblock-summary-path", has_text="/api/workflows/hello-world/execute")
         summary.wait_for()
         assert page.locator(".clara-snippet[data-language='python']").text_content() or "".startswith("import requests")
+        assert "text/event-stream" in (
+            page.locator(".clara-snippet[data-language='pythonStream']").text_content() or ""
+        )
+        assert "respond-async" in (page.locator(".clara-snippet[data-language='javascriptAsync']").text_content() or "")
+        for path in ("/api/executions/{executionId}", "/api/executions/{executionId}/events"):
+            page.locator(f".opblock-summary-path[data-path='{path}']").first.wait_for()
+        page.locator(".opblock-summary-path[data-path='/api/executions/{executionId}/cancel']").wait_for()
 
         page.locator("button.authorize").first.click()
         page.locator(".modal-ux input").first.fill(deployment["apiKey"])
@@ -114,6 +121,11 @@ def test_redoc_renders_the_operation_and_code_samples_offline(
         page.screenshot(path=str(screenshot_dir / "redoc.png"))
         page.get_by_role("tab", name="Python (requests)").click()
         page.get_by_text("import requests").first.wait_for()
+        page.get_by_role("tab", name="Python (httpx): stream the run's events").first.click()
+        page.get_by_text('"Accept": "text/event-stream"').first.wait_for()
+        for heading in ("The run: status, inputs, outputs, trace", "The run's events", "Cancel the run"):
+            page.get_by_role("heading", name=heading).wait_for()
+        page.get_by_text("runFinished").first.wait_for()
         page.wait_for_load_state("networkidle")
         assert recorded.foreign(live_server.base_url) == []
         assert recorded.policy_violations() == []

@@ -13,6 +13,7 @@ import pytest
 from fastapi import FastAPI
 
 from clara_runner.contract.media import data_url, tiny_pdf, tiny_png
+from clara_runner.contract.snippets import SNIPPETS
 from clara_runner.flow.nodes.base import NodeCall, NodeType, PortSpec
 from clara_runner.flow.nodes.registry import NodeRegistry
 from clara_runner.runtime.services import Runtime
@@ -116,7 +117,7 @@ async def test_a_bad_allow_unknown_fields_value_is_a_validation_error(client: ht
 async def test_details_carry_snippets_and_the_same_document_as_schema(client: httpx2.AsyncClient) -> None:
     await deploy(client)
     details = (await client.get("/api/workflows/hello-world")).json()["workflow"]
-    assert set(details["snippets"]) == {"curl", "python", "javascript"}
+    assert list(details["snippets"]) == [snippet.key for snippet in SNIPPETS]
     assert "http://localhost/api/workflows/hello-world/execute" in details["snippets"]["curl"]
     schema = await document_of(client, "hello-world")
     assert (await client.get("/api/workflows/hello-world/openapi.json")).json() == schema

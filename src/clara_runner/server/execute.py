@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from clara_runner import jsonio
 from clara_runner.clock import iso_now
+from clara_runner.contract.runs import MODE_PARAMETERS, MODES_DESCRIPTION
 from clara_runner.runtime.services import Runtime
 from clara_runner.server import presenters
 from clara_runner.server.bodies import read_limited
@@ -21,7 +22,7 @@ from clara_runner.server.deps import checked_slug, links, runtime
 from clara_runner.server.event_stream import event_stream
 from clara_runner.server.presenters import Links
 from clara_runner.server.replies import JSON, render_execution, reply_response, success_response
-from clara_runner.server.run_modes import MODE_PARAMETERS, MODES_DESCRIPTION, RunMode, requested_mode
+from clara_runner.server.run_modes import RunMode, requested_mode
 from clara_runner.server.schemas import DEPLOYMENT_KEY, ExecutionResult, RunAccepted, errors, ok
 from clara_runner.service.deployments.slugs import MAX_SLUG_LENGTH, SLUG_PATTERN
 from clara_runner.service.deployments.versions import VERSION_HEADER

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from html import escape
 
+from clara_runner.contract.snippets import SNIPPET_TITLES
+
 ASSETS = "/api/static"
 REDOC_BUNDLE = f"{ASSETS}/redoc/redoc.standalone.js"
 CONTENT_SECURITY_POLICY = (
@@ -17,8 +19,6 @@ CONTENT_SECURITY_POLICY = (
     "img-src 'self' data:; connect-src 'self'; font-src 'self' data:; worker-src 'self' blob:; "
     "frame-ancestors 'none'"
 )
-
-_SNIPPET_TITLES = {"curl": "curl", "python": "Python (requests)", "javascript": "JavaScript (fetch)"}
 
 
 def _head(title: str, *stylesheets: str) -> str:
@@ -38,13 +38,13 @@ def _snippets(snippets: Mapping[str, str], other_view: str | None) -> str:
     if not snippets and not other_view:
         return ""
     blocks = "".join(
-        f"<h3>{escape(_SNIPPET_TITLES.get(language, language))}</h3>\n"
+        f"<h3>{escape(SNIPPET_TITLES.get(language, language))}</h3>\n"
         f'<pre class="clara-snippet" data-language="{escape(language, quote=True)}">'
         f"<code>{escape(source)}</code></pre>\n"
         for language, source in snippets.items()
     )
     link = f'<p><a href="{escape(other_view, quote=True)}">Reference view (ReDoc)</a></p>\n' if other_view else ""
-    summary = "<summary>Code samples: call this API with curl, Python or JavaScript</summary>\n"
+    summary = "<summary>Code samples: call this API with curl, Python or JavaScript (sync, stream, async)</summary>\n"
     details = f'<details class="clara-snippets">\n{summary}{blocks}</details>\n' if snippets else ""
     return f'<section class="clara-header">\n{link}{details}</section>\n'
 

@@ -16,46 +16,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from starlette.datastructures import Headers, QueryParams
 
+from clara_runner.contract.runs import EVENT_STREAM, QUERY_MODES
 from clara_runner.errors import InvalidParameter
 
 ModeName = Literal["sync", "stream", "async", "wait"]
-_QUERY_MODES: tuple[ModeName, ...] = ("sync", "stream", "async")
-EVENT_STREAM = "text/event-stream"
-
-
-MODES_DESCRIPTION = (
-    "Modes: sync (default) answers the result; stream (`Accept: text/event-stream` or `?stream=true`) answers "
-    "Server-Sent Events, the sync body last as `run.finished`; async (`Prefer: respond-async` or `?mode=async`) "
-    "answers 202 at once with the run's URLs; `Prefer: wait=N` answers the result if the run ends within N "
-    "seconds (at most MAX_EXECUTION_TIME), else 202 as async."
-)
-MODE_PARAMETERS: tuple[dict[str, Any], ...] = (
-    {
-        "name": "mode",
-        "in": "query",
-        "required": False,
-        "description": "sync (default), stream or async",
-        "schema": {"type": "string", "enum": list(_QUERY_MODES)},
-    },
-    {
-        "name": "stream",
-        "in": "query",
-        "required": False,
-        "description": "true: the same as mode=stream",
-        "schema": {"type": "boolean"},
-    },
-    {
-        "name": "Prefer",
-        "in": "header",
-        "required": False,
-        "description": "`respond-async` (async mode) and/or `wait=N` (wait up to N seconds, then 202)",
-        "schema": {"type": "string"},
-    },
-)
 
 
 class InvalidMode(InvalidParameter):
@@ -82,8 +50,8 @@ SYNC = RunMode("sync")
 def requested_mode(query: QueryParams, headers: Headers, max_wait_seconds: float) -> RunMode:
     mode = query.get("mode")
     stream = query.get("stream")
-    if mode is not None and mode not in _QUERY_MODES:
-        raise InvalidMode(f"mode must be one of: {', '.join(_QUERY_MODES)} (got '{mode[:40]}')")
+    if mode is not None and mode not in QUERY_MODES:
+        raise InvalidMode(f"mode must be one of: {', '.join(QUERY_MODES)} (got '{mode[:40]}')")
     if stream is not None and stream not in ("true", "false"):
         raise InvalidMode("stream must be true or false")
     if mode == "stream" or stream == "true":

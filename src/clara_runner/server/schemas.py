@@ -104,9 +104,17 @@ class DeploymentSummary(_Shape):
 
 
 class Snippets(_Shape):
+    """The keys of `contract.snippets.SNIPPETS`: sync, then stream and async, each in three languages."""
+
     curl: str
     python: str
     javascript: str
+    curlStream: str = Field(description="Stream the run's events (Accept: text/event-stream)")
+    pythonStream: str
+    javascriptStream: str
+    curlAsync: str = Field(description="Start the run (Prefer: respond-async), then poll its statusUrl")
+    pythonAsync: str
+    javascriptAsync: str
 
 
 class WorkflowDetails(DeploymentSummary):
