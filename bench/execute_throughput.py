@@ -95,20 +95,27 @@ def runner_server(env: dict[str, str], port: int) -> AbstractContextManager[subp
     return server_process(command, {**env, "WEB_CONCURRENCY": "1"}, port)
 
 
-@contextmanager
-def quiet_sqlite_runner(folder: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+def quiet_sqlite_runner(folder: str, **settings: str) -> AbstractContextManager[tuple[subprocess.Popen[bytes], str]]:
     """(the server process, its base URL): a runner on a fresh SQLite database in `folder`, rate limit
-    off, for benchmarks that load it with something other than hello-world."""
+    off, for benchmarks that load it with something other than hello-world; `settings` are more
+    environment variables for it."""
+    return quiet_runner(folder, f"sqlite:///{folder}/runner.db", **settings)
+
+
+@contextmanager
+def quiet_runner(folder: str, database_url: str, **settings: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`quiet_sqlite_runner` on the (fresh) database at `database_url`, e.g. one of `database_urls`."""
     env = {
-        "DATABASE_URL": f"sqlite:///{folder}/runner.db",
+        "DATABASE_URL": database_url,
         "CLARA_DATA_DIR": folder,
         "CLARA_SECRET_KEY": "bench",
         "LOG_LEVEL": "warning",
         "RATE_LIMIT_ENABLED": "false",
+        **settings,
     }
     from clara_runner.store.migrate import upgrade
 
-    upgrade(env["DATABASE_URL"])
+    upgrade(database_url)
     port = free_port()
     with runner_server(env, port) as process:
         yield process, f"http://127.0.0.1:{port}"
