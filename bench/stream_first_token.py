@@ -20,7 +20,9 @@ Both go through the same client (one aiohttp session, the same SSE reader), so t
 the runner adds before the first token: admission, the run's `running` row and `run.started` event, the
 engine up to the node, the node's own request through the OpenAI SDK, and relaying the token. Printed:
 p50 and p99 of both and of the paired difference, and the p50 difference of each of `--rounds` blocks
-of consecutive pairs (the spread). Target: difference <= 5 ms at p50.
+of consecutive pairs (the spread). Target: difference <= 5 ms at p50. Where the difference goes is
+printed from the runner's own events as they arrive: until `run.started`, from it to the `llm` node's
+`node.started`, and from there to the first token less the floor (the node's request and the relay).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
@@ -52,21 +55,22 @@ WARM_UP = 10
 """Pairs sent first and not counted: the first run builds the SDK client, the first connections open."""
 
 
-async def first_token_ms(
-    session: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str], is_token: Callable[[Event], bool]
-) -> tuple[float, list[Event]]:
-    """(milliseconds from sending to the first event `is_token` accepts, every event of the response)."""
+async def timed_events(
+    session: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str]
+) -> list[tuple[float, Event]]:
+    """Every event of the response, with the milliseconds from sending the request to its arrival."""
     started = time.perf_counter()
-    first: float | None = None
-    events: list[Event] = []
+    events: list[tuple[float, Event]] = []
     async with session.post(url, data=body, headers=headers) as response:
         assert response.status == 200, await response.text()
         async for event in sse_events(response):
-            if first is None and is_token(event):
-                first = (time.perf_counter() - started) * 1000
-            events.append(event)
-    assert first is not None, events
-    return first, events
+            events.append(((time.perf_counter() - started) * 1000, event))
+    return events
+
+
+def first_ms(events: list[tuple[float, Event]], accept: Callable[[Event], bool]) -> float:
+    """When the first event `accept` takes arrived."""
+    return next(arrived for arrived, event in events if accept(event))
 
 
 def is_content_chunk(event: Event) -> bool:
@@ -80,8 +84,30 @@ def is_llm_token(event: Event) -> bool:
     return event.name == "llm.token"
 
 
-async def measure(model_url: str, execute_url: str, key: str, pairs: int) -> tuple[list[float], list[float]]:
-    """(floor ms, runner ms) of `pairs` pairs after the warm-up, the pair's order alternating."""
+def is_run_started(event: Event) -> bool:
+    return event.name == "run.started"
+
+
+def is_llm_started(event: Event) -> bool:
+    return event.name == "node.started" and json.loads(event.data)["nodeId"] == "llm"
+
+
+@dataclass
+class Timings:
+    """Milliseconds from sending, per measured pair."""
+
+    floor: list[float] = field(default_factory=list)
+    """The model's first content chunk, asked directly."""
+    runner: list[float] = field(default_factory=list)
+    """The runner's first `llm.token`."""
+    run_started: list[float] = field(default_factory=list)
+    """The runner's `run.started` (admitted, `running` row and first event stored)."""
+    llm_started: list[float] = field(default_factory=list)
+    """The runner's `node.started` of the `llm` node (the engine is about to call the model)."""
+
+
+async def measure(model_url: str, execute_url: str, key: str, pairs: int) -> Timings:
+    """The timings of `pairs` pairs after the warm-up, the pair's order alternating."""
     floor_body = json.dumps(chat_body(QUESTION)).encode()
     floor_headers = {"Authorization": f"Bearer {FAKE_KEY}", "Content-Type": "application/json"}
     runner_body = json.dumps({"question": QUESTION}).encode()
@@ -91,27 +117,29 @@ async def measure(model_url: str, execute_url: str, key: str, pairs: int) -> tup
         "Accept": "text/event-stream",
     }
 
-    async def floor(session: aiohttp.ClientSession) -> float:
-        elapsed, _ = await first_token_ms(session, model_url, floor_body, floor_headers, is_content_chunk)
-        return elapsed
+    async def floor(session: aiohttp.ClientSession) -> list[tuple[float, Event]]:
+        return await timed_events(session, model_url, floor_body, floor_headers)
 
-    async def runner(session: aiohttp.ClientSession) -> float:
-        elapsed, events = await first_token_ms(session, execute_url, runner_body, runner_headers, is_llm_token)
-        assert events[-1].name == "run.finished", events[-1]
-        assert json.loads(events[-1].data)["outputs"] == {"answer": answer_of(QUESTION)}, events[-1]
-        return elapsed
+    async def runner(session: aiohttp.ClientSession) -> list[tuple[float, Event]]:
+        events = await timed_events(session, execute_url, runner_body, runner_headers)
+        last = events[-1][1]
+        assert last.name == "run.finished", last
+        assert json.loads(last.data)["outputs"] == {"answer": answer_of(QUESTION)}, last
+        return events
 
-    floors, runners = [], []
+    timings = Timings()
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=4)) as session:
         for index in range(WARM_UP + pairs):
             if index % 2:
-                runner_ms, floor_ms = await runner(session), await floor(session)
+                runner_events, floor_events = await runner(session), await floor(session)
             else:
-                floor_ms, runner_ms = await floor(session), await runner(session)
+                floor_events, runner_events = await floor(session), await runner(session)
             if index >= WARM_UP:
-                floors.append(floor_ms)
-                runners.append(runner_ms)
-    return floors, runners
+                timings.floor.append(first_ms(floor_events, is_content_chunk))
+                timings.runner.append(first_ms(runner_events, is_llm_token))
+                timings.run_started.append(first_ms(runner_events, is_run_started))
+                timings.llm_started.append(first_ms(runner_events, is_llm_started))
+    return timings
 
 
 def main() -> None:
@@ -134,9 +162,10 @@ def main() -> None:
     ):
         deployed = httpx2.post(f"{base}/api/deploy", json={"name": "Ask", "workflow": ask_flow()}).json()
         deployment = deployed["deployment"]
-        floors, runners = asyncio.run(
+        timings = asyncio.run(
             measure(f"{model_base}/chat/completions", deployment["endpoint"], deployment["apiKey"], args.requests)
         )
+    floors, runners = timings.floor, timings.runner
     differences = [runner - floor for floor, runner in zip(floors, runners, strict=True)]
     block = max(1, len(differences) // args.rounds)
     block_p50s = [statistics.median(differences[start : start + block]) for start in range(0, len(differences), block)]
@@ -152,6 +181,14 @@ def main() -> None:
         f"   blocks of {block}: p50 {min(block_p50s):.2f}-{max(block_p50s):.2f}; target p50 <= {TARGET_MS:.0f} ms"
     )
     print(f"ratio runner / floor at p50: {statistics.median(runners) / statistics.median(floors):.2f}")
+    engine = [llm - run for run, llm in zip(timings.run_started, timings.llm_started, strict=True)]
+    model = [token - llm - floor for floor, llm, token in zip(floors, timings.llm_started, runners, strict=True)]
+    print(
+        "where the difference goes (p50 ms): until run.started "
+        f"{statistics.median(timings.run_started):.2f}; run.started to the llm node's node.started "
+        f"{statistics.median(engine):.2f}; from there to the first token, minus the floor "
+        f"{statistics.median(model):.2f}"
+    )
 
 
 if __name__ == "__main__":
