@@ -2,7 +2,7 @@
 SQLite and PostgreSQL.
 
     .venv/bin/python bench/execute_throughput.py [--seconds 10] [--connections 32] [--rounds 3]
-        [--databases sqlite,postgresql] [--rate-limits off,database,redis]
+        [--databases sqlite,postgresql] [--rate-limits off,database,redis] [--modes sync,async]
 
 Needs `wrk` (Debian package `wrk`) as the load generator. Every server runs under the same uvicorn
 settings (one worker, uvloop, httptools, no access log) on 127.0.0.1. The floor is `floor_app.py`: a
@@ -17,6 +17,12 @@ hits every target alike; medians of the rounds are printed. Server CPU per reque
 Rate-limit modes of the runner: `off` (RATE_LIMIT_ENABLED=false: the execute path itself),
 `database` (the default counter) and `redis` (REDIS_URL set). The limit is raised so that no request
 is refused.
+
+`--modes sync,async` also loads every runner with `Prefer: respond-async` (async submit: 202 with the
+run's URLs, the run going on in a task of its own), in turn with the sync loads of the same server in
+every round, and prints async against sync (target >= 0.9x), then how the runs ended: the count of
+execution rows by status, sync and detached apart (a detached run has an event log), once every run
+has finished.
 """
 
 from __future__ import annotations
@@ -64,6 +70,9 @@ TARGETS = {
     ("sqlite", "database"): (0.6, None),
 }
 """(minimum throughput ratio, maximum p99 ratio) the issue sets, by database and rate-limit mode."""
+ASYNC_TARGET = 0.9
+"""Minimum async-submit throughput as a share of sync execute's on the same server."""
+RESPOND_ASYNC = {"Prefer": "respond-async"}
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -95,20 +104,27 @@ def runner_server(env: dict[str, str], port: int) -> AbstractContextManager[subp
     return server_process(command, {**env, "WEB_CONCURRENCY": "1"}, port)
 
 
-@contextmanager
-def quiet_sqlite_runner(folder: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+def quiet_sqlite_runner(folder: str, **settings: str) -> AbstractContextManager[tuple[subprocess.Popen[bytes], str]]:
     """(the server process, its base URL): a runner on a fresh SQLite database in `folder`, rate limit
-    off, for benchmarks that load it with something other than hello-world."""
+    off, for benchmarks that load it with something other than hello-world; `settings` are more
+    environment variables for it."""
+    return quiet_runner(folder, f"sqlite:///{folder}/runner.db", **settings)
+
+
+@contextmanager
+def quiet_runner(folder: str, database_url: str, **settings: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`quiet_sqlite_runner` on the (fresh) database at `database_url`, e.g. one of `database_urls`."""
     env = {
-        "DATABASE_URL": f"sqlite:///{folder}/runner.db",
+        "DATABASE_URL": database_url,
         "CLARA_DATA_DIR": folder,
         "CLARA_SECRET_KEY": "bench",
         "LOG_LEVEL": "warning",
         "RATE_LIMIT_ENABLED": "false",
+        **settings,
     }
     from clara_runner.store.migrate import upgrade
 
-    upgrade(env["DATABASE_URL"])
+    upgrade(database_url)
     port = free_port()
     with runner_server(env, port) as process:
         yield process, f"http://127.0.0.1:{port}"
@@ -204,6 +220,14 @@ class Target:
     process: subprocess.Popen[bytes]
     url: str
     headers: dict[str, str]
+    rate_limit: str | None = None
+    """The runner's rate-limit mode (None: the floor)."""
+    run_mode: str = "sync"
+
+    def submitting_async(self) -> Target:
+        """The same server and URL, loaded with `Prefer: respond-async`."""
+        headers = {**self.headers, **RESPOND_ASYNC}
+        return Target(f"async (rl {self.rate_limit})", self.process, self.url, headers, self.rate_limit, "async")
 
     def load(self, seconds: int, connections: int) -> Measured:
         return wrk(self.url, self.headers, seconds, connections, self.process.pid)
@@ -223,7 +247,7 @@ def start_runner(stack: ExitStack, url: str, folder: Path, rate_limit: str) -> T
     body = {"name": f"Hello World {rate_limit}", "workflow": HELLO_WORLD}
     deployment = httpx2.post(deploy_url, json=body).json()["deployment"]
     headers = {"Authorization": f"Bearer {deployment['apiKey']}", "Content-Type": "application/json"}
-    return Target(f"runner (rl {rate_limit})", server, deployment["endpoint"], headers)
+    return Target(f"runner (rl {rate_limit})", server, deployment["endpoint"], headers, rate_limit)
 
 
 def start_floor(stack: ExitStack, url: str) -> Target:
@@ -242,7 +266,17 @@ def median(runs: list[Measured]) -> Measured:
     )
 
 
-def measure(kind: str, modes: list[str], args: argparse.Namespace) -> dict[str, list[Measured]]:
+@dataclass
+class Results:
+    """Every load of one database, by target, and how the runner's runs ended."""
+
+    targets: list[Target]
+    runs: dict[str, list[Measured]]
+    endings: list[tuple[str, str, str, int]]
+    """(deployment name, `sync` or `detached`, status, rows)."""
+
+
+def measure(kind: str, rate_limits: list[str], run_modes: list[str], args: argparse.Namespace) -> Results:
     """Every target of one database, loaded in turn for `rounds` rounds."""
     with tempfile.TemporaryDirectory() as folder, ExitStack() as stack:
         runner_url, floor_url = database_urls(kind, Path(folder))
@@ -250,12 +284,40 @@ def measure(kind: str, modes: list[str], args: argparse.Namespace) -> dict[str, 
 
         upgrade(runner_url)
         targets = [start_floor(stack, floor_url)]
-        targets += [start_runner(stack, runner_url, Path(folder), mode) for mode in modes]
+        for rate_limit in rate_limits:
+            runner = start_runner(stack, runner_url, Path(folder), rate_limit)
+            targets += [runner if run_mode == "sync" else runner.submitting_async() for run_mode in run_modes]
         runs: dict[str, list[Measured]] = {target.name: [] for target in targets}
         for _ in range(args.rounds):
             for target in targets:
                 runs[target.name].append(target.load(args.seconds, args.connections))
-    return runs
+        endings = run_endings(runner_url) if "async" in run_modes else []
+    return Results(targets, runs, endings)
+
+
+def run_endings(database_url: str, seconds: float = 60) -> list[tuple[str, str, str, int]]:
+    """(deployment name, `sync` or `detached`, status, rows) of every execution, once none is still
+    queued or running (or after `seconds`): async runs go on after their 202."""
+    from sqlalchemy import create_engine, text
+
+    from clara_runner.store.database import sync_database_url
+
+    engine = create_engine(sync_database_url(database_url))
+    unfinished = text("SELECT count(*) FROM executions WHERE status IN ('queued', 'running')")
+    endings = text(
+        "SELECT d.name, CASE WHEN EXISTS (SELECT 1 FROM execution_events v WHERE v.execution_id = e.id) "
+        "THEN 'detached' ELSE 'sync' END AS kind, e.status, count(*) FROM executions e "
+        "JOIN deployments d ON d.id = e.deployment_id GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+    )
+    try:
+        deadline = time.monotonic() + seconds
+        with engine.connect() as conn:
+            while conn.execute(unfinished).scalar_one() and time.monotonic() < deadline:
+                conn.rollback()
+                time.sleep(0.5)
+            return [(name, kind, status, count) for name, kind, status, count in conn.execute(endings)]
+    finally:
+        engine.dispose()
 
 
 def main() -> None:
@@ -265,24 +327,31 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="rounds over every target; medians are printed")
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--rate-limits", default="off,database,redis", help="runner rate-limit modes to measure")
+    parser.add_argument("--modes", default="sync", help="execute modes to load each runner with: sync, async")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install -y wrk")
     modes = args.rate_limits.split(",")
+    run_modes = args.modes.split(",")
+    if not set(run_modes) <= {"sync", "async"}:
+        sys.exit("--modes takes sync and/or async")
     print(
         f"hello-world execute, {args.connections} connections, {args.seconds} s per load, 1 uvicorn worker each; "
         f"median of {args.rounds} rounds, targets loaded in turn within each round"
     )
     header = f"{'database':<11} {'server':<18} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'cpu ms/req':>10}"
     print(f"{header} {'non-2xx':>7} {'ratio':>6} {'spread':>11} {'p99 x':>6}  target")
+    results: dict[str, Results] = {}
     for kind in args.databases.split(","):
-        runs = measure(kind, modes if kind == "postgresql" else [m for m in modes if m != "redis"], args)
+        rate_limits = modes if kind == "postgresql" else [m for m in modes if m != "redis"]
+        results[kind] = result = measure(kind, rate_limits, run_modes, args)
+        runs = result.runs
         floor = median(runs["floor"])
-        for name, measured_runs in runs.items():
+        for target_of in result.targets:
+            name, measured_runs = target_of.name, runs[target_of.name]
             measured = median(measured_runs)
             ratios = [run.requests_per_second / floor.requests_per_second for run in measured_runs]
-            mode = name.removeprefix("runner (rl ").removesuffix(")")
-            target = TARGETS.get((kind, mode))
+            target = TARGETS.get((kind, target_of.rate_limit or "")) if target_of.run_mode == "sync" else None
             wanted = "" if target is None else f">= {target[0]}" + (f", p99 <= {target[1]}x" if target[1] else "")
             print(
                 f"{kind:<11} {name:<18} {measured.requests_per_second:>7.0f} {measured.p50_ms:>7.2f} "
@@ -290,6 +359,33 @@ def main() -> None:
                 f"{measured.requests_per_second / floor.requests_per_second:>6.2f} "
                 f"{min(ratios):>5.2f}-{max(ratios):<5.2f} {measured.p99_ms / floor.p99_ms:>6.2f}  {wanted}"
             )
+    if "async" in run_modes and "sync" in run_modes:
+        print_async_against_sync(results)
+
+
+def print_async_against_sync(results: dict[str, Results]) -> None:
+    """Async submit next to sync execute on the same server (ratios paired by round), then the runs' endings."""
+    print(f"\nasync submit (Prefer: respond-async) against sync execute, same server; target >= {ASYNC_TARGET}x")
+    print(
+        f"{'database':<11} {'rate limit':<10} {'async/sync':>10} {'spread':>11} {'p50 x':>6} {'p99 x':>6} {'cpu x':>6}"
+    )
+    for kind, result in results.items():
+        for target in result.targets:
+            if target.run_mode != "async":
+                continue
+            async_runs, sync_runs = result.runs[target.name], result.runs[f"runner (rl {target.rate_limit})"]
+            ratios = [a.requests_per_second / s.requests_per_second for a, s in zip(async_runs, sync_runs, strict=True)]
+            async_median, sync_median = median(async_runs), median(sync_runs)
+            print(
+                f"{kind:<11} {target.rate_limit or '':<10} {statistics.median(ratios):>10.2f} "
+                f"{min(ratios):>5.2f}-{max(ratios):<5.2f} {async_median.p50_ms / sync_median.p50_ms:>6.2f} "
+                f"{async_median.p99_ms / sync_median.p99_ms:>6.2f} "
+                f"{async_median.cpu_ms_per_request / sync_median.cpu_ms_per_request:>6.2f}"
+            )
+    print("\nhow the runs ended (execution rows once none is queued or running)")
+    for kind, result in results.items():
+        for name, run_kind, status, count in result.endings:
+            print(f"{kind:<11} {name:<24} {run_kind:<9} {status:<12} {count:>9,}")
 
 
 if __name__ == "__main__":

@@ -16,24 +16,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx2
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.execute_throughput import free_port
+from bench.streaming import start_fake_openai
 from clara_runner.flow.context import RunContext, ServiceEndpoints, default_http_clients
 from clara_runner.flow.formats import parse_flow
 from clara_runner.flow.nodes import default_registry
 from clara_runner.flow.plan import compile_flow
 from clara_runner.flow.runner import run
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def fan_out(nodes: int) -> dict[str, object]:
@@ -45,27 +43,6 @@ def fan_out(nodes: int) -> dict[str, object]:
         connections.append({"source": "in", "target": f"llm-{index}", "targetHandle": "user"})
         connections.append({"source": f"llm-{index}", "target": f"out-{index}", "sourceHandle": "response"})
     return {"nodes": flow_nodes, "connections": connections}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def start_server(port: int, delay: float) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "tests.fakes.openai_server", "--port", str(port), "--delay", str(delay)]
-    process = subprocess.Popen(command, cwd=ROOT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx2.get(f"http://127.0.0.1:{port}/v1/models", timeout=1).status_code == 200:
-                return process
-        except httpx2.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("the fake OpenAI server did not start")
 
 
 @dataclass(frozen=True)
@@ -117,7 +94,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     arguments = parser.parse_args()
     port = free_port()
-    server = start_server(port, arguments.delay)
+    server = start_fake_openai(port, arguments.delay)
     try:
         engine, floor = asyncio.run(measure(f"http://127.0.0.1:{port}/v1", arguments.nodes, arguments.runs))
     finally:

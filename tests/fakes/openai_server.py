@@ -17,7 +17,7 @@ What it answers is set by attributes:
 * `api_key`: when set, requests without `Authorization: Bearer <api_key>` get HTTP 401;
 * plus everything of `LoopbackServer` (recorded `requests`, `delay`, `fail_next`, `drop_next`).
 
-`python -m tests.fakes.openai_server --port 8091 --delay 0.1` serves one in its own process.
+`python -m tests.fakes.openai_server --port 8091 --delay 0.1 [--token-delay 0.01]` serves one in its own process.
 """
 
 from __future__ import annotations
@@ -178,9 +178,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Serve a fake OpenAI-compatible API (echo replies).")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--delay", type=float, default=0.0, help="seconds to wait before each answer")
+    parser.add_argument("--token-delay", type=float, default=0.0, help="seconds between two streamed chunks")
     arguments = parser.parse_args()
     server = FakeOpenAI()
     server.delay = arguments.delay
+    server.token_delay = arguments.token_delay
     uvicorn.run(server, host="127.0.0.1", port=arguments.port, log_level="warning", backlog=2048)
 
 
