@@ -161,13 +161,14 @@ execution_events = Table(
     metadata,
     Column("execution_id", Uuid, ForeignKey("executions.id", ondelete="CASCADE"), primary_key=True),
     Column("seq", Integer, primary_key=True),
-    Column("event", String(32), nullable=False),
-    Column("data", Text, nullable=False),
+    Column("last_seq", Integer, nullable=False),
+    Column("events", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
 )
-"""The event log of a run started in stream, async or wait mode, in order (`seq` is the SSE event id);
-`data` is kept as the exact JSON text sent live, so a replay is byte for byte what a live reader got.
-Deleted with its run."""
+"""The event log of a run started in stream, async or wait mode, as chunks: each row holds the events
+`seq` to `last_seq` (SSE ids) that one flush stored, as a JSON array of `[seq, name, data]` with `data`
+the exact JSON text sent live (a string), so a replay is byte for byte what a live reader got. One row
+per run per flush, not per event: a quick run's whole log is one row. Deleted with its run."""
 
 rate_limit_windows = Table(
     "rate_limit_windows",

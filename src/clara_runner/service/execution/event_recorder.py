@@ -69,14 +69,18 @@ class EventRecorder:
     async def _write(self, logs: list[RunEventLog]) -> None:
         now = utcnow()
         counts = [(log, len(log.events)) for log in logs]
-        rows = [
-            event_queries.EventRow(log.execution_id, event.seq, event.name, event.data.decode(), now)
+        chunks = [
+            event_queries.EventChunk(
+                log.execution_id,
+                [(event.seq, event.name, event.data.decode()) for event in log.events[log.persisted : count]],
+                now,
+            )
             for log, count in counts
-            for event in log.events[log.persisted : count]
+            if count > log.persisted
         ]
-        if not rows:
+        if not chunks:
             return
         async with self._database.write() as conn:
-            await event_queries.insert_events(conn, rows)
+            await event_queries.insert_chunks(conn, chunks)
         for log, count in counts:
             log.persisted = count

@@ -33,7 +33,8 @@ from clara_runner.store.records import ExecutionRecord
 from clara_runner.store.tables import UNFINISHED
 
 POLL_SECONDS = 0.5
-_PAGE = 500
+_PAGE = 100
+"""Chunks read per query."""
 _LAST_EVENTS_POLLS = 4
 """How many polls a reader waits for the last events of a finished run (stored within a flush interval
 of its row; a run whose process died has none, and its stream ends after these)."""
@@ -136,12 +137,12 @@ class RunResources:
         while True:
             async with self._database.read() as conn:
                 rows = await event_queries.events_after(conn, execution_id, after, _PAGE)
-            for row in rows:
-                after = row.seq
-                yield LoggedEvent(row.seq, row.event, row.data.encode())
-                if row.event in TERMINAL:
+            for seq, name, data in rows:
+                after = seq
+                yield LoggedEvent(seq, name, data.encode())
+                if name in TERMINAL:
                     return
-            if len(rows) == _PAGE:
+            if rows:
                 continue
             record = await self._find(execution_id)
             if record is None or record.status not in UNFINISHED:

@@ -1,4 +1,4 @@
-"""Execution events: the persisted event log of a streamed, asynchronous or handed-off run.
+"""Execution events: the persisted event log of a streamed, asynchronous or handed-off run, in chunks.
 
 Revision ID: 0007_execution_events
 Revises: 0006_server_secrets
@@ -23,8 +23,8 @@ def upgrade() -> None:
         "execution_events",
         sa.Column("execution_id", sa.Uuid(), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
-        sa.Column("event", sa.String(length=32), nullable=False),
-        sa.Column("data", sa.Text(), nullable=False),
+        sa.Column("last_seq", sa.Integer(), nullable=False),
+        sa.Column("events", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["execution_id"],
