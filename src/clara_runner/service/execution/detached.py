@@ -68,7 +68,9 @@ class DetachedRuns:
         recorded: asyncio.Future[None] = loop.create_future()
 
         def on_recorded() -> None:
-            self._recorder.track(events)
+            """The run has a stored row (its `running` one, or its final one as its task ends), or was refused."""
+            if started.done():
+                self._recorder.track(events)
             if not recorded.done():
                 recorded.set_result(None)
 
@@ -79,7 +81,8 @@ class DetachedRuns:
 
         detachment = Detachment(execution_id, events, on_started)
         task = asyncio.create_task(self._complete(admission, request, detachment, started), name="detached-run")
-        await asyncio.wait((recorded, task), return_when=asyncio.FIRST_COMPLETED)
+        task.add_done_callback(lambda _: on_recorded())
+        await recorded
         if not started.done():
             task.result()
             raise AssertionError("a detached run ended without starting or being refused")

@@ -52,7 +52,8 @@ class RunEventLog:
         self.persisted = 0
         """How many events, from the first, are stored in the database."""
         self.closed = False
-        self._changed = asyncio.Event()
+        self._changed: asyncio.Event | None = None
+        """Set on the next change, for followers waiting on one (made only when someone waits)."""
         self._tokens: dict[str, list[str]] = {}
         self._tokens_scheduled = False
 
@@ -95,13 +96,14 @@ class RunEventLog:
         """Every event with a sequence number above `after`, then each new one as it comes, until the log closes."""
         position = after
         while True:
-            changed = self._changed
             while position < len(self.events):
                 position += 1
                 yield self.events[position - 1]
             if self.closed:
                 return
-            await changed.wait()
+            if self._changed is None:
+                self._changed = asyncio.Event()
+            await self._changed.wait()
 
     def _token(self, node_id: str, text: str) -> None:
         if not text:
@@ -126,5 +128,6 @@ class RunEventLog:
         return event
 
     def _wake(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
