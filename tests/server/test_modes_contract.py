@@ -10,23 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
-import pytest
 from httpx_sse import ServerSentEvent
 
-from clara_runner.server.app import create_app
 from tests.apps import wait_until
 from tests.contract.support import edge
 from tests.e2e.test_if_else_e2e import GATE
 from tests.fakes.openai_server import FakeOpenAI
 from tests.openapi_checks import schema_errors
-from tests.server.test_run_modes import STREAM, read_stream, wait_final
-from tests.serving import serve_in_process
-from tests.support import ask_flow, bearer, make_settings
+from tests.server.runs_support import STREAM, read_stream, wait_final
+from tests.support import ask_flow, bearer
 
 EXECUTE = "/api/workflows/{slug}/execute"
 EXECUTION = "/api/executions/{executionId}"
@@ -40,25 +36,6 @@ FAILING = {
     ],
     "connections": [edge("in", "parse"), edge("parse", "out")],
 }
-
-
-@pytest.fixture
-async def base_url(database_url: str, tmp_path: Path, openai_server: FakeOpenAI) -> AsyncIterator[str]:
-    settings = make_settings(
-        database_url,
-        tmp_path / "data",
-        OPENAI_API_BASE_URL=openai_server.base_url,
-        OPENAI_API_KEY="sk-server-key-for-tests",
-        RATE_LIMIT_MAX_REQUESTS=1000,
-    )
-    async with serve_in_process(create_app(settings)) as url:
-        yield url
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=30) as client:
-        yield client
 
 
 class Deployed:

@@ -3,45 +3,19 @@ with a real SSE client (httpx-sse) and a loopback OpenAI-compatible model that s
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-from httpx_sse import ServerSentEvent, aconnect_sse
 
 from clara_runner.server.app import create_app
 from tests.apps import wait_until
 from tests.fakes.openai_server import FakeOpenAI
+from tests.server.runs_support import STREAM, read_stream, wait_final
 from tests.serving import serve_in_process
 from tests.support import ask_flow, bearer, make_settings
 from tests.webhook_receiver import webhook_receiver
-
-FINAL = {"success", "error", "timeout", "cancelled", "interrupted"}
-STREAM = {"Accept": "text/event-stream"}
-
-
-@pytest.fixture
-async def base_url(database_url: str, tmp_path: Path, openai_server: FakeOpenAI) -> AsyncIterator[str]:
-    settings = make_settings(
-        database_url,
-        tmp_path / "data",
-        OPENAI_API_BASE_URL=openai_server.base_url,
-        OPENAI_API_KEY="sk-server-key-for-tests",
-        RATE_LIMIT_MAX_REQUESTS=1000,
-        SHUTDOWN_GRACE_SECONDS=1,
-    )
-    async with serve_in_process(create_app(settings)) as url:
-        yield url
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=30) as client:
-        yield client
 
 
 async def deploy_ask(http: httpx.AsyncClient, base_url: str, **options: Any) -> dict[str, Any]:
@@ -49,30 +23,6 @@ async def deploy_ask(http: httpx.AsyncClient, base_url: str, **options: Any) -> 
     assert response.status_code == 201, response.text
     deployment: dict[str, Any] = response.json()["deployment"]
     return deployment
-
-
-async def read_stream(
-    http: httpx.AsyncClient, method: str, url: str, *, stop_after: int | None = None, **kwargs: Any
-) -> tuple[httpx.Response, list[ServerSentEvent]]:
-    """The response and its events, until the stream ends (or `stop_after` events, then hang up)."""
-    events: list[ServerSentEvent] = []
-    async with aconnect_sse(http, method, url, **kwargs) as source:
-        async for event in source.aiter_sse():
-            events.append(event)
-            if stop_after is not None and len(events) == stop_after:
-                break
-        return source.response, events
-
-
-async def wait_final(http: httpx.AsyncClient, url: str, key: str) -> dict[str, Any]:
-    for _ in range(400):
-        response = await http.get(url, headers=bearer(key))
-        assert response.status_code == 200, response.text
-        execution: dict[str, Any] = response.json()["execution"]
-        if execution["status"] in FINAL:
-            return execution
-        await asyncio.sleep(0.05)
-    raise AssertionError("the run did not finish within 20 s")
 
 
 async def test_stream_sends_node_events_tokens_and_the_sync_body_last(
