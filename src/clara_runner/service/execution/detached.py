@@ -75,7 +75,7 @@ class DetachedRuns:
                 recorded.set_result(None)
 
         def on_started(run: RunRecord) -> None:
-            run.on_running_stored = on_recorded
+            run.when_running_stored(on_recorded)
             events.append(RUN_STARTED, {"executionId": str(execution_id), "version": run.version})
             started.set_result(run.version)
 
@@ -97,7 +97,7 @@ class DetachedRuns:
         next periodic flush), so that if this process dies its readers find the log, ending where the
         process did. Its nodes go on meanwhile: only the answer waits for this one write."""
         try:
-            await self._recorder.flush_all()
+            await self._recorder.flush_soon()
         except DatabaseUnavailable:
             log.warning("run_events_postponed", reason="database unreachable")
 

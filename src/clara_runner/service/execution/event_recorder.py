@@ -34,6 +34,27 @@ class EventRecorder:
         self._logs: set[RunEventLog] = set()
         self._lock = asyncio.Lock()
         """One flush at a time: two would both write the same unpersisted events."""
+        self._next: asyncio.Future[None] | None = None
+        """The flush that callers of `flush_soon` wait for, until it starts writing."""
+        self._flushing: asyncio.Task[None] | None = None
+
+    async def flush_soon(self) -> None:
+        """Return once every log tracked now is stored: callers that arrive while a flush is writing share
+        the next one (one write for a thousand acknowledgements, not a thousand writes in a row)."""
+        if self._next is None:
+            self._next = asyncio.get_running_loop().create_future()
+            self._flushing = asyncio.create_task(self._flush_next(self._next), name="run-events-flush")
+        await asyncio.shield(self._next)
+
+    async def _flush_next(self, done: asyncio.Future[None]) -> None:
+        async with self._lock:
+            self._next = None
+            try:
+                await self._flush_locked()
+            except Exception as exc:
+                done.set_exception(exc)
+            else:
+                done.set_result(None)
 
     def track(self, log: RunEventLog) -> None:
         """Store `log` from now on: called once its run has a stored row (the events refer to it)."""
@@ -42,17 +63,20 @@ class EventRecorder:
     async def flush_all(self) -> None:
         """Write every tracked log's new events; forget the logs that are closed and fully written."""
         async with self._lock:
-            logs = list(self._logs)
-            try:
-                await self._write(logs)
-            except DatabaseUnavailable:
-                raise
-            except Exception:
-                await self._write_one_by_one(logs)
-            for log in logs:
-                if log.closed and log.persisted == len(log.events):
-                    self._logs.discard(log)
-                    self.on_stored(log)
+            await self._flush_locked()
+
+    async def _flush_locked(self) -> None:
+        logs = list(self._logs)
+        try:
+            await self._write(logs)
+        except DatabaseUnavailable:
+            raise
+        except Exception:
+            await self._write_one_by_one(logs)
+        for log in logs:
+            if log.closed and log.persisted == len(log.events):
+                self._logs.discard(log)
+                self.on_stored(log)
 
     async def _write_one_by_one(self, logs: list[RunEventLog]) -> None:
         """After a batch was refused: each log alone, so one the database refuses (its run's row gone,

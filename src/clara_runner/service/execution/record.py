@@ -130,6 +130,14 @@ class RunRecord:
             self._running_stored = self._hand_over()
         await asyncio.shield(self._running_stored)
 
+    def when_running_stored(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once the `running` snapshot is stored, whether it was handed over already (the
+        threshold can pass before a busy run reaches its first node) or will be."""
+        if self._running_stored is None:
+            self.on_running_stored = callback
+        else:
+            self._running_stored.add_done_callback(lambda _: callback())
+
     def fail(self, code: str, message: str, status: str = "error") -> None:
         self.status, self.error_code, self.error_message = status, code, message
 
