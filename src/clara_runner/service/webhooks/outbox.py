@@ -34,12 +34,11 @@ from clara_runner.errors import DatabaseUnavailable
 from clara_runner.security.egress import EgressPolicy, Resolver, system_resolver
 from clara_runner.service.webhooks import payloads
 from clara_runner.service.webhooks.errors import CallbacksNotAllowed, InvalidCallbackUrl
-from clara_runner.service.webhooks.payloads import FinishedRun
 from clara_runner.service.webhooks.targets import check_form, check_reachable, parsed_url
 from clara_runner.store import webhooks as queries
 from clara_runner.store.database import Database
 from clara_runner.store.records import DeploymentRecord, ExecutionWrite
-from clara_runner.store.webhooks import NewDelivery, WebhookRecord
+from clara_runner.store.webhooks import FinishedRunRecord, NewDelivery, WebhookRecord
 
 log = structlog.get_logger(__name__)
 
@@ -111,12 +110,12 @@ class WebhookOutbox:
             has_webhooks = await self._has_webhooks(deployment.id)
             if not (has_webhooks or has_callback):
                 return
-            run = FinishedRun.from_write(row, deployment)
+            run = payloads.finished_run(row, deployment)
+            event = payloads.event_of(run.status)
             async with self._database.write() as conn:
                 hooks = await queries.list_webhooks(conn, deployment.id) if has_webhooks else []
-                deliveries = [
-                    _delivery(run, hook.url, hook.id) for hook in hooks if payloads.subscribed(hook.events, run.event)
-                ]
+                wanted = [hook for hook in hooks if payloads.subscribed(hook.events, event)]
+                deliveries = [_delivery(run, hook.url, hook.id) for hook in wanted]
                 if has_callback:
                     url = await queries.take_callback(conn, row.id)
                     if url is not None:
@@ -172,7 +171,7 @@ class WebhookOutbox:
                 runs = await queries.runs_missing_deliveries(
                     conn, hook, succeeded=wanted, since=since, limit=_SWEEP_BATCH
                 )
-                rows = [_delivery(FinishedRun.from_record(run), hook.url, hook.id) for run in runs]
+                rows = [_delivery(run, hook.url, hook.id) for run in runs]
                 queued += await queries.insert_deliveries(conn, rows, utcnow())
             if len(runs) < _SWEEP_BATCH:
                 return queued
@@ -182,7 +181,7 @@ class WebhookOutbox:
         while True:
             async with self._database.write() as conn:
                 waiting = await queries.final_callbacks(conn, _SWEEP_BATCH)
-                rows = [_delivery(FinishedRun.from_record(run), url, None) for url, run in waiting]
+                rows = [_delivery(run, url, None) for url, run in waiting]
                 queued += await queries.insert_deliveries(conn, rows, utcnow())
                 await queries.delete_callbacks(conn, [run.id for _, run in waiting])
             if len(waiting) < _SWEEP_BATCH:
@@ -194,14 +193,14 @@ class WebhookOutbox:
             return await queries.prune_orphan_callbacks(conn, utcnow() - _ORPHAN_CALLBACK_AGE)
 
 
-def _delivery(run: FinishedRun, url: str, webhook_id: uuid.UUID | None) -> NewDelivery:
+def _delivery(run: FinishedRunRecord, url: str, webhook_id: uuid.UUID | None) -> NewDelivery:
     """The run's delivery to a webhook, or (`webhook_id` None) to its callback URL."""
     return NewDelivery(
         id=uuid.uuid4(),
         webhook_id=webhook_id,
-        execution_id=run.execution_id,
+        execution_id=run.id,
         deployment_id=run.deployment_id,
         url=url,
-        event=run.event,
-        payload=run.payload(),
+        event=payloads.event_of(run.status),
+        payload=payloads.payload(run),
     )

@@ -11,11 +11,7 @@ It is built once, when the delivery is queued, and every attempt sends those exa
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 import orjson
 
@@ -50,74 +46,41 @@ def outcome_filter(events: Iterable[str]) -> bool | None:
     return SUCCEEDED in wanted
 
 
-@dataclass(frozen=True, slots=True)
-class FinishedRun:
-    execution_id: uuid.UUID
-    deployment_id: uuid.UUID
-    slug: str
-    version: int
-    status: str
-    outputs: Any
-    """The stored outputs: their JSON text as an `orjson.Fragment`, or the value read back from the table."""
-    error_code: str | None
-    error_message: str | None
-    duration_ms: int | None
-    created_at: datetime
-    finished_at: datetime | None
+def finished_run(row: ExecutionWrite, deployment: DeploymentRecord) -> FinishedRunRecord:
+    """The run the core hands over, as the sweep reads runs back from the table."""
+    return FinishedRunRecord(
+        id=row.id,
+        deployment_id=row.deployment_id,
+        slug=deployment.slug,
+        version=row.version,
+        status=row.status,
+        outputs=None if row.outputs_json is None else orjson.Fragment(row.outputs_json),
+        error_code=row.error_code,
+        error_message=row.error_message,
+        duration_ms=row.duration_ms,
+        created_at=row.created_at,
+        finished_at=row.finished_at,
+    )
 
-    @classmethod
-    def from_write(cls, row: ExecutionWrite, deployment: DeploymentRecord) -> FinishedRun:
-        return cls(
-            execution_id=row.id,
-            deployment_id=row.deployment_id,
-            slug=deployment.slug,
-            version=row.version,
-            status=row.status,
-            outputs=None if row.outputs_json is None else orjson.Fragment(row.outputs_json),
-            error_code=row.error_code,
-            error_message=row.error_message,
-            duration_ms=row.duration_ms,
-            created_at=row.created_at,
-            finished_at=row.finished_at,
-        )
 
-    @classmethod
-    def from_record(cls, record: FinishedRunRecord) -> FinishedRun:
-        return cls(
-            execution_id=record.id,
-            deployment_id=record.deployment_id,
-            slug=record.slug,
-            version=record.version,
-            status=record.status,
-            outputs=record.outputs,
-            error_code=record.error_code,
-            error_message=record.error_message,
-            duration_ms=record.duration_ms,
-            created_at=record.created_at,
-            finished_at=record.finished_at,
-        )
-
-    @property
-    def event(self) -> str:
-        return event_of(self.status)
-
-    def payload(self) -> str:
-        error = None
-        if self.status != "success":
-            error = {"code": self.error_code, "message": self.error_message}
-        body = {
-            "type": self.event,
-            "timestamp": iso(self.finished_at or self.created_at),
-            "data": {
-                "executionId": str(self.execution_id),
-                "workflow": {"id": str(self.deployment_id), "slug": self.slug},
-                "status": self.status,
-                "version": self.version,
-                "outputs": self.outputs,
-                "error": error,
-                "durationMs": self.duration_ms,
-                "createdAt": iso(self.created_at),
-                "finishedAt": iso(self.finished_at),
-            },
-        }
-        return jsonio.dumps(body).decode()
+def payload(run: FinishedRunRecord) -> str:
+    """The delivery's body; `outputs` is the stored JSON text (an `orjson.Fragment`) or the value read back."""
+    error = None
+    if run.status != "success":
+        error = {"code": run.error_code, "message": run.error_message}
+    body = {
+        "type": event_of(run.status),
+        "timestamp": iso(run.finished_at or run.created_at),
+        "data": {
+            "executionId": str(run.id),
+            "workflow": {"id": str(run.deployment_id), "slug": run.slug},
+            "status": run.status,
+            "version": run.version,
+            "outputs": run.outputs,
+            "error": error,
+            "durationMs": run.duration_ms,
+            "createdAt": iso(run.created_at),
+            "finishedAt": iso(run.finished_at),
+        },
+    }
+    return jsonio.dumps(body).decode()
