@@ -18,7 +18,7 @@ For each of `--requests` pairs, one after the other, in alternating order within
 
 Both go through the same client (one aiohttp session, the same SSE reader), so the difference is what
 the runner adds before the first token: admission, the run's `running` row and `run.started` event, the
-engine up to the node, the node's own request through the OpenAI SDK, and relaying the token. Printed:
+engine up to the node, the node's own request, and relaying the token. Printed:
 p50 and p99 of both and of the paired difference, and the p50 difference of each of `--rounds` blocks
 of consecutive pairs (the spread). Target: difference <= 5 ms at p50. Where the difference goes is
 printed from the runner's own events as they arrive: until `run.started`, from it to the `llm` node's
@@ -52,7 +52,7 @@ from bench.streaming import FAKE_KEY, Event, answer_of, chat_body, fake_openai, 
 QUESTION = "one two three four"
 TARGET_MS = 5.0
 WARM_UP = 10
-"""Pairs sent first and not counted: the first run builds the SDK client, the first connections open."""
+"""Pairs sent first and not counted: the first run loads the node library, the first connections open."""
 
 
 async def timed_events(

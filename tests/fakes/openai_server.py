@@ -84,6 +84,8 @@ class FakeOpenAI(LoopbackServer):
         self.model = "fake-model"
         self.token_delay = 0.0
         """Seconds between two streamed chunks (a model that writes as it thinks)."""
+        self.stream_error: str | None = None
+        """When set, a streamed answer stops after its first word with an `error` event carrying this message."""
 
     @property
     def base_url(self) -> str:
@@ -125,7 +127,13 @@ class FakeOpenAI(LoopbackServer):
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             return StreamingResponse(
-                _chunks(model, message.get("content") or "", usage if include_usage else None, self.token_delay),
+                _chunks(
+                    model,
+                    message.get("content") or "",
+                    usage if include_usage else None,
+                    self.token_delay,
+                    self.stream_error,
+                ),
                 media_type="text/event-stream",
             )
         finish = "tool_calls" if message.get("tool_calls") else "stop"
@@ -149,7 +157,7 @@ def _error(status: int, message: str, code: str | None) -> Response:
 
 
 async def _chunks(
-    model: str, content: str, usage: dict[str, int] | None, token_delay: float = 0.0
+    model: str, content: str, usage: dict[str, int] | None, token_delay: float = 0.0, error: str | None = None
 ) -> AsyncIterator[str]:
     def event(delta: dict[str, Any], finish: str | None, extra: dict[str, Any] | None = None) -> str:
         chunk: dict[str, Any] = {
@@ -168,6 +176,9 @@ async def _chunks(
         if token_delay:
             await asyncio.sleep(token_delay)
         yield event({"content": word if index == len(words) - 1 else word + " "}, None)
+        if error is not None:
+            yield f"data: {json.dumps({'error': {'message': error, 'type': 'server_error'}})}\n\n"
+            return
     yield event({}, "stop")
     if usage is not None:
         yield event({}, None, {"usage": usage})

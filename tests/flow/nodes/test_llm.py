@@ -206,6 +206,34 @@ async def test_streaming_reports_tokens_and_returns_the_whole_answer(
     assert body["stream_options"] == {"include_usage": True}
 
 
+async def test_a_streamed_call_is_retried_before_its_first_token(
+    openai_server: FakeOpenAI, http_clients: HttpClients
+) -> None:
+    openai_server.fail_next(503, {"error": {"message": "overloaded", "type": "server_error"}})
+    openai_server.reply = lambda _body: "after a retry"
+    events = Events()
+    data = {"apiBaseUrl": openai_server.base_url, "stream": True, "maxRetries": 1}
+
+    result = await LLM.run(node_call(LLM, http_clients, data, {"user": "x"}, events=events))
+
+    assert result["response"] == "after a retry"
+    assert len(openai_server.completions()) == 2
+    assert "".join(event.payload for event in events.seen if isinstance(event, NodeMessage)) == "after a retry"
+
+
+async def test_an_error_in_the_middle_of_a_stream_fails_the_node_with_its_message(
+    openai_server: FakeOpenAI, http_clients: HttpClients
+) -> None:
+    openai_server.reply = lambda _body: "never finished answer"
+    openai_server.stream_error = "the model crashed"
+    events = Events()
+    data = {"apiBaseUrl": openai_server.base_url, "stream": True}
+
+    with pytest.raises(NodeError, match=r"LLM API at .* failed mid-answer: the model crashed"):
+        await LLM.run(node_call(LLM, http_clients, data, {"user": "x"}, events=events))
+    assert [event.payload for event in events.seen if isinstance(event, NodeMessage)] == ["never "]
+
+
 async def test_anthropic_provider_uses_the_messages_api(
     anthropic_server: FakeAnthropic, http_clients: HttpClients
 ) -> None:

@@ -4,10 +4,11 @@ Requests are written in the OpenAI message format (what Studio's nodes build); f
 are translated to the Messages API (system text apart, images as base64 blocks). Provider errors
 become `ProviderError`s whose message says what to fix.
 
-Streamed completions and Anthropic go through the official SDKs (SSE parsing, Anthropic's wire
-format). A plain OpenAI-compatible completion is one JSON POST, sent directly with the SDKs' retry
-rules (`_post_completion`): the SDK's request pipeline costs about 0.2 ms of CPU per call, which a
-fan-out of a hundred LLM nodes pays a hundred times over while its HTTP costs 0.07 ms.
+Anthropic goes through its official SDK (its wire format and event types). An OpenAI-compatible
+completion, plain or streamed, is one JSON POST sent directly with the SDK's retry rules (`_post`),
+its stream read by httpx2's `EventSource`: the SDK's request pipeline costs about 0.2 ms of CPU per call, which a
+fan-out of a hundred LLM nodes pays a hundred times over while its HTTP costs 0.07 ms, and its typed
+parsing of every streamed chunk delayed a streamed run's first token by about a millisecond.
 
 The SDKs read credentials, base URLs and extra headers from the process environment when they are
 not given; every such value is passed explicitly here (the key, or an explicitly omitted
@@ -26,18 +27,16 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx2
+import orjson
 
 from clara_runner.flow.errors import NodeError
 from clara_runner.flow.nodes.endpoints import Endpoint, Wire
-from clara_runner.flow.nodes.remote import error_detail
+from clara_runner.flow.nodes.remote import error_detail, message_of
 from clara_runner.flow.nodes.values import as_text
 from clara_runner.flow.nodes.vision import ImageData, parse_image_url
-
-if TYPE_CHECKING:
-    import openai
 
 TokenSink = Callable[[str], None]
 
@@ -92,7 +91,7 @@ async def chat(endpoint: Endpoint, request: ChatRequest, on_token: TokenSink | N
 def _sdk_client(
     sdk_class: Callable[..., Any], base_url: str, api_key: str, http: httpx2.AsyncClient, timeout: float, retries: int
 ) -> Any:
-    """An SDK client (`openai.AsyncOpenAI`, `anthropic.AsyncAnthropic`) for one endpoint, key, HTTP client and
+    """An SDK client (`anthropic.AsyncAnthropic`) for one endpoint, key, HTTP client and
     call settings, kept for the next call: building one costs about 0.2 ms of CPU, and a new client detects
     the platform on a worker thread at its first request, a thread hop per call that a wide fan-out of LLM
     nodes queues on. The clients hold no per-call state."""
@@ -130,15 +129,14 @@ async def _openai_chat(endpoint: Endpoint, request: ChatRequest, on_token: Token
         body["tools"] = list(request.tools)
         body["tool_choice"] = "auto"
     if on_token is None or request.tools:
-        return _read_completion(await _post_completion(endpoint, body, request), endpoint, request.model)
-    import openai
-
-    client: openai.AsyncOpenAI = _client(openai.AsyncOpenAI, endpoint, request)
-    headers = _omitted_headers(endpoint, openai.Omit, "Authorization", always=("OpenAI-Organization", "OpenAI-Project"))
+        return _read_completion(await _post(endpoint, body, request), endpoint, request.model)
+    body["stream"] = True
+    body["stream_options"] = {"include_usage": True}
+    response = await _post(endpoint, body, request, streamed=True)
     try:
-        return await _openai_stream(client, body, headers, on_token)
-    except openai.APIError as exc:
-        raise _provider_error(openai, exc, endpoint, "LLM API") from exc
+        return await _read_stream(response, endpoint, request.model, on_token)
+    finally:
+        await response.aclose()
 
 
 _RETRIED_STATUSES = frozenset({408, 409, 429})
@@ -147,17 +145,25 @@ _LAST_RETRY_SECONDS = 8.0
 _MAX_RETRY_AFTER_SECONDS = 60.0
 
 
-async def _post_completion(endpoint: Endpoint, body: dict[str, Any], request: ChatRequest) -> httpx2.Response:
-    """POST `body` to `{base}/chat/completions`, retrying as the OpenAI SDK does: connection errors,
-    timeouts, 408, 409, 429 and 5xx, after 0.5 s doubling to at most 8 s (with jitter), or after the
-    server's `Retry-After` when it asks for at most a minute."""
-    url = _completions_url(endpoint.base_url)
+async def _post(
+    endpoint: Endpoint, body: dict[str, Any], request: ChatRequest, *, streamed: bool = False
+) -> httpx2.Response:
+    """POST `body` to `{base}/chat/completions` and return the response, read in full, or `streamed`:
+    once its headers arrive, its body the caller's to read and close. Retried as the OpenAI SDK does:
+    connection errors, timeouts, 408, 409, 429 and 5xx, after 0.5 s doubling to at most 8 s (with
+    jitter), or after the server's `Retry-After` when it asks for at most a minute."""
+    client = endpoint.client
     headers = {"Authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else {}
     attempt = 0
     while True:
         retry_after: float | None = None
+        outgoing = client.build_request(
+            "POST", _completions_url(endpoint.base_url), json=body, headers=headers, timeout=request.timeout
+        )
         try:
-            response = await endpoint.client.post(url, json=body, headers=headers, timeout=request.timeout)
+            response = await client.send(outgoing, stream=streamed)
+            if response.status_code >= 400 and streamed:
+                await _read_error(response)
         except httpx2.TimeoutException:
             failure = ProviderError(f"the LLM API at {endpoint.base_url} did not answer in time")
         except httpx2.TransportError as exc:
@@ -175,6 +181,14 @@ async def _post_completion(endpoint: Endpoint, body: dict[str, Any], request: Ch
         backoff = min(_FIRST_RETRY_SECONDS * 2**attempt, _LAST_RETRY_SECONDS) * (1 - 0.25 * random.random())  # noqa: S311
         await asyncio.sleep(retry_after if retry_after is not None else backoff)
         attempt += 1
+
+
+async def _read_error(response: httpx2.Response) -> None:
+    """Read a streamed error response's body (its message) and let its connection go."""
+    try:
+        await response.aread()
+    finally:
+        await response.aclose()
 
 
 @functools.lru_cache(maxsize=64)
@@ -213,24 +227,32 @@ def _read_completion(response: httpx2.Response, endpoint: Endpoint, model: str) 
     )
 
 
-async def _openai_stream(
-    client: openai.AsyncOpenAI, body: dict[str, Any], headers: dict[str, Any], on_token: TokenSink
-) -> ChatReply:
-    stream = await client.chat.completions.create(
-        **body, extra_headers=headers, stream=True, stream_options={"include_usage": True}
-    )
+async def _read_stream(response: httpx2.Response, endpoint: Endpoint, model: str, on_token: TokenSink) -> ChatReply:
+    """The reply of a streamed completion: `chat.completion.chunk` events read as plain JSON, each piece
+    of text reported as it arrives, the usage from the last chunk (`include_usage`)."""
     pieces: list[str] = []
     usage: dict[str, Any] = {}
-    model = body["model"]
-    async for chunk in stream:
-        model = chunk.model or model
-        if chunk.usage is not None:
-            usage = chunk.usage.model_dump(mode="json", exclude_none=True)
-        for choice in chunk.choices:
-            text = choice.delta.content
-            if text:
-                pieces.append(text)
-                on_token(text)
+    try:
+        async for event in httpx2.EventSource(response):
+            if event.data == "[DONE]":
+                break
+            chunk = orjson.loads(event.data)
+            if chunk.get("error") is not None:
+                raise ProviderError(f"the LLM API at {endpoint.base_url} failed mid-answer: {message_of(chunk)}")
+            model = chunk.get("model") or model
+            if isinstance(chunk.get("usage"), Mapping):
+                usage = dict(chunk["usage"])
+            for choice in chunk.get("choices") or ():
+                text = (choice.get("delta") or {}).get("content")
+                if text:
+                    pieces.append(text)
+                    on_token(text)
+    except httpx2.TimeoutException as exc:
+        raise ProviderError(f"the LLM API at {endpoint.base_url} stopped answering mid-stream") from exc
+    except (httpx2.SSEError, ValueError, AttributeError, TypeError) as exc:
+        raise ProviderError(f"the LLM API at {endpoint.base_url} sent a stream that could not be read: {exc}") from exc
+    except httpx2.TransportError as exc:
+        raise ProviderError(f"the LLM API at {endpoint.base_url} closed the stream early: {exc}") from exc
     return ChatReply("".join(pieces), usage, model)
 
 

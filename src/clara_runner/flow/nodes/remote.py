@@ -69,6 +69,11 @@ def error_detail(response: httpx2.Response) -> str:
         body = response.json()
     except ValueError:
         return _snippet(response.text)
+    return message_of(body)
+
+
+def message_of(body: Any) -> str:
+    """The message an error document carries (`{"error": {"message": ...}}` and its kin); else its text."""
     if isinstance(body, dict):
         for key in ("error", "detail", "message"):
             value = body.get(key)
