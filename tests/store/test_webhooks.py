@@ -4,64 +4,23 @@ claim expires, and deleted with their run or their webhook."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import delete, func, select
 
 from clara_runner.clock import utcnow
-from clara_runner.store import deployments as deployment_queries
 from clara_runner.store import webhooks as queries
 from clara_runner.store.database import Database
-from clara_runner.store.executions import insert_execution
-from clara_runner.store.records import ExecutionRecord
 from clara_runner.store.tables import executions, webhook_deliveries
 from clara_runner.store.webhooks import AttemptResult, NewDelivery, WebhookRecord
-from tests.support import HELLO_WORLD
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    db = Database(database_url)
-    yield db
-    await db.close()
+from tests.store.stored_runs import stored_run
 
 
 async def _run_with_webhook(database: Database) -> tuple[uuid.UUID, WebhookRecord]:
-    now = utcnow()
-    deployment_id, execution_id = uuid.uuid4(), uuid.uuid4()
-    hook = WebhookRecord(uuid.uuid4(), deployment_id, "https://93.184.215.14/h", ["run.finished"], "whsec_AAAA", now)
     async with database.write() as conn:
-        await deployment_queries.insert_deployment(
-            conn,
-            deployment_id=deployment_id,
-            slug=f"hello-{deployment_id.hex[:8]}",
-            name="Hello",
-            description=None,
-            user_id=None,
-            workflow=HELLO_WORLD,
-            contract={},
-            now=now,
-        )
-        await insert_execution(
-            conn,
-            ExecutionRecord(
-                id=execution_id,
-                deployment_id=deployment_id,
-                version=1,
-                api_key_id=None,
-                status="success",
-                inputs={},
-                outputs={"greeting": "Ada"},
-                error_code=None,
-                error_message=None,
-                duration_ms=3,
-                nodes_executed=2,
-                trace=None,
-                created_at=now,
-                finished_at=now,
-            ),
+        deployment_id, execution_id = await stored_run(conn)
+        hook = WebhookRecord(
+            uuid.uuid4(), deployment_id, "https://93.184.215.14/h", ["run.finished"], "whsec_AAAA", utcnow()
         )
         await queries.insert_webhook(conn, hook)
     return execution_id, hook

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from clara_runner.store import deployments as deployment_queries
@@ -21,13 +20,6 @@ from clara_runner.store.tables import api_keys, deployments
 from clara_runner.store.writer import BatchUnavailable, ExecutionWriter
 
 NOW = datetime(2026, 12, 6, 12, 0, 0, 123456, tzinfo=UTC)
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    store = Database(database_url)
-    yield store
-    await store.close()
 
 
 async def _deployment(database: Database) -> tuple[uuid.UUID, uuid.UUID]:

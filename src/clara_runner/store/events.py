@@ -8,12 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from clara_runner.store.tables import execution_events
-
-_INSERT = insert(execution_events)
+from clara_runner.store.tables import UTCDateTime, execution_events
 
 StoredEvent = tuple[int, str, str]
 """One event as stored: its sequence number, name and data (the JSON text sent)."""
@@ -23,24 +21,38 @@ StoredEvent = tuple[int, str, str]
 class EventChunk:
     execution_id: uuid.UUID
     events: Sequence[StoredEvent]
-    created_at: datetime
 
 
-async def insert_chunks(conn: AsyncConnection, chunks: Sequence[EventChunk]) -> None:
-    """One multi-row insert: a row per run, holding the events it logged since the last flush."""
-    await conn.execute(
-        _INSERT,
-        [
-            {
-                "execution_id": chunk.execution_id,
-                "seq": chunk.events[0][0],
-                "last_seq": chunk.events[-1][0],
-                "events": orjson.dumps(chunk.events).decode(),
-                "created_at": chunk.created_at,
-            }
-            for chunk in chunks
-        ],
-    )
+_INSERTS = {
+    "sqlite": text(
+        "INSERT INTO execution_events (execution_id, seq, last_seq, events, created_at) "
+        "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), "
+        "json_extract(value, '$[3]'), :created_at FROM json_each(:chunks)"
+    ),
+    "postgresql": text(
+        "INSERT INTO execution_events (execution_id, seq, last_seq, events, created_at) "
+        "SELECT CAST(c ->> 0 AS uuid), CAST(c ->> 1 AS int), CAST(c ->> 2 AS int), c ->> 3, :created_at "
+        "FROM json_array_elements(CAST(:chunks AS json)) AS c"
+    ),
+}
+"""The chunks of a flush travel as one JSON parameter unpacked by the database: a thousand quick runs'
+logs cost one parameter encoded in C, not a thousand rows of parameters processed in Python."""
+
+
+async def insert_chunks(conn: AsyncConnection, chunks: Sequence[EventChunk], created_at: datetime) -> None:
+    """One insert: a row per run, holding the events it logged since the last flush."""
+    sqlite = conn.dialect.name == "sqlite"
+    batch = [
+        (
+            chunk.execution_id.hex if sqlite else chunk.execution_id,
+            chunk.events[0][0],
+            chunk.events[-1][0],
+            orjson.dumps(chunk.events).decode(),
+        )
+        for chunk in chunks
+    ]
+    statement = _INSERTS[conn.dialect.name].bindparams(bindparam("created_at", type_=UTCDateTime))
+    await conn.execute(statement, {"chunks": orjson.dumps(batch).decode(), "created_at": created_at})
 
 
 async def events_after(conn: AsyncConnection, execution_id: uuid.UUID, after: int, limit: int) -> list[StoredEvent]:
@@ -52,8 +64,8 @@ async def events_after(conn: AsyncConnection, execution_id: uuid.UUID, after: in
         .limit(limit)
     )
     found: list[StoredEvent] = []
-    for (text,) in await conn.execute(query):
-        found.extend((seq, name, data) for seq, name, data in orjson.loads(text) if seq > after)
+    for (chunk,) in await conn.execute(query):
+        found.extend((seq, name, data) for seq, name, data in orjson.loads(chunk) if seq > after)
     return found
 
 

@@ -91,13 +91,11 @@ class EventRecorder:
                 log.persisted = len(log.events)
 
     async def _write(self, logs: list[RunEventLog]) -> None:
-        now = utcnow()
         counts = [(log, len(log.events)) for log in logs]
         chunks = [
             event_queries.EventChunk(
                 log.execution_id,
                 [(event.seq, event.name, event.data.decode()) for event in log.events[log.persisted : count]],
-                now,
             )
             for log, count in counts
             if count > log.persisted
@@ -105,6 +103,6 @@ class EventRecorder:
         if not chunks:
             return
         async with self._database.write() as conn:
-            await event_queries.insert_chunks(conn, chunks)
+            await event_queries.insert_chunks(conn, chunks, utcnow())
         for log, count in counts:
             log.persisted = count
