@@ -1,8 +1,9 @@
-"""Rows that store tests start from: a deployment with one finished run."""
+"""Rows that store tests start from: a deployment, and one with a finished run."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -13,10 +14,9 @@ from clara_runner.store.records import ExecutionRecord
 from tests.support import HELLO_WORLD
 
 
-async def stored_run(conn: AsyncConnection) -> tuple[uuid.UUID, uuid.UUID]:
-    """A new deployment and a successful run of it: (deployment id, execution id)."""
-    now = utcnow()
-    deployment_id, execution_id = uuid.uuid4(), uuid.uuid4()
+async def stored_deployment(conn: AsyncConnection, now: datetime) -> uuid.UUID:
+    """A new deployment of hello-world, created at `now`: its id."""
+    deployment_id = uuid.uuid4()
     await deployment_queries.insert_deployment(
         conn,
         deployment_id=deployment_id,
@@ -28,6 +28,13 @@ async def stored_run(conn: AsyncConnection) -> tuple[uuid.UUID, uuid.UUID]:
         contract={},
         now=now,
     )
+    return deployment_id
+
+
+async def stored_run(conn: AsyncConnection) -> tuple[uuid.UUID, uuid.UUID]:
+    """A new deployment and a successful run of it: (deployment id, execution id)."""
+    now = utcnow()
+    deployment_id, execution_id = await stored_deployment(conn, now), uuid.uuid4()
     await insert_execution(
         conn,
         ExecutionRecord(

@@ -11,31 +11,21 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from clara_runner.store import deployments as deployment_queries
 from clara_runner.store import keys as key_queries
 from clara_runner.store.database import Database
 from clara_runner.store.executions import list_for_deployment
 from clara_runner.store.records import ExecutionWrite
 from clara_runner.store.tables import api_keys, deployments
 from clara_runner.store.writer import BatchUnavailable, ExecutionWriter
+from tests.store.stored_runs import stored_deployment
 
 NOW = datetime(2026, 12, 6, 12, 0, 0, 123456, tzinfo=UTC)
 
 
 async def _deployment(database: Database) -> tuple[uuid.UUID, uuid.UUID]:
-    deployment_id, key_id = uuid.uuid4(), uuid.uuid4()
+    key_id = uuid.uuid4()
     async with database.write() as conn:
-        await deployment_queries.insert_deployment(
-            conn,
-            deployment_id=deployment_id,
-            slug=f"d-{deployment_id.hex[:8]}",
-            name="D",
-            description=None,
-            user_id=None,
-            workflow={},
-            contract={},
-            now=NOW,
-        )
+        deployment_id = await stored_deployment(conn, NOW)
         await key_queries.insert_key(
             conn,
             key_id=key_id,
