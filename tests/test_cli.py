@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -73,3 +74,40 @@ def test_a_bad_command_line_is_a_usage_error() -> None:
     )
     assert completed.returncode == 2
     assert "invalid choice" in completed.stderr
+
+
+def test_a_bad_setting_is_named_without_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("WEB_CONCURRENCY=abc\n")
+    completed = subprocess.run(
+        [sys.executable, "-m", "clara_runner", "migrate"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert completed.returncode == 2
+    assert completed.stderr.splitlines() == [
+        "clara-runner: error: invalid setting (environment or .env):",
+        "  WEB_CONCURRENCY='abc': Input should be a valid integer, unable to parse string as an integer",
+    ]
+
+
+def test_an_old_setting_name_is_a_one_line_warning(tmp_path: Path) -> None:
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}", "DB_POOL_MIN": "4"}
+    completed = subprocess.run(
+        [sys.executable, "-m", "clara_runner", "migrate"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stderr.splitlines()[0] == (
+        "clara-runner: warning: DB_POOL_MIN is deprecated: rename it to DB_POOL_SIZE (same meaning)"
+    )
+
+
+def test_a_busy_port_is_an_error_and_nothing_claims_to_listen(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}", "PORT": str(port)}
+        completed = subprocess.run(
+            [sys.executable, "-m", "clara_runner", "serve"], env=env, capture_output=True, text=True, timeout=60
+        )
+    assert completed.returncode == 1
+    assert completed.stderr.strip() == (
+        f"clara-runner: error: cannot listen on 127.0.0.1:{port}: it is in use by another process;"
+        " stop that process or choose another port (--port or PORT)"
+    )

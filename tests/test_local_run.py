@@ -7,14 +7,22 @@ import json
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.support import HELLO_WORLD, WORKFLOWS
 
 
-def clara_run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("CUSTOM_NODE_", "MAX_EXEC"))}
+def clara_run(cwd: Path, *args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        key: value for key, value in os.environ.items() if not key.startswith(("CUSTOM_NODE_", "MAX_EXEC", "OPENAI"))
+    }
+    env.update(extra_env)
     return subprocess.run(
         [sys.executable, "-m", "clara_runner", "run", *args],
         cwd=cwd,
@@ -134,3 +142,50 @@ def test_a_failing_node_exits_1_naming_the_node_and_the_reason(tmp_path: Path) -
     assert result.stderr.splitlines()[-1] == (
         "error: Node 'Text Transformer' (text-transformer) failed: quota exceeded (node id: custom-1)"
     )
+
+
+class _Hello(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"hello from this machine"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: Any) -> None:
+        """Quiet: the test reads the run's output, not the server's."""
+
+
+@pytest.fixture
+def loopback_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hello"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_local_run_may_call_services_on_loopback(tmp_path: Path, loopback_url: str) -> None:
+    workflow = {
+        "nodes": [
+            {"id": "call", "type": "api-request", "data": {"url": loopback_url, "retries": 0, "responseType": "text"}},
+            {"id": "out", "type": "output", "data": {"outputLabel": "Result"}},
+        ],
+        "connections": [{"source": "call", "target": "out", "sourceHandle": "data", "targetHandle": "input"}],
+    }
+    result = clara_run(tmp_path, write(tmp_path, workflow))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"result": "hello from this machine"}
+
+
+def test_a_local_run_says_which_llm_base_url_it_uses(tmp_path: Path) -> None:
+    default = clara_run(tmp_path, write(tmp_path, HELLO_WORLD), "--input", "name=A")
+    assert "LLM base URL: https://api.openai.com/v1 (the default;" in default.stderr
+    chosen = clara_run(
+        tmp_path, write(tmp_path, HELLO_WORLD), "--input", "name=A", OPENAI_API_BASE_URL="http://127.0.0.1:1234/v1"
+    )
+    assert "LLM base URL: http://127.0.0.1:1234/v1 (set by OPENAI_API_BASE_URL;" in chosen.stderr

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import socket
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from clara_runner import __version__
-from clara_runner.settings import Settings
+from clara_runner.settings import DeprecatedSettingWarning, Settings
 from clara_runner.store.migrate import upgrade
 
 _CONNECTIONS_CLOSE_SECONDS = 3
@@ -29,9 +34,10 @@ def _serve(args: argparse.Namespace) -> int:
         if value is not None:
             os.environ[name] = str(value)
     settings = Settings()
+    _check_port_free(settings.host, settings.port)
     upgrade(settings.resolved_database_url)
     print(
-        f"Clara Agent Runner {__version__} listening on http://{settings.host}:{settings.port}",
+        f"Clara Agent Runner {__version__} starting on http://{settings.host}:{settings.port}",
         file=sys.stderr,
     )
     uvicorn.run(
@@ -40,6 +46,7 @@ def _serve(args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         workers=settings.web_concurrency,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         log_level=settings.log_level.lower(),
         proxy_headers=True,
         http="clara_runner.server.protocol:GuardedHttpToolsProtocol",
@@ -47,6 +54,24 @@ def _serve(args: argparse.Namespace) -> int:
         access_log=args.access_log,
     )
     return 0
+
+
+class PortUnavailable(Exception):
+    """The address to serve on cannot be bound (in use, or not this machine's)."""
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Bind the address once before anything starts, so a busy port is one clear error (and exit 1)
+    instead of a start-up banner followed by uvicorn's bind failure."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.create_server((host, port), family=family):
+            pass
+    except OSError as exc:
+        reason = "it is in use by another process" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
+        raise PortUnavailable(
+            f"cannot listen on {host}:{port}: {reason}; stop that process or choose another port (--port or PORT)"
+        ) from exc
 
 
 def _migrate(_: argparse.Namespace) -> int:
@@ -96,12 +121,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def configuration_problems(error: ValidationError) -> str:
+    """One line per bad setting, naming the variable and what it must be, instead of pydantic's report
+    (which names the model and links to its own docs, not to the variable the operator has to fix)."""
+    lines = []
+    for problem in error.errors(include_url=False):
+        name = ".".join(str(part) for part in problem["loc"]) or "configuration"
+        lines.append(f"  {name}={problem['input']!r}: {problem['msg']}")
+    return "invalid setting (environment or .env):\n" + "\n".join(lines)
+
+
+_python_format_warning = warnings.formatwarning
+
+
+def _format_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None
+) -> str:
+    """A renamed setting is the operator's to fix: say so like the CLI's errors, without the Python
+    source line that raised the warning."""
+    if issubclass(category, DeprecatedSettingWarning):
+        return f"clara-runner: warning: {message}\n"
+    return _python_format_warning(message, category, filename, lineno, line)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    warnings.formatwarning = _format_warning
     try:
         result: int = args.handler(args)
     except KeyboardInterrupt:
         return 130
+    except ValidationError as exc:
+        print(f"clara-runner: error: {configuration_problems(exc)}", file=sys.stderr)
+        return 2
     except Exception as exc:
         print(f"clara-runner: error: {exc}", file=sys.stderr)
         return 1

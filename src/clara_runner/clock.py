@@ -15,5 +15,10 @@ def iso(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def iso_from_timestamp(seconds: float) -> str:
+    """`time.time()` (what the engine stamps node starts with, cheaply) as the API shows time."""
+    return iso(datetime.fromtimestamp(seconds, UTC)) or ""
+
+
 def iso_now() -> str:
     return iso(utcnow()) or ""

@@ -3,8 +3,9 @@
 The flow is parsed and checked exactly as deploy does (the same problems, one per line), its API
 contract gives the input field names, `--input field=value` values are read by the field's schema
 type and validated like an execute request, and the run gets the same context a server run gets
-(service endpoints and keys from the settings, HTTP clients, the JavaScript sandbox). Exit codes:
-0 success, 1 a node failed or the run timed out, 2 the flow or the inputs have problems.
+(service endpoints and keys from the settings, HTTP clients, the JavaScript sandbox), except that the
+egress policy lets it reach loopback services: the machine is the user's own. Exit codes: 0 success,
+1 a node failed or the run timed out, 2 the flow or the inputs have problems.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ def _file_value(name: str, path: Path, problems: list[str]) -> str:
 
 async def execute(plan: Plan, values: dict[str, Any], settings: Settings, report: Report) -> dict[str, Any]:
     """Run with the server's kind of context; outputs by node id. Raises `NodeFailed` or `TimeoutError`."""
-    http = outbound_http(settings)
+    http = outbound_http(settings, settings.egress_policy().with_loopback())
     sandbox = JsSandbox(settings.sandbox_limits())
     context = RunContext(
         events=report,
@@ -140,6 +141,13 @@ async def execute(plan: Plan, values: dict[str, Any], settings: Settings, report
         await sandbox.aclose()
         await http.aclose()
     return result.outputs
+
+
+def llm_base_url_line(settings: Settings) -> str:
+    """Where LLM nodes without their own `apiBaseUrl` send requests, and why: a local run that fails
+    against a model server the user did not mean (the OpenAI default) should say so up front."""
+    origin = "set by OPENAI_API_BASE_URL" if "openai_base_url" in settings.model_fields_set else "the default"
+    return f"LLM base URL: {settings.openai_base_url} ({origin}; a node's own apiBaseUrl overrides it)"
 
 
 def print_table(report: Report, out: TextIO) -> None:
@@ -160,6 +168,7 @@ def main(flow: Path, pairs: Sequence[str], file_pairs: Sequence[str], settings: 
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return EXIT_PROBLEMS
+    print(llm_base_url_line(settings), file=sys.stderr)
     report = Report()
     try:
         outputs = asyncio.run(execute(plan, values, settings, report))

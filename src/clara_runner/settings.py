@@ -8,10 +8,19 @@ it receives this object (or plain values taken from it) from the composition roo
 from __future__ import annotations
 
 import ipaddress
+import warnings
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 from sqlalchemy.engine import make_url
 
 from clara_runner.flow.budget import ValueLimits
@@ -35,9 +44,59 @@ _SERVICE_URLS = (
 )
 """The settings that name a service's base URL (the same names as `ServiceEndpoints` fields)."""
 
+RENAMED = {"DB_POOL_MIN": "DB_POOL_SIZE", "DB_POOL_MAX": "DB_POOL_OVERFLOW"}
+"""Old variable name -> the name it was renamed to. The old name still works, with a warning, so an
+existing `.env` keeps its meaning."""
+
+
+class DeprecatedSettingWarning(FutureWarning):
+    """A setting was given under its old name. A `FutureWarning`, not a `DeprecationWarning`, because it
+    is meant for the operator, and Python shows those by default."""
+
+
+class _OldNames(PydanticBaseSettingsSource):
+    """An environment source (the process's or `.env`) that also reads the old names in `RENAMED`,
+    warning for each, so the renamed fields need no second alias and the docs list one name."""
+
+    def __init__(self, source: EnvSettingsSource) -> None:
+        super().__init__(source.settings_cls)
+        self._source = source
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._source.get_field_value(field, field_name)
+
+    def __call__(self) -> dict[str, Any]:
+        values = self._source()
+        for old, new in RENAMED.items():
+            value = self._source.env_vars.get(old.lower())
+            if value is None:
+                continue
+            if new in values:
+                message = f"{old} is ignored: {new}, its new name, is set too; remove {old}"
+            else:
+                values[new] = value
+                message = f"{old} is deprecated: rename it to {new} (same meaning)"
+            warnings.warn(message, DeprecatedSettingWarning, stacklevel=2)
+        return values
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],  # noqa: ARG003 (the signature pydantic-settings calls)
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The default sources, in the default order, with the environment and `.env` also reading the
+        old names of renamed settings."""
+        assert isinstance(env_settings, EnvSettingsSource)
+        assert isinstance(dotenv_settings, DotEnvSettingsSource)
+        return init_settings, _OldNames(env_settings), _OldNames(dotenv_settings), file_secret_settings
 
     host: str = Field("127.0.0.1", alias="HOST", description="Interface to listen on (`clara-runner serve --host`)")
     port: int = Field(3000, alias="PORT", ge=0, le=65535, description="Port to listen on (`clara-runner serve --port`)")
@@ -69,15 +128,15 @@ class Settings(BaseSettings):
     )
     db_pool_size: int = Field(
         20,
-        alias="DB_POOL_MIN",
+        alias="DB_POOL_SIZE",
         ge=1,
         description="Database connections each process keeps in its pool (its execution writer has one more)",
     )
     db_pool_overflow: int = Field(
         10,
-        alias="DB_POOL_MAX",
+        alias="DB_POOL_OVERFLOW",
         ge=0,
-        description="Database connections each process may open beyond `DB_POOL_MIN` (pool overflow)",
+        description="Database connections each process may open beyond `DB_POOL_SIZE` when busy",
     )
 
     secret_key: str = Field(
@@ -294,6 +353,14 @@ class Settings(BaseSettings):
     )
     web_concurrency: int = Field(
         1, alias="WEB_CONCURRENCY", ge=1, description="Worker processes (`clara-runner serve --workers`)"
+    )
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1,::1",
+        alias="FORWARDED_ALLOW_IPS",
+        description=(
+            "Comma-separated addresses of the proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` give the"
+            " client address and scheme (`*`: any connection)"
+        ),
     )
 
     egress_allow_private: bool = Field(

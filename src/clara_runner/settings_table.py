@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from clara_runner.settings import Settings
+from clara_runner.settings import RENAMED, Settings
 
 
 def _default(value: object) -> str:
@@ -31,10 +31,13 @@ def settings_table(aliases: Sequence[str] = ()) -> str:
     """The markdown table of the `Settings` fields named by `aliases` in that order (none: all of them, in
     declaration order)."""
     fields = {field.alias or name: field for name, field in Settings.model_fields.items()}
+    old_names = {new: old for old, new in RENAMED.items()}
     lines = ["| Variable | Default | Meaning |", "|---|---|---|"]
     for alias in aliases or list(fields):
         field = fields[alias]
         meaning = (field.description or "").replace("|", "\\|")
+        if alias in old_names:
+            meaning += f" (formerly `{old_names[alias]}`, still read with a warning)"
         lines.append(f"| `{alias}` | {_default(field.default)} | {meaning} |")
     return "\n".join(lines) + "\n"
 

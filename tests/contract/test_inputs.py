@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 import pytest
@@ -67,6 +68,24 @@ def test_pointers_escape_slashes_and_tildes() -> None:
 def test_json_fields_must_be_objects_or_arrays() -> None:
     error = failure(VALID | {"config": "not json"})
     assert error.details["errors"] == [{"path": "/config", "message": "Field 'config' must be an array or an object"}]
+
+
+@pytest.mark.parametrize("text", ['{"depth": 2}', '[1, {"a": null}]'])
+def test_a_json_field_takes_text_holding_an_object_or_an_array(text: str) -> None:
+    values, recorded = binder().bind(VALID | {"config": text})
+    assert values["config"] == json.loads(text)
+    assert recorded["config"] == json.loads(text)
+
+
+@pytest.mark.parametrize("text", ["42", '"quoted"', "null"])
+def test_json_text_that_is_not_an_object_or_an_array_is_refused(text: str) -> None:
+    error = failure(VALID | {"config": text})
+    assert error.details["errors"] == [{"path": "/config", "message": "Field 'config' must be an array or an object"}]
+
+
+def test_the_json_field_schema_says_text_is_parsed() -> None:
+    config = next(field for field in contract_of(TYPED_FLOW).inputs if field.name == "config")
+    assert "a string holding one" in config.schema["description"]
 
 
 def test_file_fields_must_decode_to_the_declared_media_type() -> None:

@@ -160,3 +160,9 @@ def test_json_text_in_a_long_flat_list_is_searched_for_secrets() -> None:
     headers = json.dumps({"Authorization": "Bearer tok-in-a-list"})
     assert secrets_in(["plain"] * 9_000 + ["  " + headers] + ["plain"]) == {"Bearer tok-in-a-list", "tok-in-a-list"}
     assert secrets_in(["plain", 3, None] * 9_000) == set()
+
+
+def test_the_key_placeholder_of_a_hint_is_not_redacted() -> None:
+    hint = "Please provide an API key in the Authorization header: Bearer clara_sk_..."
+    assert Redactor().text(hint) == hint
+    assert Redactor().text("Bearer clara_sk_0123456789abcdef") == f"Bearer {REDACTED}"

@@ -81,7 +81,7 @@ async def test_deploy_reports_renamed_fields_and_the_default_options(client: htt
             {"id": "b", "type": "input", "data": {"label": "Input"}},
             {"id": "o", "type": "output", "data": {}},
         ],
-        "connections": [edge("a", "o")],
+        "connections": [edge("a", "o"), edge("b", "o")],
     }
     deployment = await deploy(client, flow, name="Twins")
     assert len(deployment["warnings"]) == 1

@@ -13,7 +13,7 @@ PAGE = "https://app.example.com"
 PREFLIGHT = {
     "Origin": PAGE,
     "Access-Control-Request-Method": "POST",
-    "Access-Control-Request-Headers": "authorization, content-type, idempotency-key",
+    "Access-Control-Request-Headers": "authorization, content-type, idempotency-key, x-workflow-version",
 }
 
 
@@ -43,7 +43,7 @@ async def test_a_wildcard_lets_any_page_call_the_api_without_credentials(databas
     assert preflight.status_code == 200
     assert preflight.headers["access-control-allow-origin"] == "*"
     allowed = {name.strip().lower() for name in preflight.headers["access-control-allow-headers"].split(",")}
-    assert {"authorization", "content-type", "idempotency-key"} <= allowed
+    assert {"authorization", "content-type", "idempotency-key", "x-workflow-version"} <= allowed
     assert "POST" in preflight.headers["access-control-allow-methods"]
     assert "access-control-allow-credentials" not in preflight.headers
     assert response.status_code == 200

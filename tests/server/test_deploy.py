@@ -110,6 +110,38 @@ async def test_same_names_get_numbered_slugs(client: httpx2.AsyncClient) -> None
     assert slugs == ["hello-world", "hello-world-1", "hello-world-2"]
 
 
+async def test_a_taken_slug_is_a_warning_naming_both_slugs(client: httpx2.AsyncClient) -> None:
+    assert (await deploy(client))["warnings"] == []
+    second = await deploy(client)
+    assert second["warnings"] == [
+        "The slug 'hello-world' is already taken, so this deployment got 'hello-world-1': its endpoint is"
+        " /api/workflows/hello-world-1/execute and this key works only there; to update 'hello-world' instead,"
+        " deploy a new version of it (PUT /api/workflows/hello-world)"
+    ]
+
+
+async def test_a_bare_studio_export_is_told_how_to_wrap_it(client: httpx2.AsyncClient) -> None:
+    response = await client.post("/api/deploy", json={"format": "clara-native", "version": "1.0.0", **HELLO_WORLD})
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "validation_failed"
+    assert body["validationErrors"] == [
+        'The body looks like a workflow export posted on its own; wrap it: {"name": "My API", "workflow": <the export>}'
+    ]
+
+
+async def test_an_input_connected_to_nothing_is_a_warning(client: httpx2.AsyncClient) -> None:
+    workflow = {
+        "nodes": [*HELLO_WORLD["nodes"], {"id": "stray", "type": "input", "data": {"label": "Stray"}}],
+        "connections": HELLO_WORLD["connections"],
+    }
+    deployment = await deploy(client, workflow=workflow)
+    assert deployment["warnings"] == [
+        "Input field 'stray' (node 'stray') is connected to nothing: it is a required field of the API whose value"
+        " no node uses; connect the node or delete it"
+    ]
+
+
 async def test_a_deleted_deployments_slug_can_be_deployed_again(client: httpx2.AsyncClient) -> None:
     first = await deploy(client, slug="reuse-me")
     assert (await client.delete(f"/api/workflows/{first['id']}")).status_code == 200

@@ -119,6 +119,12 @@ async def test_authentication_errors(
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
+async def test_the_missing_key_message_shows_what_to_send(client: httpx2.AsyncClient) -> None:
+    await deploy(client)
+    response = await client.post("/api/workflows/hello-world/execute", json={"name": "x"})
+    assert response.json()["message"] == "Please provide an API key in the Authorization header: Bearer clara_sk_..."
+
+
 async def test_a_well_formed_unknown_key_is_invalid(client: httpx2.AsyncClient) -> None:
     from clara_runner.security.api_keys import generate
 

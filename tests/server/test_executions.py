@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import httpx2
 import pytest
 
@@ -80,3 +82,15 @@ async def test_the_local_admin_reads_any_history(client: httpx2.AsyncClient) -> 
     response = await client.get("/api/workflows/hello-world/executions")
     assert response.status_code == 200
     assert len(response.json()["executions"]) == 1
+
+
+async def test_trace_times_are_iso_8601_in_history_and_in_the_execution(client: httpx2.AsyncClient) -> None:
+    key = (await deploy(client))["apiKey"]
+    executed = await client.post("/api/workflows/hello-world/execute", json={"name": "A"}, headers=bearer(key))
+    execution_id = executed.json()["metadata"]["executionId"]
+    history = (await client.get("/api/workflows/hello-world/executions", headers=bearer(key))).json()
+    execution = (await client.get(f"/api/executions/{execution_id}", headers=bearer(key))).json()["execution"]
+    for trace in (history["executions"][0]["trace"], execution["trace"]):
+        started = [entry["startedAt"] for entry in trace]
+        assert len(started) == 2
+        assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", moment) for moment in started), started

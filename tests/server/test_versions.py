@@ -190,8 +190,9 @@ async def test_a_new_version_passes_the_deploy_checks_and_keeps_slug_and_keys(cl
     assert renamed.status_code == 200, renamed.text
     deployment = renamed.json()["deployment"]
     assert (deployment["name"], deployment["description"], deployment["version"]) == ("Hello Twins", "Two names", 2)
-    assert len(deployment["warnings"]) == 1
-    assert "name2" in deployment["warnings"][0]
+    renaming, unconnected = deployment["warnings"]
+    assert "name2" in renaming
+    assert unconnected.startswith("Input field 'name2' (node 'b') is connected to nothing")
     assert set(deployment["schema"]["input"]["properties"]) == {"name", "name2"}
     response = await client.post(
         "/api/workflows/hello-world/execute", json={"name": "A", "name2": "B"}, headers=bearer(key)

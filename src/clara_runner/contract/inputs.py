@@ -6,11 +6,13 @@ validated against the version's input schema by a validator compiled once per ve
 which a JSON Schema validator does not do. Every problem is reported at once, both as the original
 server's `validationErrors` sentences and as `errors: [{path, message}]` with JSON Pointers. Integral
 floats sent for integer fields (`1.0`, which JSON Schema accepts as an integer) become integers, so
-nodes never see a float where the schema promised an integer.
+nodes never see a float where the schema promised an integer. A JSON field (an object or an array)
+also takes a string holding one, as Agent Studio users type JSON text; it is parsed before validation.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -46,12 +48,13 @@ class InputBinder:
         ]
         self._schema = contract.input_schema
         self._has_integers = _mentions_integer(contract.input_schema)
+        self._json_fields = tuple(field.name for field in contract.inputs if _is_json_field(field.schema))
 
     def bind(self, payload: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         """(values by input node id, the sanitised body as recorded); raises `InputValidationFailed`."""
         if not isinstance(payload, Mapping):
             raise _failure("Request body must be a JSON object of input fields", "")
-        clean = sanitise(payload)
+        clean = sanitise(self._parse_json_texts(payload))
         found = [described for error in self._validator.iter_errors(clean) for described in _describe(error)]
         for name, check in self._files:
             value = clean.get(name)
@@ -64,6 +67,32 @@ class InputBinder:
             clean = normalise_integers(clean, self._schema)
         values = {field.node_id: clean[field.name] for field in self._fields if field.name in clean}
         return values, clean
+
+    def _parse_json_texts(self, payload: Mapping[str, Any]) -> Mapping[str, Any]:
+        """`payload` with each JSON field sent as text holding an object or an array replaced by that
+        value; other text is left for validation to refuse."""
+        parsed: dict[str, Any] = {}
+        for name in self._json_fields:
+            value = payload.get(name)
+            if not isinstance(value, str):
+                continue
+            try:
+                document = json.loads(value)
+            except (ValueError, RecursionError):
+                continue
+            if isinstance(document, dict | list):
+                parsed[name] = document
+        return {**payload, **parsed} if parsed else payload
+
+
+def _is_json_field(schema: Mapping[str, Any]) -> bool:
+    """A field typed as an object or an array and not as text (`type: [object, array]`, or the same as
+    `anyOf` branches)."""
+    types: set[Any] = set()
+    for branch in (schema, *schema.get("anyOf", ())):
+        declared = branch.get("type")
+        types.update(declared if isinstance(declared, list) else [declared])
+    return {"object", "array"} <= types and "string" not in types
 
 
 def _refusal(found: list[tuple[int, str, str]]) -> InputValidationFailed:

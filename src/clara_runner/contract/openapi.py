@@ -297,8 +297,8 @@ def _success_example(contract: Contract, document: WorkflowDocument) -> dict[str
     }
 
 
-EXAMPLE_STARTED_AT = 1735732800.0
-"""`startedAt` of the example node events: 2025-01-01T12:00:00Z in Unix seconds."""
+EXAMPLE_STARTED_AT = "2025-01-01T12:00:00.000Z"
+"""`startedAt` of the example node events."""
 
 
 def _event_stream_example(success: Mapping[str, Any], version: int) -> str:

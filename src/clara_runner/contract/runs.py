@@ -84,7 +84,7 @@ _UUID: Final = {"type": "string", "format": "uuid"}
 _TIME: Final = {"type": "string", "format": "date-time"}
 _NODE_ID: Final = {"type": "string", "description": "The node's id in the workflow"}
 _NODE_TYPE: Final = {"type": "string", "description": "The node's type", "examples": ["llm"]}
-_STARTED_AT: Final = {"type": "number", "description": "When the node started, in Unix seconds"}
+_STARTED_AT: Final = {"type": "string", "format": "date-time", "description": "When the node started (UTC)"}
 
 EVENTS: Final[tuple[tuple[str, str, str], ...]] = (
     ("run.started", "RunStartedEvent", "first: the run holds its execution slot and its record is stored"),

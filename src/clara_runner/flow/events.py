@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from clara_runner.clock import iso_from_timestamp
+
 NodeStatus = Literal["success", "error", "skipped", "cancelled", "timeout"]
 
 # Events are built for every node of every run: plain slotted classes, four times cheaper to build than
@@ -64,7 +66,7 @@ class TraceRecorder:
                 "nodeId": event.node_id,
                 "type": event.node_type,
                 "status": event.status,
-                "startedAt": event.started_at,
+                "startedAt": iso_from_timestamp(event.started_at),
                 "durationMs": round(event.duration_ms, 3),
             }
             if event.error is not None:

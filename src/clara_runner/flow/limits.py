@@ -2,7 +2,7 @@
 
 A workflow is stored, compiled, cached and shown in docs; these bounds keep one deploy from costing
 the server more than a real Studio export ever needs. The largest shared Studio export has 16 nodes
-and nests 9 levels; the defaults leave two orders of magnitude of room:
+and nests 8 levels as `MAX_WORKFLOW_DEPTH` counts them; the defaults leave two orders of magnitude of room:
 
 * `MAX_WORKFLOW_NODES` (2,000) nodes and `MAX_WORKFLOW_CONNECTIONS` (10,000) connections;
 * `MAX_WORKFLOW_DEPTH` (32) levels of JSON nesting;

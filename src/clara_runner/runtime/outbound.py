@@ -5,11 +5,10 @@ their origins."""
 from __future__ import annotations
 
 from clara_runner.flow.context import HttpClients, default_http_clients
-from clara_runner.security.egress import GuardedTransport, ServiceTransport
+from clara_runner.security.egress import EgressPolicy, GuardedTransport, ServiceTransport
 from clara_runner.settings import Settings
 
 
-def outbound_http(settings: Settings) -> HttpClients:
-    return default_http_clients(
-        GuardedTransport(settings.egress_policy()), ServiceTransport(settings.service_endpoints().trusted)
-    )
+def outbound_http(settings: Settings, egress: EgressPolicy) -> HttpClients:
+    """`egress` is the settings' policy, or a wider one for a run on the user's own machine."""
+    return default_http_clients(GuardedTransport(egress), ServiceTransport(settings.service_endpoints().trusted))

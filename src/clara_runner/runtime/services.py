@@ -104,7 +104,7 @@ class Runtime:
         keys = KeyAuthenticator(database, secret, settings.key_cache_seconds)
         access = Access(AdminPolicy(settings.admin_key), keys, database)
         versions = VersionCache(database, registry)
-        http = outbound_http(settings)
+        http = outbound_http(settings, settings.egress_policy())
         endpoints = settings.service_endpoints()
         sandbox = JsSandbox(settings.sandbox_limits())
         value_limits = settings.value_limits()

@@ -30,7 +30,7 @@ import ipaddress
 import socket
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 import httpx2
@@ -61,6 +61,7 @@ METADATA_HOSTS: Final = frozenset(
     {"metadata", "metadata.google.internal", "metadata.goog", "instance-data", "instance-data.ec2.internal"}
 )
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_LOOPBACK: Final = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 
 
 class EgressBlocked(NodeError):
@@ -137,6 +138,12 @@ class EgressPolicy:
             allow_hosts=frozenset(host.strip().lower().rstrip(".") for host in hosts if host.strip()),
             allow_networks=_parse_networks(cidrs),
         )
+
+    def with_loopback(self) -> EgressPolicy:
+        """This policy, plus this machine's loopback addresses: for a run on the user's own machine
+        (`clara-runner run`), where local services (Ollama, LM Studio, ComfyUI) are theirs to call and
+        no other tenant's are there to protect."""
+        return replace(self, allow_networks=self.allow_networks + _LOOPBACK)
 
     def host_allowed(self, host: str) -> bool:
         """True when the operator allowed this host name (or IP literal) explicitly."""

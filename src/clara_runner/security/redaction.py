@@ -74,7 +74,7 @@ _KEY_SUFFIXES: Final = (
 _KEY_NOISE = re.compile(r"[\s_\-.]")
 _SHAPES: Final = (
     (
-        r"(?P<scheme>\b(?:[Bb]earer|BEARER|[Bb]asic|BASIC)\s+)[A-Za-z0-9._~+/=-]{6,}",
+        r"(?P<scheme>\b(?:[Bb]earer|BEARER|[Bb]asic|BASIC)\s+)(?!clara_sk_\.\.\.)[A-Za-z0-9._~+/=-]{6,}",
         ("earer", "EARER", "asic", "ASIC"),
     ),
     (r"\bclara_sk_[A-Za-z0-9_]{6,}", ("clara_sk_",)),
@@ -82,7 +82,8 @@ _SHAPES: Final = (
     (r"(?P<param>[?&;](?:api[_-]?key|key|token|access_token|password|secret|signature)=)[^&#\s\"']+", ("=",)),
 )
 """Secret shapes, each with texts one of which every match contains: a text that holds none of them (and
-no known secret) cannot match, which a substring search tells many times faster than the pattern."""
+no known secret) cannot match, which a substring search tells many times faster than the pattern. The
+key placeholder `Bearer clara_sk_...` of the server's own hints is not a secret: it stays."""
 _SHAPE_FIRSTS: Final = "Bbcs?&;"
 """Every character a `_SHAPES` match can start with."""
 _LIST_KEY_FIELDS: Final = ("key", "name", "header")

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-ALLOWED_HEADERS = ("Authorization", "Content-Type", "Idempotency-Key")
+from clara_runner.service.deployments.versions import VERSION_HEADER
+
+ALLOWED_HEADERS = ("Authorization", "Content-Type", "Idempotency-Key", VERSION_HEADER)
 EXPOSED_HEADERS = (
     "RateLimit-Limit",
     "RateLimit-Remaining",

@@ -70,6 +70,7 @@ def deployed(result: Deployed, links: Links) -> dict[str, Any]:
         "success": True,
         "deployment": {
             **_deployed_contract(record, result.contract, links),
+            "warnings": list(result.warnings),
             "apiKey": result.api_key,
             "createdAt": iso(record.created_at),
         },

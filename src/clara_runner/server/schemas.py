@@ -138,7 +138,12 @@ class NewDeployment(_Shape):
     contract_schema: PublicSchema = Field(alias="schema")
     docs: str
     version: int = Field(ge=1)
-    warnings: list[str] = Field(description="Field names that were changed to keep them unique")
+    warnings: list[str] = Field(
+        description=(
+            "What to check: field names changed to keep them unique, inputs connected to nothing, and a slug"
+            " other than the one the name gives when that one was taken"
+        )
+    )
     createdAt: datetime
 
 

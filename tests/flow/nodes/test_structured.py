@@ -71,6 +71,9 @@ async def test_json_schema_from_the_example_is_requested_and_parsed(
     assert body["response_format"]["type"] == "json_schema"
     assert body["response_format"]["json_schema"]["strict"] is True
     assert body["response_format"]["json_schema"]["name"] == "structured_output"
+    assert body["response_format"]["json_schema"]["description"] == (
+        "Generated structured data based on the provided example"
+    )
     assert body["response_format"]["json_schema"]["schema"] == schema_from_example(json.loads(EXAMPLE))
     system, user = body["messages"]
     assert system["role"] == "system"

@@ -25,7 +25,7 @@ async def test_engine_events_become_numbered_events_with_redacted_errors() -> No
     sink(NodeFinished("d", "llm", "cancelled", 2.0, 1.0))
 
     assert shown(log.events) == [
-        (1, "node.started", {"nodeId": "a", "type": "llm", "startedAt": 1.0}),
+        (1, "node.started", {"nodeId": "a", "type": "llm", "startedAt": "1970-01-01T00:00:01.000Z"}),
         (
             2,
             "node.failed",
@@ -33,7 +33,7 @@ async def test_engine_events_become_numbered_events_with_redacted_errors() -> No
                 "nodeId": "a",
                 "type": "llm",
                 "status": "error",
-                "startedAt": 1.0,
+                "startedAt": "1970-01-01T00:00:01.000Z",
                 "durationMs": 2.5,
                 "error": "bad key [REDACTED]",
             },
@@ -41,14 +41,36 @@ async def test_engine_events_become_numbered_events_with_redacted_errors() -> No
         (
             3,
             "node.skipped",
-            {"nodeId": "b", "type": "output", "status": "skipped", "startedAt": 2.0, "durationMs": 0.0},
+            {
+                "nodeId": "b",
+                "type": "output",
+                "status": "skipped",
+                "startedAt": "1970-01-01T00:00:02.000Z",
+                "durationMs": 0.0,
+            },
         ),
         (
             4,
             "node.finished",
-            {"nodeId": "c", "type": "text", "status": "success", "startedAt": 2.0, "durationMs": 0.123},
+            {
+                "nodeId": "c",
+                "type": "text",
+                "status": "success",
+                "startedAt": "1970-01-01T00:00:02.000Z",
+                "durationMs": 0.123,
+            },
         ),
-        (5, "node.failed", {"nodeId": "d", "type": "llm", "status": "cancelled", "startedAt": 2.0, "durationMs": 1.0}),
+        (
+            5,
+            "node.failed",
+            {
+                "nodeId": "d",
+                "type": "llm",
+                "status": "cancelled",
+                "startedAt": "1970-01-01T00:00:02.000Z",
+                "durationMs": 1.0,
+            },
+        ),
     ]
 
 

@@ -29,7 +29,13 @@ class InputNode(NodeType):
         if input_type == "number":
             return {"type": "number", "description": "Number input"}
         if input_type == "json":
-            return {"type": ["object", "array"], "description": "JSON input (an object or an array)"}
+            return {
+                "type": ["object", "array"],
+                "description": (
+                    "JSON input: an object or an array, or a string holding one (JSON text as typed in Agent"
+                    " Studio), which is parsed"
+                ),
+            }
         return {"type": "string", "description": "Text input"}
 
     def api_default(self, node: Node) -> Any:

@@ -127,6 +127,10 @@ def _target(call: NodeCall) -> tuple[str, dict[str, Any] | None, bool]:
     return "", None, False
 
 
+_SCHEMA_DESCRIPTION = "Generated structured data based on the provided example"
+"""Agent Studio's own wording: a model prompted by Studio and by the runner gets the same request."""
+
+
 async def _complete(
     call: NodeCall, messages: list[dict[str, Any]], schema: dict[str, Any] | None, strict: bool
 ) -> ChatReply:
@@ -134,7 +138,12 @@ async def _complete(
     settings = LlmSettings.of(call)
     formats: list[dict[str, Any] | None] = [{"type": "json_object"}, None]
     if schema is not None:
-        described = {"name": "structured_output", "description": "Structured data", "schema": schema, "strict": strict}
+        described = {
+            "name": "structured_output",
+            "description": _SCHEMA_DESCRIPTION,
+            "schema": schema,
+            "strict": strict,
+        }
         formats.insert(0, {"type": "json_schema", "json_schema": described})
     sink = token_sink(call)
     for response_format in formats[:-1]:

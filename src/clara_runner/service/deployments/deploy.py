@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
@@ -16,7 +16,7 @@ from clara_runner.flow.errors import FlowDefinitionError
 from clara_runner.flow.formats import parse_flow
 from clara_runner.flow.limits import WorkflowLimits, workflow_limit_problems
 from clara_runner.flow.nodes.registry import NodeRegistry
-from clara_runner.flow.plan import compile_flow
+from clara_runner.flow.plan import Plan, compile_flow
 from clara_runner.service.deployments.fields import DESCRIPTION_LENGTH, NAME_LENGTH, USER_ID_LENGTH, text_field
 from clara_runner.service.deployments.slugs import MAX_SLUG_LENGTH, SLUG_PATTERN, first_free, slugify
 from clara_runner.service.deployments.traffic import TrafficOptions, apply_traffic_options, parse_traffic_options
@@ -46,12 +46,30 @@ class Deployed:
     deployment: DeploymentRecord
     api_key: str
     contract: Contract
+    slug_warning: str | None = None
+    """Set when the name's slug was taken and the deployment got a suffixed one: the caller's URL differs."""
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return (*self.contract.warnings, *filter(None, (self.slug_warning,)))
+
+
+_EXPORT_KEYS = frozenset({"nodes", "connections"})
+"""Keys of a Studio export (or any flow document): a deploy body with them and no `workflow` is a flow
+posted bare."""
 
 
 def parse_deploy_request(body: Any) -> DeployRequest:
     """Check the deploy body's own fields; every problem is reported, in the original's wording."""
     if not isinstance(body, Mapping):
         raise ValidationFailed(["Request body must be a JSON object with name and workflow"])
+    if "workflow" not in body and (_EXPORT_KEYS & body.keys() or isinstance(body.get("format"), str)):
+        raise ValidationFailed(
+            [
+                "The body looks like a workflow export posted on its own; wrap it: "
+                '{"name": "My API", "workflow": <the export>}'
+            ]
+        )
     problems: list[str] = []
     name = text_field(body, "name", problems, max_length=NAME_LENGTH, required=True)
     slug = body.get("slug")
@@ -100,7 +118,21 @@ def derive_contract(
         plan = compile_flow(parse_flow(workflow), registry)
     except FlowDefinitionError as exc:
         raise invalid_workflow(exc.problems) from exc
-    return build_contract(plan, options)
+    contract = build_contract(plan, options)
+    return replace(contract, warnings=contract.warnings + _unconnected_inputs(plan, contract))
+
+
+def _unconnected_inputs(plan: Plan, contract: Contract) -> tuple[str, ...]:
+    """An input node connected to nothing still becomes a field of the API (required unless it has a
+    default), though its value goes nowhere: usually a forgotten connection, so deploy says so."""
+    unconnected = {planned.node.id for planned in plan.nodes if not planned.targets}
+    return tuple(
+        f"Input field '{api_field.name}' (node '{api_field.node_id}') is connected to nothing: it is"
+        f" {'a required' if api_field.required else 'an optional'} field of the API whose value no node uses;"
+        " connect the node or delete it"
+        for api_field in contract.inputs
+        if api_field.node_id in unconnected
+    )
 
 
 def invalid_workflow(problems: list[str]) -> InvalidWorkflow:
@@ -144,5 +176,12 @@ async def deploy(
             continue
         assert record is not None
         log.info("deployed", deployment_id=str(deployment_id), slug=record.slug)
-        return Deployed(record, api_key, contract)
+        slug_warning = None
+        if record.slug != base:
+            slug_warning = (
+                f"The slug '{base}' is already taken, so this deployment got '{record.slug}': its endpoint is"
+                f" /api/workflows/{record.slug}/execute and this key works only there; to update '{base}'"
+                f" instead, deploy a new version of it (PUT /api/workflows/{base})"
+            )
+        return Deployed(record, api_key, contract, slug_warning)
     raise SlugTaken(f"Could not find a free slug for '{base}' after {_SLUG_ATTEMPTS} attempts; pass an explicit slug")

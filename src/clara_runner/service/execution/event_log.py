@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from clara_runner import jsonio
+from clara_runner.clock import iso_from_timestamp
 from clara_runner.flow.events import NodeFinished, NodeMessage, NodeStarted, RunEvent
 
 RUN_STARTED = "run.started"
@@ -70,14 +71,19 @@ class RunEventLog:
                     self._token(event.node_id, redact(event.payload))
             elif isinstance(event, NodeStarted):
                 self.append(
-                    "node.started", {"nodeId": event.node_id, "type": event.node_type, "startedAt": event.started_at}
+                    "node.started",
+                    {
+                        "nodeId": event.node_id,
+                        "type": event.node_type,
+                        "startedAt": iso_from_timestamp(event.started_at),
+                    },
                 )
             elif isinstance(event, NodeFinished):
                 data: dict[str, Any] = {
                     "nodeId": event.node_id,
                     "type": event.node_type,
                     "status": event.status,
-                    "startedAt": event.started_at,
+                    "startedAt": iso_from_timestamp(event.started_at),
                     "durationMs": round(event.duration_ms, 3),
                 }
                 if event.error is not None:
