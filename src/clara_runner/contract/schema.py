@@ -29,6 +29,22 @@ _PORT_TYPES = {
 }
 
 
+def value_types(schema: Mapping[str, Any]) -> frozenset[str] | None:
+    """The JSON types a field's schema allows, from its `type` (one or a list) or from an `anyOf` whose
+    every branch names its types (a JSON field is `anyOf` object, array); None when it does not say."""
+    declared = schema.get("type")
+    if isinstance(declared, str):
+        return frozenset({declared})
+    if isinstance(declared, list):
+        return frozenset(str(name) for name in declared)
+    branches = schema.get("anyOf")
+    if isinstance(branches, list) and branches and all(isinstance(branch, Mapping) for branch in branches):
+        found = [value_types(branch) for branch in branches]
+        if all(types is not None for types in found):
+            return frozenset().union(*(types for types in found if types is not None))
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class ContractOptions:
     """Choices the deployer makes about the API, stored with each version's contract.
