@@ -162,3 +162,20 @@ def test_conditional_outputs_are_not_required() -> None:
         "connections": [edge("in", "out")],
     }
     assert contract_of(flow).output_schema["required"] == ["echo"]
+
+
+def test_an_output_fed_by_an_untyped_port_claims_no_example_type() -> None:
+    """An `auto` output after an untyped port may return 42 as well as text: its schema has no type and no
+    example, and the document's example outputs show it as null rather than as a string."""
+    echo = contract_of(
+        {
+            "nodes": [{"id": "i", "type": "input"}, {"id": "o", "type": "output", "data": {"outputLabel": "Result"}}],
+            "connections": [edge("i", "o")],
+        }
+    )
+    result = echo.output_schema["properties"]["result"]
+    assert {"type", "anyOf", "examples"}.isdisjoint(result)
+    assert example_object(echo.output_schema) == {"result": None}
+    typed = contract_of(TYPED_FLOW).output_schema["properties"]
+    assert typed["text"]["examples"] == ["example text"]
+    assert typed["photoSize"]["examples"] == [42]

@@ -206,7 +206,8 @@ def build_contract(plan: Plan, options: ContractOptions | None = None) -> Contra
 def _field_schema(planned: PlannedNode, label: str, base: Mapping[str, Any], default: Any) -> dict[str, Any]:
     """The node type's schema, titled with the label, described by the node's own description (else
     the type's), with the default and a valid example; a `data.sensitive` input publishes no default
-    (it may be a secret)."""
+    (it may be a secret), and a field of no declared type (an output fed by an untyped port) no
+    example, since its value may be of any type."""
     schema: dict[str, Any] = {"title": label, **base}
     own = planned.node.data.get("description")
     kind = base.get("description") or planned.node_type.title or planned.node.type
@@ -215,8 +216,9 @@ def _field_schema(planned: PlannedNode, label: str, base: Mapping[str, Any], def
         schema.update(writeOnly=True, format="password")
     elif default is not MISSING:
         schema["default"] = default
-    if "examples" not in schema:
-        schema["examples"] = [example_value(schema)]
+    example = example_value(schema)
+    if "examples" not in schema and example is not None:
+        schema["examples"] = [example]
     schema["x-node-id"] = planned.node.id
     schema["x-node-type"] = planned.node.type
     return schema
