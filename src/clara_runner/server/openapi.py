@@ -45,6 +45,12 @@ TAGS = [
 _FASTAPI_VALIDATION = "#/components/schemas/HTTPValidationError"
 
 
+def management_server(base_url: str) -> dict[str, str]:
+    """The document's server: `BASE_URL` when set, else `/`, which OpenAPI resolves against the URL the
+    document was fetched from (the server answering it), as the docs pages and generated clients need."""
+    return {"url": base_url.rstrip("/") or "/", "description": "This Clara Agent Runner"}
+
+
 class ClaraApp(FastAPI):
     """FastAPI with a `Host` check and a fast lane in front, and the management document completed as
     described above.
@@ -91,6 +97,7 @@ class ClaraApp(FastAPI):
                 description=self.description,
                 routes=[*self.routes, *self._documented],
                 tags=TAGS,
+                servers=self.servers,
             )
             _drop_fastapi_validation(document)
             components = document.setdefault("components", {})

@@ -16,7 +16,9 @@ from clara_runner.server.schemas import (
     KEY_OR_ADMIN,
     DeleteResponse,
     DeploymentList,
+    DeploymentPageLimit,
     DeployResponse,
+    PageOffset,
     RegenerateKeyResponse,
     errors,
     ok,
@@ -69,8 +71,6 @@ _ID = Annotated[
         json_schema_extra={"format": "uuid"},
     ),
 ]
-_LIMIT = Query(description="Page size, an integer from 1 to 1000 (default 100)")
-_OFFSET = Query(description="Items to skip, an integer from 0 (default 0)")
 
 
 @router.post(
@@ -98,8 +98,8 @@ async def deploy(request: Request) -> JSONResponse:
 )
 async def list_deployments(
     request: Request,
-    limit: Annotated[str | None, _LIMIT] = None,
-    offset: Annotated[str | None, _OFFSET] = None,
+    limit: DeploymentPageLimit = None,
+    offset: PageOffset = None,
     userId: Annotated[str | None, Query(description="Only deployments made with this userId")] = None,
 ) -> dict[str, Any]:
     state = runtime(request)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 
 from clara_runner.contract.payload import parse_payload
 from clara_runner.server import presenters
@@ -13,6 +13,8 @@ from clara_runner.server.deps import caller, checked_slug, links, runtime
 from clara_runner.server.schemas import (
     KEY_OR_ADMIN,
     NewVersionResponse,
+    PageLimit,
+    PageOffset,
     RollbackResponse,
     SlugPath,
     VersionList,
@@ -104,8 +106,8 @@ async def put_version(request: Request, slug: SlugPath) -> dict[str, Any]:
 async def list_versions(
     request: Request,
     slug: SlugPath,
-    limit: Annotated[str | None, Query(description="Page size, an integer from 1 to 1000 (default 50)")] = None,
-    offset: Annotated[str | None, Query(description="Items to skip, an integer from 0 (default 0)")] = None,
+    limit: PageLimit = None,
+    offset: PageOffset = None,
 ) -> dict[str, Any]:
     state = runtime(request)
     record = await state.access.deployment(await caller(request), "list the versions of", slug=checked_slug(slug))

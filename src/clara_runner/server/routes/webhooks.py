@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,7 +16,16 @@ from clara_runner.contract.payload import parse_payload
 from clara_runner.server import presenters
 from clara_runner.server.bodies import read_limited
 from clara_runner.server.deps import caller, checked_slug, client_host, runtime
-from clara_runner.server.schemas import ADMIN, KEY_OR_ADMIN, Pagination, SlugPath, errors, ok
+from clara_runner.server.schemas import (
+    ADMIN,
+    KEY_OR_ADMIN,
+    PageLimit,
+    PageOffset,
+    Pagination,
+    SlugPath,
+    errors,
+    ok,
+)
 from clara_runner.service.pages import PageRequest
 from clara_runner.service.webhooks.errors import DeliveryNotFound, WebhookNotFound
 from clara_runner.service.webhooks.payloads import EVENTS
@@ -213,8 +222,8 @@ async def deliveries(
     request: Request,
     slug: SlugPath,
     webhook_id: _WebhookId,
-    limit: Annotated[str | None, Query(description="Page size, 1 to 1000 (default 50)")] = None,
-    offset: Annotated[str | None, Query(description="Items to skip (default 0)")] = None,
+    limit: PageLimit = None,
+    offset: PageOffset = None,
 ) -> dict[str, Any]:
     _require_admin(request)
     page = await runtime(request).webhook_admin.deliveries(

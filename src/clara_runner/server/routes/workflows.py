@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 
 from clara_runner.clock import iso
 from clara_runner.server import docs, presenters
@@ -14,12 +14,14 @@ from clara_runner.server.schemas import (
     KEY_OR_ADMIN,
     PUBLIC,
     ExecutionHistory,
+    ExecutionStatusFilter,
+    PageLimit,
+    PageOffset,
     SlugPath,
     WorkflowDetailsResponse,
     errors,
     ok,
 )
-from clara_runner.service.execution.history import EXECUTION_STATUSES
 from clara_runner.service.pages import PageRequest
 
 router = APIRouter(tags=["Workflows"])
@@ -58,11 +60,9 @@ async def details(request: Request, slug: SlugPath) -> dict[str, Any]:
 async def executions(
     request: Request,
     slug: SlugPath,
-    limit: Annotated[str | None, Query(description="Page size, an integer from 1 to 1000 (default 50)")] = None,
-    offset: Annotated[str | None, Query(description="Items to skip, an integer from 0 (default 0)")] = None,
-    status: Annotated[
-        str | None, Query(description="Only executions with this status: " + ", ".join(EXECUTION_STATUSES))
-    ] = None,
+    limit: PageLimit = None,
+    offset: PageOffset = None,
+    status: ExecutionStatusFilter = None,
 ) -> dict[str, Any]:
     state = runtime(request)
     page_request = PageRequest.parse(limit, offset, default_limit=50)
