@@ -520,10 +520,12 @@ def _webhooks(contract: Contract, document: WorkflowDocument) -> dict[str, Any]:
             "post": {
                 "operationId": "run_finished",
                 "summary": "A run of this deployment ended",
+                "security": [],
                 "description": "POSTed to each webhook endpoint the admin registered for this deployment (for the "
                 "events it subscribed to) and to the `callbackUrl` of a run that named one, signed as Standard "
                 "Webhooks: verify `webhook-signature` over the raw body before parsing it. A delivery is retried "
-                "until it is answered with a 2xx, with the same `webhook-id`.",
+                "until it is answered with a 2xx, with the same `webhook-id`. The server sends no credentials: the "
+                "signature is the proof (`security` is empty).",
                 "parameters": headers,
                 "requestBody": {
                     "required": True,

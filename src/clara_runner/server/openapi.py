@@ -40,6 +40,9 @@ TAGS = [
     {"name": "Deployments", "description": "Deploy, list, delete, rotate keys (admin)"},
     {"name": "Workflows", "description": "A deployment's details, execution and history"},
     {"name": "Documentation", "description": "A deployment's OpenAPI document and docs pages"},
+    {"name": "Versions", "description": "A deployment's versions: deploy a new one, list them, roll back"},
+    {"name": "Executions", "description": "One run: read it, follow its events, cancel it"},
+    {"name": "Webhooks", "description": "Signed notifications of finished runs (admin)"},
 ]
 
 _FASTAPI_VALIDATION = "#/components/schemas/HTTPValidationError"

@@ -76,6 +76,14 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
+HOST_REFUSED: dict[int | str, dict[str, Any]] = {
+    400: {
+        "description": "The Host header names a host outside ALLOWED_HOSTS (`host_not_allowed`); every path answers so",
+        "content": {"application/json": {"schema": ERROR_REF}},
+    }
+}
+"""The one error of routes that take no input: the `Host` check refuses a request before any route sees it."""
+
 ADMIN: dict[str, Any] = {"security": [{"adminKey": []}]}
 """Management: the admin key (or, with no CLARA_ADMIN_KEY set, a client on the server's machine)."""
 DEPLOYMENT_KEY: dict[str, Any] = {"security": [{"apiKey": []}]}

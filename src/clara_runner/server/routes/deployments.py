@@ -77,6 +77,8 @@ _ID = Annotated[
     "/api/deploy",
     status_code=201,
     summary="Deploy a workflow",
+    description="Checks the workflow, stores it as version 1 of a new deployment and returns its endpoint, its "
+    "input and output schemas and its API key (shown once).",
     openapi_extra=_DEPLOY_BODY,
     response_model=None,
     responses={**ok(DeployResponse, "Deployed: the API key is in the body, once", 201), **errors(400, 401, 413, 503)},
@@ -92,6 +94,7 @@ async def deploy(request: Request) -> JSONResponse:
 @router.get(
     "/api/deployments",
     summary="List live deployments",
+    description="Live deployments, newest first; `userId` keeps only those deployed with that userId.",
     openapi_extra=ADMIN,
     response_model=None,
     responses={**ok(DeploymentList, "Live deployments, newest first"), **errors(400, 401, 503)},
@@ -116,6 +119,8 @@ async def list_deployments(
 @router.delete(
     "/api/workflows/{slug}",
     summary="Delete (deactivate) a deployment",
+    description="Deactivates the deployment: its endpoint answers 404 and its keys stop working; its slug "
+    "becomes free.",
     openapi_extra=KEY_OR_ADMIN,
     response_model=None,
     responses={**ok(DeleteResponse, "Deleted; its keys stop working"), **errors(400, 401, 403, 404, 503)},
@@ -135,6 +140,7 @@ async def delete(request: Request, deployment_id: _ID) -> dict[str, Any]:
 @router.post(
     "/api/workflows/{deployment_id}/regenerate-key",
     summary="Replace the deployment's API key",
+    description="Revokes every key of the deployment and returns a new one (shown once).",
     openapi_extra=KEY_OR_ADMIN,
     response_model=None,
     responses={

@@ -80,6 +80,8 @@ _ROLLBACK_BODY = {
 @router.put(
     "/api/workflows/{slug}",
     summary="Deploy a new version under the same slug and API keys",
+    description="Checks the workflow as deploy does, stores it as the next immutable version and makes it "
+    "current; the slug, the endpoint and the API keys stay the same.",
     openapi_extra=_PUT_BODY,
     response_model=None,
     responses={
@@ -99,6 +101,7 @@ async def put_version(request: Request, slug: SlugPath) -> dict[str, Any]:
 @router.get(
     "/api/workflows/{slug}/versions",
     summary="List the workflow's versions",
+    description="Every version of the deployment, newest first, with which one is current.",
     openapi_extra=KEY_OR_ADMIN,
     response_model=None,
     responses={**ok(VersionList, "Versions, newest first"), **errors(400, 401, 403, 404, 503)},
@@ -123,6 +126,8 @@ async def list_versions(
 @router.post(
     "/api/workflows/{slug}/rollback",
     summary="Make an earlier version current",
+    description="Moves the deployment's current version to an existing version; no version is created, and "
+    "naming the current one changes nothing.",
     openapi_extra=_ROLLBACK_BODY,
     response_model=None,
     responses={

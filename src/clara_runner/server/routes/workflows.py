@@ -30,6 +30,8 @@ router = APIRouter(tags=["Workflows"])
 @router.get(
     "/api/workflows/{slug}",
     summary="Workflow details, schemas and code snippets",
+    description="The deployment, its current input and output JSON Schemas and OpenAPI document, and code "
+    "snippets that call it; no credentials, no key in the body.",
     openapi_extra=PUBLIC,
     response_model=None,
     responses={**ok(WorkflowDetailsResponse, "The deployment and its current contract"), **errors(400, 404, 500, 503)},
@@ -53,6 +55,8 @@ async def details(request: Request, slug: SlugPath) -> dict[str, Any]:
 @router.get(
     "/api/workflows/{slug}/executions",
     summary="Execution history (the deployment's API key, or the admin)",
+    description="The deployment's executions, newest first, each with its inputs, outputs, error and per-node "
+    "trace; `status` keeps only executions with that status.",
     openapi_extra=KEY_OR_ADMIN,
     response_model=None,
     responses={**ok(ExecutionHistory, "Executions, newest first"), **errors(400, 401, 404, 503)},
