@@ -18,7 +18,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "document": PDF,
     "title": {"type": "string"},
     "count": {"type": "number"},
-    "settings": {"anyOf": [{"type": "object"}, {"type": "array", "items": {}}]},
+    "settings": {"anyOf": [{"type": "object", "additionalProperties": True}, {"type": "array", "items": {}}]},
     "legacy": {"type": ["object", "array"]},
     "anything": {},
 }

@@ -13,7 +13,7 @@ from clara_runner.flow.model import Node
 from tests.contract.support import TYPED_FLOW, contract_of, edge
 from tests.support import WORKFLOWS, shared_workflow
 
-JSON_BRANCHES = [{"type": "object"}, {"type": "array", "items": {}}]
+JSON_BRANCHES = [{"type": "object", "additionalProperties": True}, {"type": "array", "items": {}}]
 """A JSON field: `anyOf` branches that client generators type, never a bare `["object", "array"]` list."""
 
 

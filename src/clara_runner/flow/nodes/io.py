@@ -13,8 +13,13 @@ from clara_runner.flow.nodes.values import as_text, parse_json_text, to_number
 def json_value_schema(description: str) -> dict[str, Any]:
     """An object or an array, as `anyOf` branches rather than `"type": ["object", "array"]`: client
     generators (openapi-python-client, openapi-generator, openapi-typescript) cannot turn a type list
-    without `items` into a usable type, and the branches accept exactly the same values."""
-    return {"anyOf": [{"type": "object"}, {"type": "array", "items": {}}], "description": description}
+    without `items` into a usable type, and the branches accept exactly the same values. The object
+    branch says `additionalProperties: true` (the default) aloud, since openapi-typescript types a bare
+    `{"type": "object"}` as an object with no keys (`Record<string, never>`)."""
+    return {
+        "anyOf": [{"type": "object", "additionalProperties": True}, {"type": "array", "items": {}}],
+        "description": description,
+    }
 
 
 class InputNode(NodeType):
