@@ -46,11 +46,13 @@ def python_tool(name: str) -> Path:
 
 
 def run_tool(command: list[str | Path], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run a tool to completion, its output kept for the assertion that reads it."""
+    """Run a tool to completion, its output kept for the assertion that reads it. The tests' Python comes
+    first on PATH: openapi-python-client formats what it generates with the ruff installed beside it."""
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     return subprocess.run(
         [str(part) for part in command],
         cwd=cwd,
-        env={**os.environ, **QUIET_NODE_ENV},
+        env={**os.environ, **QUIET_NODE_ENV, "PATH": path},
         capture_output=True,
         text=True,
         timeout=300,
