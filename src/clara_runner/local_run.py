@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from clara_runner.contract.inputs import InputBinder
-from clara_runner.contract.schema import ApiField, Contract, build_contract
+from clara_runner.contract.schema import ApiField, Contract, build_contract, value_types
 from clara_runner.errors import InputValidationFailed
 from clara_runner.flow.context import RunContext
 from clara_runner.flow.errors import FlowDefinitionError, NodeFailed
@@ -101,9 +101,8 @@ def bind(contract: Contract, pairs: Sequence[str], file_pairs: Sequence[str]) ->
 
 
 def _typed_value(api_field: ApiField, raw: str, problems: list[str]) -> Any:
-    declared = api_field.schema.get("type")
-    types = set(declared) if isinstance(declared, list) else {declared}
-    if "string" in types or None in types:
+    types = value_types(api_field.schema)
+    if types is None or "string" in types:
         return raw
     try:
         value = json.loads(raw)

@@ -36,3 +36,27 @@ TYPED_FLOW: dict[str, Any] = {
         edge("photo", "out-size", "size"),
     ],
 }
+
+
+EVERY_KIND_FLOW: dict[str, Any] = {
+    "nodes": [
+        {"id": "name", "type": "input", "data": {"label": "Name"}},
+        {"id": "count", "type": "input", "data": {"label": "Count", "inputType": "number"}},
+        {"id": "config", "type": "input", "data": {"label": "Config", "inputType": "json"}},
+        {"id": "photo", "type": "image-input", "data": {"label": "Photo"}},
+        {"id": "attachment", "type": "file-upload", "data": {"label": "Attachment"}},
+        {"id": "echo", "type": "output", "data": {"outputLabel": "Echo", "format": "text"}},
+        {"id": "number", "type": "output", "data": {"outputLabel": "Number"}},
+        {"id": "settings", "type": "output", "data": {"outputLabel": "Settings", "format": "json"}},
+        {"id": "photo-info", "type": "output", "data": {"outputLabel": "Photo Info", "format": "json"}},
+        {"id": "file-info", "type": "output", "data": {"outputLabel": "File Info", "format": "json"}},
+    ],
+    "connections": [
+        edge("name", "echo"),
+        edge("count", "number"),
+        edge("config", "settings"),
+        edge("photo", "photo-info", "metadata"),
+        edge("attachment", "file-info", "metadata"),
+    ],
+}
+"""Built-in node types only: text, number, JSON, image and file inputs; text, untyped and JSON outputs."""

@@ -63,3 +63,9 @@ def test_own_examples_come_first_then_default() -> None:
 def test_example_object_covers_every_property() -> None:
     schema = {"type": "object", "properties": {"n": {"type": "number"}, "t": {"type": "string"}}}
     assert example_object(schema) == {"n": 42, "t": "example text"}
+
+
+def test_a_schema_of_no_type_gets_a_null_example_and_a_string_keyword_makes_it_text() -> None:
+    assert example_value({}) is None
+    assert example_value({"description": "anything"}) is None
+    assert example_value({"format": "email"}) == "user@example.com"

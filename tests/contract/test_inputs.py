@@ -176,3 +176,25 @@ def test_defaults_are_not_sent_to_nodes_when_absent() -> None:
 def test_null_bytes_are_removed_from_long_lists_of_strings() -> None:
     values, _ = binder().bind(VALID | {"config": ["a"] * 5_000 + ["b\x00c", 7]})
     assert values["config"] == ["a"] * 5_000 + ["bc", 7]
+
+
+JSON_VALUES: list[Any] = [{"a": 1}, [], [1, "two"], {}, "text", 3, 2.5, True, None, '{"a": 1}']
+
+
+@pytest.mark.parametrize("value", JSON_VALUES, ids=repr)
+def test_a_json_field_accepts_and_refuses_what_the_type_list_did_with_the_same_words(value: Any) -> None:
+    """JSON fields became `anyOf` object, array (for client generators); versions stored before keep the
+    type list. Both must accept the same values and refuse the others with the same sentence."""
+    current = contract_of(TYPED_FLOW)
+    document = current.to_document()
+    document["input"]["properties"]["config"] = {"type": ["object", "array"]}
+    stored_before = Contract.from_document(document)
+    answers = []
+    for contract in (current, stored_before):
+        try:
+            answers.append(InputBinder(contract).bind({**VALID, "config": value})[0]["config"])
+        except InputValidationFailed as refused:
+            answers.append(refused.details["validationErrors"])
+    assert answers[0] == answers[1]
+    accepted = isinstance(value, dict | list)
+    assert answers[0] == (value if accepted else ["Field 'config' must be an array or an object"])

@@ -18,7 +18,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "document": PDF,
     "title": {"type": "string"},
     "count": {"type": "number"},
-    "settings": {"type": ["object", "array"]},
+    "settings": {"anyOf": [{"type": "object", "additionalProperties": True}, {"type": "array", "items": {}}]},
+    "legacy": {"type": ["object", "array"]},
     "anything": {},
 }
 FIELDS = tuple(ApiField(name, f"node-{name}", "test", name, schema, False) for name, schema in SCHEMAS.items())
@@ -71,6 +72,7 @@ def test_other_parts_are_text_or_json_by_the_fields_type() -> None:
     assert parsed == {"title": "42", "count": 42.5, "settings": {"depth": 2}, "anything": "[1]", "unknown": "7"}
     assert _parse(data={"count": "many"}) == {"count": "many"}
     assert _parse(files={"settings": ("s.json", b'[1, "two"]', "application/json")}) == {"settings": [1, "two"]}
+    assert _parse(data={"legacy": '{"stored": "before anyOf"}'}) == {"legacy": {"stored": "before anyOf"}}
     as_text = "data:image/png;base64,iVBORw0KGgo="
     assert _parse(data={"photo": as_text}) == {"photo": as_text}
 

@@ -13,6 +13,9 @@ from clara_runner.flow.model import Node
 from tests.contract.support import TYPED_FLOW, contract_of, edge
 from tests.support import WORKFLOWS, shared_workflow
 
+JSON_BRANCHES = [{"type": "object", "additionalProperties": True}, {"type": "array", "items": {}}]
+"""A JSON field: `anyOf` branches that client generators type, never a bare `["object", "array"]` list."""
+
 
 @pytest.mark.parametrize(
     ("label", "expected"),
@@ -52,7 +55,8 @@ def test_input_schema_types_every_kind_of_field() -> None:
     assert contract.input_schema["$schema"] == JSON_SCHEMA_DIALECT
     assert properties["userName"]["type"] == "string"
     assert properties["count"]["type"] == "number"
-    assert properties["config"]["type"] == ["object", "array"]
+    assert properties["config"]["anyOf"] == JSON_BRANCHES
+    assert "type" not in properties["config"]
     photo = properties["photo"]
     assert (photo["type"], photo["contentEncoding"], photo["contentMediaType"]) == ("string", "base64", "image/png")
     assert properties["report"]["contentMediaType"] == "application/pdf"
@@ -79,7 +83,7 @@ def test_descriptions_come_from_the_node_then_the_label_and_type() -> None:
 def test_output_schema_follows_format_and_the_feeding_port() -> None:
     contract = contract_of(TYPED_FLOW)
     outputs = contract.output_schema["properties"]
-    assert outputs["parsed"]["type"] == ["object", "array"]
+    assert outputs["parsed"]["anyOf"] == JSON_BRANCHES
     assert outputs["text"]["type"] == "string"
     assert outputs["photoSize"]["type"] == "number"
     assert "additionalProperties" not in contract.output_schema
@@ -158,3 +162,20 @@ def test_conditional_outputs_are_not_required() -> None:
         "connections": [edge("in", "out")],
     }
     assert contract_of(flow).output_schema["required"] == ["echo"]
+
+
+def test_an_output_fed_by_an_untyped_port_claims_no_example_type() -> None:
+    """An `auto` output after an untyped port may return 42 as well as text: its schema has no type and no
+    example, and the document's example outputs show it as null rather than as a string."""
+    echo = contract_of(
+        {
+            "nodes": [{"id": "i", "type": "input"}, {"id": "o", "type": "output", "data": {"outputLabel": "Result"}}],
+            "connections": [edge("i", "o")],
+        }
+    )
+    result = echo.output_schema["properties"]["result"]
+    assert {"type", "anyOf", "examples"}.isdisjoint(result)
+    assert example_object(echo.output_schema) == {"result": None}
+    typed = contract_of(TYPED_FLOW).output_schema["properties"]
+    assert typed["text"]["examples"] == ["example text"]
+    assert typed["photoSize"]["examples"] == [42]

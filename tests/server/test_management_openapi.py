@@ -6,6 +6,9 @@ from typing import Any
 
 import httpx2
 
+from clara_runner.server.app import create_app
+from clara_runner.service.execution.history import EXECUTION_STATUSES
+from clara_runner.settings import Settings
 from tests.openapi_checks import check_document, schema_errors
 from tests.support import bearer, deploy
 
@@ -160,3 +163,41 @@ async def test_management_docs_pages_load_local_assets_under_a_strict_policy(cli
         assert "script-src 'self'" in response.headers["content-security-policy"]
         assert "/api/openapi.json" in response.text
         assert "<script>" not in response.text
+
+
+async def test_query_parameters_are_typed_as_the_server_parses_them(client: httpx2.AsyncClient) -> None:
+    """`limit`, `offset` and `status` arrive as text (a bad one is a 400 with the Error body), but the
+    document declares what is accepted: integers with their bounds, and the execution statuses."""
+    document = await management_document(client)
+    listings = [
+        (path, {parameter["name"]: parameter["schema"] for parameter in item["get"].get("parameters", [])})
+        for path, item in document["paths"].items()
+        if "get" in item and any(parameter["name"] == "limit" for parameter in item["get"].get("parameters", []))
+    ]
+    assert len(listings) == 4
+    for path, parameters in listings:
+        assert parameters["limit"] | {"title": "Limit"} == {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 1000,
+            "title": "Limit",
+        }, path
+        assert parameters["offset"]["type"] == "integer", path
+        assert parameters["offset"]["minimum"] == 0, path
+    history = dict(listings)["/api/workflows/{slug}/executions"]
+    assert history["status"]["enum"] == list(EXECUTION_STATUSES)
+    refused = await client.get("/api/deployments", params={"limit": "two", "offset": "-1"})
+    assert refused.status_code == 400
+    assert refused.json()["validationErrors"] == [
+        "limit must be a positive integer",
+        "offset must be a non-negative integer",
+    ]
+
+
+async def test_the_document_names_its_server(client: httpx2.AsyncClient, settings: Settings) -> None:
+    """`/` (the server the document came from) by default, `BASE_URL` when it is set."""
+    assert (await management_document(client))["servers"] == [{"url": "/", "description": "This Clara Agent Runner"}]
+    configured = create_app(settings.model_copy(update={"base_url": "https://api.example.com/"}))
+    assert configured.openapi()["servers"] == [
+        {"url": "https://api.example.com", "description": "This Clara Agent Runner"}
+    ]

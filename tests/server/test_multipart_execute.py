@@ -17,7 +17,7 @@ from clara_runner.flow.nodes.base import ApiRole, NodeCall, NodeType, PortSpec
 from clara_runner.runtime.services import Runtime
 from clara_runner.server.app import create_app
 from clara_runner.server.replies import render_execution
-from tests.support import asgi_client, bearer, deploy, make_settings
+from tests.support import BUILTIN_TYPES_FLOW, asgi_client, bearer, deploy, make_settings
 from tests.uploads import multipart, png
 
 MAX_INPUT_SIZE = 64 * 1024
@@ -186,3 +186,23 @@ async def test_the_openapi_document_offers_multipart_with_binary_file_parts(uplo
     headers = {parameter["name"]: parameter for parameter in operation["parameters"]}
     header = headers["X-Workflow-Version"]
     assert (header["in"], header["schema"]["type"]) == ("header", "integer")
+
+
+async def test_a_json_field_is_one_application_json_part_as_the_document_declares(
+    upload_client: httpx2.AsyncClient,
+) -> None:
+    """The encoding object tells generated clients to send a JSON field as one JSON part (an array sent
+    as one part per item is refused as `malformed_multipart`); sent so, it reaches the run as JSON would."""
+    headers = bearer((await deploy(upload_client, BUILTIN_TYPES_FLOW, name="Typed"))["apiKey"])
+    document = (await upload_client.get("/api/workflows/typed/schema")).json()
+    form = document["paths"]["/api/workflows/typed/execute"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    assert form["encoding"] == {"config": {"contentType": "application/json"}}
+    content_type = form["encoding"]["config"]["contentType"]
+    response = await upload_client.post(
+        "/api/workflows/typed/execute",
+        data={"name": "Ada", "count": "2"},
+        files={"config": (None, b'[1, {"two": 2}]', content_type)},
+        headers=headers,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["outputs"] == {"echo": "Ada", "number": 2, "settings": [1, {"two": 2}]}

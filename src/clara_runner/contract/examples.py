@@ -26,10 +26,13 @@ _FORMATS: Mapping[str, str] = {
     "ipv6": "2001:db8::1",
 }
 _TEXT = "example text"
+_STRING_KEYWORDS = frozenset({"format", "minLength", "maxLength", "pattern", "contentEncoding", "contentMediaType"})
 
 
 def example_value(schema: Mapping[str, Any]) -> Any:
-    """The schema's own example, default, constant or first choice, else a value built to fit it."""
+    """The schema's own example, default, constant or first choice, else a value built to fit it; None
+    (JSON null) for a schema that says nothing of the value's type, such as an output fed by an untyped
+    port, which may return anything: a string example there would be a promise the run need not keep."""
     examples = schema.get("examples")
     if isinstance(examples, list) and examples:
         return examples[0]
@@ -67,6 +70,8 @@ def _first_type(schema: Mapping[str, Any]) -> str | None:
 
 
 def _by_type(schema: Mapping[str, Any], kind: str | None) -> Any:
+    if kind is None and _STRING_KEYWORDS.isdisjoint(schema):
+        return None
     if kind == "string" or kind is None:
         return _string(schema)
     if kind in ("number", "integer"):

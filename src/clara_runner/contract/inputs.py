@@ -219,7 +219,24 @@ def _describe(error: jsonschema_rs.ValidationError) -> list[tuple[int, str, str]
     if isinstance(kind, jsonschema_rs.ValidationErrorKind.AdditionalProperties):
         return [(1, f"Unknown field: {name}", f"{pointer}/{_escape(name)}") for name in kind.unexpected]
     field = ".".join(str(part) for part in path) or "body"
-    if isinstance(kind, jsonschema_rs.ValidationErrorKind.Type):
-        wanted = " or ".join(_ARTICLES.get(name, f"a {name}") for name in kind.types)
+    types = _wanted_types(kind)
+    if types is not None:
+        wanted = " or ".join(_ARTICLES.get(name, f"a {name}") for name in types)
         return [(2, f"Field '{field}' must be {wanted}", pointer)]
     return [(2, f"Field '{field}': {error.message}", pointer)]
+
+
+def _wanted_types(kind: Any) -> list[str] | None:
+    """The types a wrong-typed value should have had: a `type` error's, or those of an `anyOf` each of
+    whose branches failed only on its type, in the validator's order (a JSON field, `anyOf` object,
+    array, reads "must be an array or an object", as it did when it was a type list)."""
+    if isinstance(kind, jsonschema_rs.ValidationErrorKind.Type):
+        return list(kind.types)
+    if not isinstance(kind, jsonschema_rs.ValidationErrorKind.AnyOf):
+        return None
+    types: list[str] = []
+    for branch in kind.context:
+        if len(branch) != 1 or not isinstance(branch[0].kind, jsonschema_rs.ValidationErrorKind.Type):
+            return None
+        types.extend(branch[0].kind.types)
+    return sorted(set(types)) or None

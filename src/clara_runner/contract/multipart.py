@@ -27,7 +27,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from clara_runner.contract.media import is_file_field
-from clara_runner.contract.schema import ApiField
+from clara_runner.contract.schema import ApiField, value_types
 from clara_runner.errors import InvalidRequest
 
 if TYPE_CHECKING:
@@ -173,9 +173,8 @@ def _value(part: Part, schema: Mapping[str, Any]) -> Any:
 
 
 def _wants_text(schema: Mapping[str, Any]) -> bool:
-    declared = schema.get("type")
-    types = declared if isinstance(declared, list) else [declared]
-    return declared is None or "string" in types
+    types = value_types(schema)
+    return types is None or "string" in types
 
 
 def _data_url(part: Part, schema: Mapping[str, Any]) -> str:

@@ -33,7 +33,7 @@ from clara_runner.contract.runs import (
     run_accepted_schema,
     webhook_payload_schema,
 )
-from clara_runner.contract.schema import Contract
+from clara_runner.contract.schema import Contract, value_types
 from clara_runner.contract.snippets import SNIPPETS, code_snippets
 from clara_runner.errors import (
     AccessDenied,
@@ -97,6 +97,9 @@ IDEMPOTENCY_KEY_PARAMETER: Mapping[str, Any] = {
     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
 }
 
+_JSON_PARTS = frozenset({"object", "array"})
+"""Field types sent as one JSON part in a multipart body."""
+
 _JSON_ONLY_KEYWORDS = frozenset(
     {"contentEncoding", "default", "examples", "example", "minLength", "maxLength", "pattern"}
 )
@@ -107,7 +110,9 @@ def multipart_form(contract: Contract) -> dict[str, Any]:
     """The execute body as `multipart/form-data`: a binary part per file field, the other fields as in JSON.
 
     The server turns each file part into the data URL a JSON body would carry for the field (with the
-    part's content type and file name), so one input schema holds for both content types.
+    part's content type and file name), so one input schema holds for both content types. A JSON field
+    (an object or an array) is declared one `application/json` part: without the encoding, OpenAPI
+    clients send an array as one part per item, which the server refuses (`malformed_multipart`).
     """
     input_schema = contract.input_schema
     properties: dict[str, Any] = {}
@@ -115,6 +120,8 @@ def multipart_form(contract: Contract) -> dict[str, Any]:
     for name, schema in input_schema.get("properties", {}).items():
         if not is_file_field(schema):
             properties[name] = dict(schema)
+            if _JSON_PARTS & (value_types(schema) or set()):
+                encoding[name] = {"contentType": "application/json"}
             continue
         part = {key: value for key, value in schema.items() if key not in _JSON_ONLY_KEYWORDS}
         properties[name] = {**part, "type": "string", "format": "binary"}
@@ -513,10 +520,12 @@ def _webhooks(contract: Contract, document: WorkflowDocument) -> dict[str, Any]:
             "post": {
                 "operationId": "run_finished",
                 "summary": "A run of this deployment ended",
+                "security": [],
                 "description": "POSTed to each webhook endpoint the admin registered for this deployment (for the "
                 "events it subscribed to) and to the `callbackUrl` of a run that named one, signed as Standard "
                 "Webhooks: verify `webhook-signature` over the raw body before parsing it. A delivery is retried "
-                "until it is answered with a 2xx, with the same `webhook-id`.",
+                "until it is answered with a 2xx, with the same `webhook-id`. The server sends no credentials: the "
+                "signature is the proof (`security` is empty).",
                 "parameters": headers,
                 "requestBody": {
                     "required": True,

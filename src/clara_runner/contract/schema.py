@@ -29,6 +29,22 @@ _PORT_TYPES = {
 }
 
 
+def value_types(schema: Mapping[str, Any]) -> frozenset[str] | None:
+    """The JSON types a field's schema allows, from its `type` (one or a list) or from an `anyOf` whose
+    every branch names its types (a JSON field is `anyOf` object, array); None when it does not say."""
+    declared = schema.get("type")
+    if isinstance(declared, str):
+        return frozenset({declared})
+    if isinstance(declared, list):
+        return frozenset(str(name) for name in declared)
+    branches = schema.get("anyOf")
+    if isinstance(branches, list) and branches and all(isinstance(branch, Mapping) for branch in branches):
+        found = [value_types(branch) for branch in branches]
+        if all(types is not None for types in found):
+            return frozenset().union(*(types for types in found if types is not None))
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class ContractOptions:
     """Choices the deployer makes about the API, stored with each version's contract.
@@ -190,7 +206,8 @@ def build_contract(plan: Plan, options: ContractOptions | None = None) -> Contra
 def _field_schema(planned: PlannedNode, label: str, base: Mapping[str, Any], default: Any) -> dict[str, Any]:
     """The node type's schema, titled with the label, described by the node's own description (else
     the type's), with the default and a valid example; a `data.sensitive` input publishes no default
-    (it may be a secret)."""
+    (it may be a secret), and a field of no declared type (an output fed by an untyped port) no
+    example, since its value may be of any type."""
     schema: dict[str, Any] = {"title": label, **base}
     own = planned.node.data.get("description")
     kind = base.get("description") or planned.node_type.title or planned.node.type
@@ -199,8 +216,9 @@ def _field_schema(planned: PlannedNode, label: str, base: Mapping[str, Any], def
         schema.update(writeOnly=True, format="password")
     elif default is not MISSING:
         schema["default"] = default
-    if "examples" not in schema:
-        schema["examples"] = [example_value(schema)]
+    example = example_value(schema)
+    if "examples" not in schema and example is not None:
+        schema["examples"] = [example]
     schema["x-node-id"] = planned.node.id
     schema["x-node-type"] = planned.node.type
     return schema

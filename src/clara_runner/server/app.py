@@ -22,7 +22,7 @@ from clara_runner.server.errors import install_error_handlers
 from clara_runner.server.fast_lane import PATH as FAST_PATHS
 from clara_runner.server.fast_lane import fast_lane
 from clara_runner.server.logs import configure_logging
-from clara_runner.server.openapi import ClaraApp
+from clara_runner.server.openapi import ClaraApp, management_server
 from clara_runner.server.pages import ASSETS
 from clara_runner.server.replies import render_execution
 from clara_runner.server.routes import deployments, docs, executions, system, versions, webhooks, workflows
@@ -62,6 +62,7 @@ def create_app(
         version=__version__,
         description="Deploy Clara Agent Studio workflows and call them as REST APIs.",
         openapi_url="/api/openapi.json",
+        servers=[management_server(settings.base_url)],
         docs_url=None,
         redoc_url=None,
         lifespan=lifespan,

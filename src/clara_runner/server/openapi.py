@@ -40,9 +40,18 @@ TAGS = [
     {"name": "Deployments", "description": "Deploy, list, delete, rotate keys (admin)"},
     {"name": "Workflows", "description": "A deployment's details, execution and history"},
     {"name": "Documentation", "description": "A deployment's OpenAPI document and docs pages"},
+    {"name": "Versions", "description": "A deployment's versions: deploy a new one, list them, roll back"},
+    {"name": "Executions", "description": "One run: read it, follow its events, cancel it"},
+    {"name": "Webhooks", "description": "Signed notifications of finished runs (admin)"},
 ]
 
 _FASTAPI_VALIDATION = "#/components/schemas/HTTPValidationError"
+
+
+def management_server(base_url: str) -> dict[str, str]:
+    """The document's server: `BASE_URL` when set, else `/`, which OpenAPI resolves against the URL the
+    document was fetched from (the server answering it), as the docs pages and generated clients need."""
+    return {"url": base_url.rstrip("/") or "/", "description": "This Clara Agent Runner"}
 
 
 class ClaraApp(FastAPI):
@@ -91,6 +100,7 @@ class ClaraApp(FastAPI):
                 description=self.description,
                 routes=[*self.routes, *self._documented],
                 tags=TAGS,
+                servers=self.servers,
             )
             _drop_fastapi_validation(document)
             components = document.setdefault("components", {})

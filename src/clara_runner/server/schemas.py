@@ -11,11 +11,13 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Path, Query
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from clara_runner.contract.envelopes import metadata_schema
 from clara_runner.service.deployments.slugs import MAX_SLUG_LENGTH
+from clara_runner.service.execution.history import EXECUTION_STATUSES
+from clara_runner.service.pages import MAX_LIMIT
 
 SlugPath = Annotated[
     str,
@@ -25,6 +27,27 @@ SlugPath = Annotated[
     ),
 ]
 """A `{slug}` path parameter, documented with the form the server checks (`checked_slug`)."""
+
+# The query parameters below arrive as text and are parsed by the service (`PageRequest`, the history's
+# status check), so a bad value is a 400 with the Error body and the original server's sentence, not
+# FastAPI's 422. `WithJsonSchema` publishes what the server accepts, so generated clients type them.
+_LIMIT = WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_LIMIT})
+PageLimit = Annotated[
+    str | None, _LIMIT, Query(description=f"Page size, an integer from 1 to {MAX_LIMIT} (default 50)")
+]
+DeploymentPageLimit = Annotated[
+    str | None, _LIMIT, Query(description=f"Page size, an integer from 1 to {MAX_LIMIT} (default 100)")
+]
+PageOffset = Annotated[
+    str | None,
+    WithJsonSchema({"type": "integer", "minimum": 0}),
+    Query(description="Items to skip, an integer from 0 (default 0)"),
+]
+ExecutionStatusFilter = Annotated[
+    str | None,
+    WithJsonSchema({"type": "string", "enum": list(EXECUTION_STATUSES)}),
+    Query(description="Only executions with this status"),
+]
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 
@@ -52,6 +75,14 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         for status in statuses
     }
 
+
+HOST_REFUSED: dict[int | str, dict[str, Any]] = {
+    400: {
+        "description": "The Host header names a host outside ALLOWED_HOSTS (`host_not_allowed`); every path answers so",
+        "content": {"application/json": {"schema": ERROR_REF}},
+    }
+}
+"""The one error of routes that take no input: the `Host` check refuses a request before any route sees it."""
 
 ADMIN: dict[str, Any] = {"security": [{"adminKey": []}]}
 """Management: the admin key (or, with no CLARA_ADMIN_KEY set, a client on the server's machine)."""

@@ -10,6 +10,8 @@ from typing import Generic, TypeVar
 from clara_runner.errors import ValidationFailed
 
 T = TypeVar("T")
+MAX_LIMIT = 1000
+"""The largest page a listing returns."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,8 +27,8 @@ class PageRequest:
             number = _integer(limit)
             if number is None or number < 1:
                 problems.append("limit must be a positive integer")
-            elif number > 1000:
-                problems.append("limit must be 1000 or less")
+            elif number > MAX_LIMIT:
+                problems.append(f"limit must be {MAX_LIMIT} or less")
             else:
                 parsed_limit = number
         if offset is not None:

@@ -10,6 +10,18 @@ from clara_runner.flow.nodes.base import MISSING, ApiRole, NodeCall, NodeType, P
 from clara_runner.flow.nodes.values import as_text, parse_json_text, to_number
 
 
+def json_value_schema(description: str) -> dict[str, Any]:
+    """An object or an array, as `anyOf` branches rather than `"type": ["object", "array"]`: client
+    generators (openapi-python-client, openapi-generator, openapi-typescript) cannot turn a type list
+    without `items` into a usable type, and the branches accept exactly the same values. The object
+    branch says `additionalProperties: true` (the default) aloud, since openapi-typescript types a bare
+    `{"type": "object"}` as an object with no keys (`Record<string, never>`)."""
+    return {
+        "anyOf": [{"type": "object", "additionalProperties": True}, {"type": "array", "items": {}}],
+        "description": description,
+    }
+
+
 class InputNode(NodeType):
     """A value supplied by the API caller, or the node's saved `value` when the caller sends none."""
 
@@ -29,13 +41,10 @@ class InputNode(NodeType):
         if input_type == "number":
             return {"type": "number", "description": "Number input"}
         if input_type == "json":
-            return {
-                "type": ["object", "array"],
-                "description": (
-                    "JSON input: an object or an array, or a string holding one (JSON text as typed in Agent"
-                    " Studio), which is parsed"
-                ),
-            }
+            return json_value_schema(
+                "JSON input: an object or an array, or a string holding one (JSON text as typed in Agent Studio),"
+                " which is parsed"
+            )
         return {"type": "string", "description": "Text input"}
 
     def api_default(self, node: Node) -> Any:
@@ -66,7 +75,7 @@ class OutputNode(NodeType):
     def api_schema(self, node: Node) -> dict[str, Any]:
         output_format = node.data.get("format")
         if output_format == "json":
-            return {"type": ["object", "array"], "description": "JSON output (an object or an array)"}
+            return json_value_schema("JSON output (an object or an array)")
         if output_format == "text":
             return {"type": "string", "description": "Text output"}
         return {}

@@ -16,7 +16,9 @@ from clara_runner.server.schemas import (
     KEY_OR_ADMIN,
     DeleteResponse,
     DeploymentList,
+    DeploymentPageLimit,
     DeployResponse,
+    PageOffset,
     RegenerateKeyResponse,
     errors,
     ok,
@@ -69,14 +71,14 @@ _ID = Annotated[
         json_schema_extra={"format": "uuid"},
     ),
 ]
-_LIMIT = Query(description="Page size, an integer from 1 to 1000 (default 100)")
-_OFFSET = Query(description="Items to skip, an integer from 0 (default 0)")
 
 
 @router.post(
     "/api/deploy",
     status_code=201,
     summary="Deploy a workflow",
+    description="Checks the workflow, stores it as version 1 of a new deployment and returns its endpoint, its "
+    "input and output schemas and its API key (shown once).",
     openapi_extra=_DEPLOY_BODY,
     response_model=None,
     responses={**ok(DeployResponse, "Deployed: the API key is in the body, once", 201), **errors(400, 401, 413, 503)},
@@ -92,14 +94,15 @@ async def deploy(request: Request) -> JSONResponse:
 @router.get(
     "/api/deployments",
     summary="List live deployments",
+    description="Live deployments, newest first; `userId` keeps only those deployed with that userId.",
     openapi_extra=ADMIN,
     response_model=None,
     responses={**ok(DeploymentList, "Live deployments, newest first"), **errors(400, 401, 503)},
 )
 async def list_deployments(
     request: Request,
-    limit: Annotated[str | None, _LIMIT] = None,
-    offset: Annotated[str | None, _OFFSET] = None,
+    limit: DeploymentPageLimit = None,
+    offset: PageOffset = None,
     userId: Annotated[str | None, Query(description="Only deployments made with this userId")] = None,
 ) -> dict[str, Any]:
     state = runtime(request)
@@ -116,6 +119,8 @@ async def list_deployments(
 @router.delete(
     "/api/workflows/{slug}",
     summary="Delete (deactivate) a deployment",
+    description="Deactivates the deployment: its endpoint answers 404 and its keys stop working; its slug "
+    "becomes free.",
     openapi_extra=KEY_OR_ADMIN,
     response_model=None,
     responses={**ok(DeleteResponse, "Deleted; its keys stop working"), **errors(400, 401, 403, 404, 503)},
@@ -135,6 +140,7 @@ async def delete(request: Request, deployment_id: _ID) -> dict[str, Any]:
 @router.post(
     "/api/workflows/{deployment_id}/regenerate-key",
     summary="Replace the deployment's API key",
+    description="Revokes every key of the deployment and returns a new one (shown once).",
     openapi_extra=KEY_OR_ADMIN,
     response_model=None,
     responses={

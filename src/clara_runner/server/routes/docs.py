@@ -36,11 +36,29 @@ def redoc_bundle() -> bytes:
 _DOCUMENT_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "An OpenAPI 3.1 document",
-        "content": {"application/json": {"schema": {"type": "object", "required": ["openapi", "info", "paths"]}}},
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["openapi", "info", "paths"],
+                    "properties": {
+                        "openapi": {"type": "string", "examples": ["3.1.0"]},
+                        "info": {"type": "object"},
+                        "paths": {"type": "object"},
+                    },
+                }
+            }
+        },
     },
     **errors(400, 404, 500, 503),
 }
-_DOCUMENT_ROUTE: dict[str, Any] = {"openapi_extra": PUBLIC, "response_model": None, "responses": _DOCUMENT_RESPONSES}
+_DOCUMENT_ROUTE: dict[str, Any] = {
+    "description": "The deployment's OpenAPI 3.1 document, built from its current version: execute and its modes, "
+    "the run resources and the webhook payload, typed by the workflow's input and output schemas. No credentials.",
+    "openapi_extra": PUBLIC,
+    "response_model": None,
+    "responses": _DOCUMENT_RESPONSES,
+}
 _HTML_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "An HTML page", "content": {"text/html": {"schema": {"type": "string"}}}},
     **errors(400, 404, 500, 503),
@@ -58,13 +76,22 @@ async def schema(request: Request, slug: SlugPath) -> dict[str, Any]:
     return await docs.openapi_document(request, record)
 
 
-def _page_route(path: str, summary: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def _page_route(path: str, summary: str, description: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return router.get(
-        path, summary=summary, response_class=HTMLResponse, openapi_extra=PUBLIC, responses=_HTML_RESPONSES
+        path,
+        summary=summary,
+        description=description,
+        response_class=HTMLResponse,
+        openapi_extra=PUBLIC,
+        responses=_HTML_RESPONSES,
     )
 
 
-@_page_route("/api/workflows/{slug}/docs", "Interactive documentation (Swagger UI with try-it-out)")
+@_page_route(
+    "/api/workflows/{slug}/docs",
+    "Interactive documentation (Swagger UI with try-it-out)",
+    "An HTML page: the deployment's code samples, then Swagger UI on its OpenAPI document, served without a CDN.",
+)
 async def swagger(request: Request, slug: SlugPath) -> HTMLResponse:
     record = await runtime(request).deployments.get(checked_slug(slug))
     page = swagger_page(
@@ -76,7 +103,11 @@ async def swagger(request: Request, slug: SlugPath) -> HTMLResponse:
     return _html(page)
 
 
-@_page_route("/api/workflows/{slug}/redoc", "Reference documentation (ReDoc)")
+@_page_route(
+    "/api/workflows/{slug}/redoc",
+    "Reference documentation (ReDoc)",
+    "An HTML page: ReDoc on the deployment's OpenAPI document, with the code samples beside the operation.",
+)
 async def redoc(request: Request, slug: SlugPath) -> HTMLResponse:
     record = await runtime(request).deployments.get(checked_slug(slug))
     return _html(redoc_page(record.name, f"/api/workflows/{record.slug}/schema"))

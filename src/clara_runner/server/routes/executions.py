@@ -29,6 +29,8 @@ _EVENTS_DESCRIPTION = (
 @router.get(
     "/api/executions/{execution_id}",
     summary="One execution: status, inputs, outputs, trace (its deployment's API key, or the admin)",
+    description="The execution as recorded: `running` while it goes on, then its final status with its outputs "
+    "or error and its per-node trace.",
     openapi_extra=KEY_OR_ADMIN,
     response_model=None,
     responses={**ok(ExecutionResponse, "The execution as recorded"), **errors(400, 401, 404, 503)},
@@ -74,6 +76,8 @@ async def events(
 @router.post(
     "/api/executions/{execution_id}/cancel",
     summary="Cancel a running execution (its deployment's API key, or the admin)",
+    description="Stops a run in progress and records it `cancelled`; the request must reach the server process "
+    "that runs it (409 `run_not_here` otherwise).",
     openapi_extra=KEY_OR_ADMIN,
     response_model=None,
     responses={

@@ -14,7 +14,7 @@ from clara_runner.clock import iso_now
 from clara_runner.runtime.services import Runtime
 from clara_runner.server.deps import links, runtime
 from clara_runner.server.pages import CONTENT_SECURITY_POLICY, redoc_page, swagger_page
-from clara_runner.server.schemas import PUBLIC, Health, Info, ok
+from clara_runner.server.schemas import HOST_REFUSED, PUBLIC, Health, Info, ok
 
 router = APIRouter(tags=["Service"])
 
@@ -29,6 +29,7 @@ _HEALTH_TIMEOUT_SECONDS = 3.0
     responses={
         **ok(Health, "The server reaches its database"),
         **ok(Health, "The database is unreachable, or the server is shutting down", 503),
+        **HOST_REFUSED,
     },
 )
 async def health(request: Request) -> JSONResponse:
@@ -67,7 +68,12 @@ async def _redis_status(state: Runtime) -> str:
 
 
 @router.get(
-    "/api/info", summary="Service information", openapi_extra=PUBLIC, response_model=None, responses=ok(Info, "Links")
+    "/api/info",
+    summary="Service information",
+    description="The service's name, version, features and links to its endpoints and documentation.",
+    openapi_extra=PUBLIC,
+    response_model=None,
+    responses={**ok(Info, "Links"), **HOST_REFUSED},
 )
 async def info(request: Request) -> dict[str, Any]:
     base = links(request).base_url

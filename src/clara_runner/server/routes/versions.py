@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 
 from clara_runner.contract.payload import parse_payload
 from clara_runner.server import presenters
@@ -13,6 +13,8 @@ from clara_runner.server.deps import caller, checked_slug, links, runtime
 from clara_runner.server.schemas import (
     KEY_OR_ADMIN,
     NewVersionResponse,
+    PageLimit,
+    PageOffset,
     RollbackResponse,
     SlugPath,
     VersionList,
@@ -78,6 +80,8 @@ _ROLLBACK_BODY = {
 @router.put(
     "/api/workflows/{slug}",
     summary="Deploy a new version under the same slug and API keys",
+    description="Checks the workflow as deploy does, stores it as the next immutable version and makes it "
+    "current; the slug, the endpoint and the API keys stay the same.",
     openapi_extra=_PUT_BODY,
     response_model=None,
     responses={
@@ -97,6 +101,7 @@ async def put_version(request: Request, slug: SlugPath) -> dict[str, Any]:
 @router.get(
     "/api/workflows/{slug}/versions",
     summary="List the workflow's versions",
+    description="Every version of the deployment, newest first, with which one is current.",
     openapi_extra=KEY_OR_ADMIN,
     response_model=None,
     responses={**ok(VersionList, "Versions, newest first"), **errors(400, 401, 403, 404, 503)},
@@ -104,8 +109,8 @@ async def put_version(request: Request, slug: SlugPath) -> dict[str, Any]:
 async def list_versions(
     request: Request,
     slug: SlugPath,
-    limit: Annotated[str | None, Query(description="Page size, an integer from 1 to 1000 (default 50)")] = None,
-    offset: Annotated[str | None, Query(description="Items to skip, an integer from 0 (default 0)")] = None,
+    limit: PageLimit = None,
+    offset: PageOffset = None,
 ) -> dict[str, Any]:
     state = runtime(request)
     record = await state.access.deployment(await caller(request), "list the versions of", slug=checked_slug(slug))
@@ -121,6 +126,8 @@ async def list_versions(
 @router.post(
     "/api/workflows/{slug}/rollback",
     summary="Make an earlier version current",
+    description="Moves the deployment's current version to an existing version; no version is created, and "
+    "naming the current one changes nothing.",
     openapi_extra=_ROLLBACK_BODY,
     response_model=None,
     responses={

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,7 +16,16 @@ from clara_runner.contract.payload import parse_payload
 from clara_runner.server import presenters
 from clara_runner.server.bodies import read_limited
 from clara_runner.server.deps import caller, checked_slug, client_host, runtime
-from clara_runner.server.schemas import ADMIN, KEY_OR_ADMIN, Pagination, SlugPath, errors, ok
+from clara_runner.server.schemas import (
+    ADMIN,
+    KEY_OR_ADMIN,
+    PageLimit,
+    PageOffset,
+    Pagination,
+    SlugPath,
+    errors,
+    ok,
+)
 from clara_runner.service.pages import PageRequest
 from clara_runner.service.webhooks.errors import DeliveryNotFound, WebhookNotFound
 from clara_runner.service.webhooks.payloads import EVENTS
@@ -161,6 +170,8 @@ def _require_admin(request: Request) -> None:
     "/api/workflows/{slug}/webhooks",
     status_code=201,
     summary="Add a webhook endpoint",
+    description="Registers a URL that receives a signed POST when a run of this deployment ends, for the events "
+    "chosen; the signing secret is in the response, once.",
     openapi_extra=_CREATE_BODY,
     response_model=None,
     responses={
@@ -179,6 +190,7 @@ async def create(request: Request, slug: SlugPath) -> JSONResponse:
 @router.get(
     "/api/workflows/{slug}/webhooks",
     summary="List webhook endpoints",
+    description="The deployment's webhook endpoints, oldest first, without their secrets.",
     openapi_extra=ADMIN,
     response_model=None,
     responses={**ok(WebhookList, "The deployment's webhooks, oldest first (no secrets)"), **errors(400, 401, 404, 503)},
@@ -192,6 +204,7 @@ async def list_webhooks(request: Request, slug: SlugPath) -> dict[str, Any]:
 @router.delete(
     "/api/workflows/{slug}/webhooks/{webhook_id}",
     summary="Delete a webhook endpoint, its delivery log and its pending retries",
+    description="Removes the endpoint: no delivery is sent to it any more.",
     openapi_extra=ADMIN,
     response_model=None,
     responses={**ok(DeletedWebhook, "Deleted"), **errors(400, 401, 404, 503)},
@@ -205,6 +218,7 @@ async def delete(request: Request, slug: SlugPath, webhook_id: _WebhookId) -> di
 @router.get(
     "/api/workflows/{slug}/webhooks/{webhook_id}/deliveries",
     summary="A webhook's delivery log",
+    description="The endpoint's deliveries, newest first, each with its status and every attempt made.",
     openapi_extra=ADMIN,
     response_model=None,
     responses={**ok(DeliveryList, "Deliveries, newest first, with every attempt"), **errors(400, 401, 404, 503)},
@@ -213,8 +227,8 @@ async def deliveries(
     request: Request,
     slug: SlugPath,
     webhook_id: _WebhookId,
-    limit: Annotated[str | None, Query(description="Page size, 1 to 1000 (default 50)")] = None,
-    offset: Annotated[str | None, Query(description="Items to skip (default 0)")] = None,
+    limit: PageLimit = None,
+    offset: PageOffset = None,
 ) -> dict[str, Any]:
     _require_admin(request)
     page = await runtime(request).webhook_admin.deliveries(
@@ -231,6 +245,7 @@ async def deliveries(
     "/api/workflows/{slug}/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
     status_code=202,
     summary="Send a delivery again",
+    description="Makes the delivery due again at once, with the same `webhook-id`; 409 while an attempt is under way.",
     openapi_extra=ADMIN,
     response_model=None,
     responses={
@@ -249,6 +264,8 @@ async def redeliver(request: Request, slug: SlugPath, webhook_id: _WebhookId, de
 @router.get(
     "/api/workflows/{slug}/callback-secret",
     summary="The secret that signs deliveries to this deployment's callbackUrls",
+    description="Deliveries to the `callbackUrl` a run names are signed with this secret (Standard Webhooks), "
+    "so the receiver can verify them.",
     openapi_extra=KEY_OR_ADMIN,
     response_model=None,
     responses={

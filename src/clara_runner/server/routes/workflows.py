@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 
 from clara_runner.clock import iso
 from clara_runner.server import docs, presenters
@@ -14,12 +14,14 @@ from clara_runner.server.schemas import (
     KEY_OR_ADMIN,
     PUBLIC,
     ExecutionHistory,
+    ExecutionStatusFilter,
+    PageLimit,
+    PageOffset,
     SlugPath,
     WorkflowDetailsResponse,
     errors,
     ok,
 )
-from clara_runner.service.execution.history import EXECUTION_STATUSES
 from clara_runner.service.pages import PageRequest
 
 router = APIRouter(tags=["Workflows"])
@@ -28,6 +30,8 @@ router = APIRouter(tags=["Workflows"])
 @router.get(
     "/api/workflows/{slug}",
     summary="Workflow details, schemas and code snippets",
+    description="The deployment, its current input and output JSON Schemas and OpenAPI document, and code "
+    "snippets that call it; no credentials, no key in the body.",
     openapi_extra=PUBLIC,
     response_model=None,
     responses={**ok(WorkflowDetailsResponse, "The deployment and its current contract"), **errors(400, 404, 500, 503)},
@@ -51,6 +55,8 @@ async def details(request: Request, slug: SlugPath) -> dict[str, Any]:
 @router.get(
     "/api/workflows/{slug}/executions",
     summary="Execution history (the deployment's API key, or the admin)",
+    description="The deployment's executions, newest first, each with its inputs, outputs, error and per-node "
+    "trace; `status` keeps only executions with that status.",
     openapi_extra=KEY_OR_ADMIN,
     response_model=None,
     responses={**ok(ExecutionHistory, "Executions, newest first"), **errors(400, 401, 404, 503)},
@@ -58,11 +64,9 @@ async def details(request: Request, slug: SlugPath) -> dict[str, Any]:
 async def executions(
     request: Request,
     slug: SlugPath,
-    limit: Annotated[str | None, Query(description="Page size, an integer from 1 to 1000 (default 50)")] = None,
-    offset: Annotated[str | None, Query(description="Items to skip, an integer from 0 (default 0)")] = None,
-    status: Annotated[
-        str | None, Query(description="Only executions with this status: " + ", ".join(EXECUTION_STATUSES))
-    ] = None,
+    limit: PageLimit = None,
+    offset: PageOffset = None,
+    status: ExecutionStatusFilter = None,
 ) -> dict[str, Any]:
     state = runtime(request)
     page_request = PageRequest.parse(limit, offset, default_limit=50)
