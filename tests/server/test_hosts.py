@@ -141,6 +141,20 @@ async def test_a_page_gets_loopback_trust_only_from_an_allowed_host_on_this_port
     assert response.status_code == (201 if trusted else 401), response.text
 
 
+async def test_each_async_submit_links_to_the_run_under_the_host_it_was_sent_to(client: httpx2.AsyncClient) -> None:
+    deployment = await deploy(client)
+    execute = "/api/workflows/hello-world/execute"
+    for host in ["localhost:3000", "127.0.0.1:8080", "localhost:3000", "[::1]"]:
+        headers = {**bearer(deployment["apiKey"]), "Prefer": "respond-async", "Host": host}
+        accepted = await client.post(execute, json={"name": "Ada"}, headers=headers)
+        assert accepted.status_code == 202, accepted.text
+        body = accepted.json()
+        assert body["statusUrl"] == f"http://{host}/api/executions/{body['executionId']}"
+        assert accepted.headers["location"] == body["statusUrl"]
+        assert body["eventsUrl"] == f"{body['statusUrl']}/events"
+        assert body["cancelUrl"] == f"{body['statusUrl']}/cancel"
+
+
 async def test_the_public_origin_of_base_url_is_the_servers_own(database_url: str, tmp_path: Path) -> None:
     async with client_for(database_url, tmp_path, BASE_URL="https://api.example.com") as http:
         own = await http.post("/api/deploy", json=DEPLOY_BODY, headers={"Origin": "https://api.example.com"})

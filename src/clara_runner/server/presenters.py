@@ -177,14 +177,15 @@ def execution_entry(record: ExecutionRecord) -> dict[str, Any]:
 
 def run_accepted(execution_id: uuid.UUID, version: int, links: Links, timestamp: str) -> dict[str, Any]:
     """The 202 body of a run that goes on without its caller: where to watch it."""
+    status_url = links.execution(execution_id)
     return {
         "success": True,
         "executionId": str(execution_id),
         "status": "running",
         "version": version,
-        "statusUrl": links.execution(execution_id),
-        "eventsUrl": links.execution(execution_id, "/events"),
-        "cancelUrl": links.execution(execution_id, "/cancel"),
+        "statusUrl": status_url,
+        "eventsUrl": f"{status_url}/events",
+        "cancelUrl": f"{status_url}/cancel",
         "timestamp": timestamp,
     }
 
