@@ -1,10 +1,18 @@
 from __future__ import annotations
 
 import re
+import uuid
+from datetime import timedelta
 
 import httpx2
 import pytest
+from sqlalchemy import insert
 
+from clara_runner.clock import utcnow
+from clara_runner.store import executions as execution_queries
+from clara_runner.store import leases as lease_queries
+from clara_runner.store.database import Database
+from clara_runner.store.tables import executions
 from tests.support import bearer, deploy
 
 
@@ -94,3 +102,36 @@ async def test_trace_times_are_iso_8601_in_history_and_in_the_execution(client: 
         started = [entry["startedAt"] for entry in trace]
         assert len(started) == 2
         assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", moment) for moment in started), started
+
+
+async def test_a_cancel_of_a_run_whose_process_does_not_answer_is_recorded_and_answered_202(
+    client: httpx2.AsyncClient, database_url: str
+) -> None:
+    """The run's owner holds a live lease but never polls (busy, or about to be judged dead): the cancel is
+    left on the row for it, and the caller learns the run is still going."""
+    deployment = await deploy(client)
+    owner, execution_id, now = uuid.uuid4(), uuid.uuid4(), utcnow()
+    database = Database(database_url)
+    async with database.write() as conn:
+        await lease_queries.register(
+            conn, owner, kind="server", host="elsewhere", pid=1, now=now, expires_at=now + timedelta(hours=1)
+        )
+        await conn.execute(
+            insert(executions).values(
+                id=execution_id,
+                deployment_id=uuid.UUID(deployment["id"]),
+                version=1,
+                status="running",
+                created_at=now,
+                owner_id=owner,
+            )
+        )
+
+    cancel = await client.post(f"/api/executions/{execution_id}/cancel", headers=bearer(deployment["apiKey"]))
+
+    async with database.read() as conn:
+        requested = await execution_queries.cancels_requested(conn, owner)
+    await database.close()
+    assert cancel.status_code == 202, cancel.text
+    assert cancel.json()["execution"]["status"] == "running"
+    assert requested == [execution_id]

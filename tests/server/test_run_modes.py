@@ -246,7 +246,7 @@ async def test_another_process_sharing_the_database_follows_a_run_from_its_store
     assert (cancel.status_code, cancel.json()["code"]) == (409, "run_finished")
 
 
-async def test_a_run_going_on_in_another_process_is_cancelled_where_it_runs(
+async def test_a_cancel_reaching_another_process_stops_the_run_where_it_runs(
     http: httpx.AsyncClient, base_url: str, database_url: str, tmp_path: Path, openai_server: FakeOpenAI
 ) -> None:
     openai_server.delay = 30
@@ -258,11 +258,16 @@ async def test_a_run_going_on_in_another_process_is_cancelled_where_it_runs(
 
     async with serve_in_process(other) as other_url:
         elsewhere = await http.post(f"{other_url}/api/executions/{accepted['executionId']}/cancel", headers=bearer(key))
-    here = await http.post(accepted["cancelUrl"], headers=bearer(key))
+        again = await http.post(f"{other_url}/api/executions/{accepted['executionId']}/cancel", headers=bearer(key))
+    _, events = await read_stream(http, "GET", accepted["eventsUrl"], headers=bearer(key))
 
-    assert (elsewhere.status_code, elsewhere.json()["code"]) == (409, "run_not_here")
-    assert elsewhere.headers["retry-after"] == "1"
-    assert here.json()["execution"]["status"] == "cancelled"
+    assert elsewhere.status_code == 200, elsewhere.text
+    assert elsewhere.json()["execution"]["status"] == "cancelled"
+    assert elsewhere.json()["execution"]["errorCode"] == "run_cancelled"
+    assert (again.status_code, again.json()["code"]) == (409, "run_finished")
+    assert events[-1].event == "run.failed"
+    assert json.loads(events[-1].data)["code"] == "run_cancelled"
+    assert len(openai_server.completions()) == 1
 
 
 async def test_a_finished_run_is_told_to_its_webhooks_and_its_callback_url_signed(

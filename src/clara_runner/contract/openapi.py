@@ -463,15 +463,16 @@ def _run_paths(stream_sample: str) -> dict[str, Any]:
     cancel = _run_operation(
         "cancel_execution",
         "Cancel the run",
-        "Stops a run in progress at once and records it `cancelled` (error code `run_cancelled`); its stream "
-        "ends with `run.failed`. The request must reach the server process running it.",
+        "Stops a run in progress and records it `cancelled` (error code `run_cancelled`); its stream ends "
+        "with `run.failed`. A run going on in another server process is stopped by that process within about "
+        "half a second; the answer waits up to 5 s for the `cancelled` row.",
         _execution_ok("The run as recorded after the cancel: status `cancelled`, errorCode `run_cancelled`"),
         **{
-            "409": _error_response(
-                "The run has already finished (`run_finished`), or another server process runs it "
-                "(`run_not_here`: retry, a load balancer may route the request there)",
-                Retry_After={**_retry_after(), "description": "With `run_not_here`: seconds before retrying"},
-            )
+            "202": _execution_ok(
+                "The cancel is recorded but the run's process has not stopped it within 5 s (it is busy, or "
+                "it died: its runs are then marked `interrupted`); the run as recorded now"
+            ),
+            "409": _error_response("The run has already finished (`run_finished`)"),
         },
     )
     return {

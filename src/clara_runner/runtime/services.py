@@ -24,6 +24,8 @@ from clara_runner.service.deployments.loaded import VersionCache
 from clara_runner.service.deployments.manage import DeploymentService
 from clara_runner.service.deployments.versions import VersionAdmin
 from clara_runner.service.execution.admission import Admitter
+from clara_runner.service.execution.cancellation import POLL_SECONDS as CANCEL_POLL_SECONDS
+from clara_runner.service.execution.cancellation import CancelRequests
 from clara_runner.service.execution.capacity import ExecutionCapacity
 from clara_runner.service.execution.detached import DetachedRuns
 from clara_runner.service.execution.event_recorder import FLUSH_SECONDS, EventRecorder
@@ -73,6 +75,7 @@ class Runtime:
     idempotent: IdempotentExecutions
     detached: DetachedRuns
     run_resources: RunResources
+    cancel_requests: CancelRequests
     event_recorder: EventRecorder
     writer: ExecutionWriter
     lease: ProcessLease
@@ -202,6 +205,7 @@ class Runtime:
             idempotent=idempotent,
             detached=detached,
             run_resources=RunResources(database, access, executions, detached),
+            cancel_requests=CancelRequests(database, executions.in_flight, lease.id),
             event_recorder=event_recorder,
             writer=writer,
             lease=lease,
@@ -241,6 +245,7 @@ class Runtime:
             Periodic("orphan-sweep", self.lease.renew_every, self.sweeper.sweep, first_delay=0),
             Periodic("quota-return", _QUOTA_RETURN_SECONDS, self.rate_limits.give_back_idle),
             Periodic("run-events", FLUSH_SECONDS, self.event_recorder.flush_all),
+            Periodic("cancel-requests", CANCEL_POLL_SECONDS, self.cancel_requests.poll),
             Periodic("webhook-sweep", SWEEP_INTERVAL_SECONDS, self.webhooks.sweep, first_delay=0),
             Periodic(
                 "housekeeping",

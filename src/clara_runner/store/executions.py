@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from clara_runner.store.records import ExecutionRecord
-from clara_runner.store.tables import executions
+from clara_runner.store.tables import UNFINISHED, executions
 
 _INSERT = insert(executions)
 """Built once: executed with a parameter dict, the compiled form is reused from SQLAlchemy's cache
@@ -41,3 +42,24 @@ def _execution(row: Any) -> ExecutionRecord:
 async def find(conn: AsyncConnection, execution_id: uuid.UUID) -> ExecutionRecord | None:
     row = (await conn.execute(select(executions).where(executions.c.id == execution_id))).mappings().first()
     return None if row is None else _execution(row)
+
+
+async def request_cancel(conn: AsyncConnection, execution_id: uuid.UUID, now: datetime) -> bool:
+    """Ask the process that owns the run to cancel it; False if the run is no longer queued or running."""
+    result = await conn.execute(
+        update(executions)
+        .where(executions.c.id == execution_id, executions.c.status.in_(UNFINISHED))
+        .values(cancel_requested_at=now)
+    )
+    return bool(result.rowcount)
+
+
+async def cancels_requested(conn: AsyncConnection, owner_id: uuid.UUID) -> list[uuid.UUID]:
+    """The unfinished runs of this owner that a cancel asked to stop (the partial index on unfinished runs
+    by owner finds them)."""
+    query = select(executions.c.id).where(
+        executions.c.owner_id == owner_id,
+        executions.c.status.in_(UNFINISHED),
+        executions.c.cancel_requested_at.is_not(None),
+    )
+    return list((await conn.execute(query)).scalars())

@@ -144,6 +144,7 @@ executions = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime),
     Column("owner_id", Uuid),
+    Column("cancel_requested_at", UTCDateTime),
     Index("ix_executions_deployment_created", "deployment_id", "created_at"),
     Index("ix_executions_created_at", "created_at"),
     Index(
@@ -154,7 +155,8 @@ executions = Table(
     ),
 )
 """`owner_id` names the process lease (`process_leases`) of a run still `queued` or `running`: when that
-lease expires, the run is marked `interrupted` by any live process."""
+lease expires, the run is marked `interrupted` by any live process. `cancel_requested_at` is set when a
+cancel reaches a process other than the owner, which polls for it (`service/execution/cancellation.py`)."""
 
 execution_events = Table(
     "execution_events",

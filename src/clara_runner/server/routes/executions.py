@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from sse_starlette import EventSourceResponse
 
 from clara_runner.errors import InvalidParameter
@@ -12,6 +12,7 @@ from clara_runner.server import presenters
 from clara_runner.server.deps import checked_id, client_host, links, runtime
 from clara_runner.server.event_stream import event_stream
 from clara_runner.server.schemas import KEY_OR_ADMIN, ExecutionResponse, errors, ok
+from clara_runner.store.tables import UNFINISHED
 
 router = APIRouter(tags=["Executions"])
 
@@ -76,20 +77,23 @@ async def events(
 @router.post(
     "/api/executions/{execution_id}/cancel",
     summary="Cancel a running execution (its deployment's API key, or the admin)",
-    description="Stops a run in progress and records it `cancelled`; the request must reach the server process "
-    "that runs it (409 `run_not_here` otherwise).",
+    description="Stops a run in progress and records it `cancelled`, whichever server process runs it (another "
+    "process stops it within about half a second); 202 if the run is still unfinished after 5 s.",
     openapi_extra=KEY_OR_ADMIN,
     response_model=None,
     responses={
         **ok(ExecutionResponse, "The execution as recorded after the cancel"),
+        **ok(ExecutionResponse, "The cancel is recorded; the run's process has not stopped it yet", 202),
         **errors(400, 401, 404, 409, 503),
     },
 )
-async def cancel(request: Request, execution_id: ExecutionIdPath) -> dict[str, Any]:
+async def cancel(request: Request, response: Response, execution_id: ExecutionIdPath) -> dict[str, Any]:
     state = runtime(request)
     record = await state.run_resources.cancel(
         checked_id(execution_id), request.headers.get("authorization"), client_host(request)
     )
+    if record.status in UNFINISHED:
+        response.status_code = 202
     return presenters.execution_detail(record, links(request))
 
 

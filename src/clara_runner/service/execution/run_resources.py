@@ -11,8 +11,9 @@ its last event. Only runs started in stream, async or wait mode have a log: a sy
 answer in the response, and keeping a log for every run would cost writes on the hot path.
 
 Cancel: a run going on in this process is cancelled at once and recorded `cancelled` (`run_cancelled`);
-a run going on in another process cannot be reached from here (409 `run_not_here`, the caller retries
-against that replica); a finished run is left as it is (409 `run_finished`).
+a run going on in another process is marked for its owner, which stops it within a poll interval
+(`cancellation.py`); either way the answer waits up to `_CANCEL_SETTLE_SECONDS` for the `cancelled` row.
+A finished run is left as it is (409 `run_finished`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
+from clara_runner.clock import utcnow
 from clara_runner.errors import ClaraError
 from clara_runner.service.access import Access
 from clara_runner.service.execution.detached import DetachedRuns
@@ -66,17 +68,6 @@ class RunFinished(ClaraError):
     error = "Run already finished"
 
 
-class RunNotHere(ClaraError):
-    """The run is going on in another server process; send the cancel again (a balancer may route it there)."""
-
-    code = "run_not_here"
-    status = 409
-    error = "Run on another process"
-
-    def __init__(self) -> None:
-        super().__init__(headers={"Retry-After": "1"})
-
-
 class RunResources:
     def __init__(
         self, database: Database, access: Access, executions: ExecutionService, detached: DetachedRuns
@@ -118,13 +109,28 @@ class RunResources:
             raise RunFinished(f"The run already finished with status '{record.status}'")
         run = self._executions.in_flight.get(execution_id)
         if run is None:
-            raise RunNotHere()
+            return await self._cancel_elsewhere(record)
         if run.final:
             raise RunFinished(f"The run already finished with status '{run.status}'")
         run.interrupt(CANCEL_REQUESTED)
         if run.task is not None:
             await asyncio.wait((run.task,), timeout=_CANCEL_SETTLE_SECONDS)
         return await self._find(execution_id) or record
+
+    async def _cancel_elsewhere(self, record: ExecutionRecord) -> ExecutionRecord:
+        """Mark the run for the process that owns it, then wait a while for its `cancelled` row (a run
+        whose process died is marked `interrupted` by the lease sweep instead)."""
+        async with self._database.write() as conn:
+            marked = await execution_queries.request_cancel(conn, record.id, utcnow())
+        latest = await self._find(record.id) or record
+        if not marked:
+            raise RunFinished(f"The run already finished with status '{latest.status}'")
+        for _ in range(round(_CANCEL_SETTLE_SECONDS / POLL_SECONDS)):
+            if latest.status not in UNFINISHED:
+                break
+            await asyncio.sleep(POLL_SECONDS)
+            latest = await self._find(record.id) or latest
+        return latest
 
     async def _find(self, execution_id: uuid.UUID) -> ExecutionRecord | None:
         async with self._database.read() as conn:
