@@ -80,12 +80,20 @@ async def test_kill_9_after_202_marks_the_run_interrupted_and_finished_runs_keep
             http, "GET", f"{restarted.base_url}/api/executions/{finished_id}/events", headers=bearer(key)
         )
         lost_events = await events_of(http, "GET", f"{run_url}/events", headers=bearer(key))
+        after_last = await events_of(
+            http, "GET", f"{run_url}/events", headers={**bearer(key), "Last-Event-ID": lost_events[-1].id}
+        )
 
     assert (lost["status"], lost["errorCode"]) == ("interrupted", "process_lost")
     assert [(e.id, e.event, e.data) for e in replayed] == [(e.id, e.event, e.data) for e in streamed]
     assert replayed[-1].event == "run.finished"
     assert lost_events[0].event == "run.started", "the accepted run's log was stored before the 202"
     assert "run.finished" not in {event.event for event in lost_events}
+    assert lost_events[-1].event == "run.failed", "a run whose process died still ends its stream"
+    ended = lost_events[-1].json()
+    assert (ended["code"], ended["executionId"]) == ("process_lost", accepted.json()["executionId"])
+    assert int(lost_events[-1].id) == int(lost_events[-2].id) + 1
+    assert after_last == []
 
 
 async def test_sigterm_gives_detached_runs_the_grace_then_records_them_interrupted(

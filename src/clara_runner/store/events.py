@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from clara_runner.store.tables import UTCDateTime, execution_events
@@ -72,3 +72,9 @@ async def events_after(conn: AsyncConnection, execution_id: uuid.UUID, after: in
 async def has_events(conn: AsyncConnection, execution_id: uuid.UUID) -> bool:
     query = select(execution_events.c.seq).where(execution_events.c.execution_id == execution_id).limit(1)
     return (await conn.execute(query)).first() is not None
+
+
+async def last_seq(conn: AsyncConnection, execution_id: uuid.UUID) -> int:
+    """The number of the run's last stored event (0 when none is stored)."""
+    query = select(func.max(execution_events.c.last_seq)).where(execution_events.c.execution_id == execution_id)
+    return int((await conn.execute(query)).scalar_one() or 0)

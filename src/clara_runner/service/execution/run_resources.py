@@ -22,11 +22,12 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
-from clara_runner.clock import utcnow
+from clara_runner import jsonio
+from clara_runner.clock import iso, utcnow
 from clara_runner.errors import ClaraError
 from clara_runner.service.access import Access
 from clara_runner.service.execution.detached import DetachedRuns
-from clara_runner.service.execution.event_log import TERMINAL, LoggedEvent
+from clara_runner.service.execution.event_log import RUN_FAILED, TERMINAL, LoggedEvent
 from clara_runner.service.execution.runs import CANCEL_REQUESTED, ExecutionService
 from clara_runner.store import events as event_queries
 from clara_runner.store import executions as execution_queries
@@ -42,6 +43,13 @@ _LAST_EVENTS_POLLS = 4
 of its row; a run whose process died has none, and its stream ends after these)."""
 _CANCEL_SETTLE_SECONDS = 5.0
 """How long a cancel waits for the run to record its `cancelled` row before answering."""
+
+
+class RunEndedUnlogged(ClaraError):
+    """The run ended without logging its last event; its record says how (`errorCode`)."""
+
+    code = "run_interrupted"
+    error = "Run interrupted"
 
 
 class ExecutionNotFound(ClaraError):
@@ -138,7 +146,8 @@ class RunResources:
 
     async def _stored_events(self, execution_id: uuid.UUID, after: int) -> AsyncIterator[LoggedEvent]:
         """Stored events, polled while the run is unfinished, and for a short while after it finished (its
-        last events are stored up to a flush interval after its row), until its last event."""
+        last events are stored up to a flush interval after its row), until its last event. A run whose
+        process died before storing its last event gets one said for it (`_ended_unseen`)."""
         grace = _LAST_EVENTS_POLLS
         while True:
             async with self._database.read() as conn:
@@ -153,6 +162,22 @@ class RunResources:
             record = await self._find(execution_id)
             if record is None or record.status not in UNFINISHED:
                 if grace == 0:
+                    if record is not None and record.status != "success":
+                        async for event in self._ended_unseen(record, after):
+                            yield event
                     return
                 grace -= 1
             await asyncio.sleep(POLL_SECONDS)
+
+    async def _ended_unseen(self, record: ExecutionRecord, after: int) -> AsyncIterator[LoggedEvent]:
+        """The `run.failed` a run never logged (its process was killed, or lost the database): numbered
+        after its stored events and built from its row, so a reader always learns how the run ended, and
+        one that reconnects after it does not get it twice. (A successful run's row
+        is not enough to render its answer; its `run.finished` is stored within a flush of the row.)"""
+        async with self._database.read() as conn:
+            seq = await event_queries.last_seq(conn, record.id) + 1
+        if after >= seq:
+            return
+        ended = RunEndedUnlogged(record.error_message, details={"executionId": str(record.id)})
+        envelope = {**ended.envelope(iso(record.finished_at) or ""), "code": record.error_code or ended.code}
+        yield LoggedEvent(seq, RUN_FAILED, jsonio.dumps(envelope))
