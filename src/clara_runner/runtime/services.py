@@ -209,7 +209,7 @@ class Runtime:
             event_recorder=event_recorder,
             writer=writer,
             lease=lease,
-            sweeper=OrphanSweeper(database),
+            sweeper=OrphanSweeper(database, lease.id),
             housekeeping=housekeeping,
             rate_limits=rate_limits,
             capacity=capacity,

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists, insert, not_, update
+from sqlalchemy import ColumnElement, delete, exists, insert, not_, or_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from clara_runner.store.tables import UNFINISHED, deployments, executions, process_leases
@@ -50,14 +50,22 @@ def owner_gone(owner: Any, now: datetime) -> ColumnElement[bool]:
     return not_(live)
 
 
-async def interrupt_orphans(conn: AsyncConnection, now: datetime, code: str, message: str) -> Sequence[uuid.UUID]:
+async def interrupt_orphans(
+    conn: AsyncConnection, now: datetime, code: str, message: str, sweeper: uuid.UUID
+) -> Sequence[uuid.UUID]:
     """Mark every unfinished run whose owner lost its lease `interrupted` with `code`, count it on its
     deployment, and return the ids marked. Sweeps running at once in several processes mark each run once:
-    the update only changes rows still unfinished, and only what it changed is counted."""
+    the update only changes rows still unfinished, and only what it changed is counted. The sweeping
+    process's own runs are never its orphans: after a database outage longer than the lease, its sweep
+    may run before its renewal, and its runs are alive and will write their own final rows."""
     marked = (
         await conn.execute(
             update(executions)
-            .where(executions.c.status.in_(UNFINISHED), owner_gone(executions.c.owner_id, now))
+            .where(
+                executions.c.status.in_(UNFINISHED),
+                or_(executions.c.owner_id.is_(None), executions.c.owner_id != sweeper),
+                owner_gone(executions.c.owner_id, now),
+            )
             .values(status="interrupted", error_code=code, error_message=message, finished_at=now)
             .returning(executions.c.id, executions.c.deployment_id)
         )

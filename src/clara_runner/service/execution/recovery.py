@@ -8,6 +8,8 @@ starts again. Sweeps in several processes at once mark each run once.
 
 from __future__ import annotations
 
+import uuid
+
 import structlog
 
 from clara_runner.clock import utcnow
@@ -21,13 +23,15 @@ _MESSAGE = "The server process running this execution stopped before it finished
 
 
 class OrphanSweeper:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, owner_id: uuid.UUID) -> None:
         self._database = database
+        self._owner_id = owner_id
+        """This process's lease: its own runs are never swept (it is alive, whatever its lease says)."""
 
     async def sweep(self) -> int:
         """Mark every run whose owner's lease expired; return how many."""
         async with self._database.write() as conn:
-            marked = await lease_queries.interrupt_orphans(conn, utcnow(), PROCESS_LOST, _MESSAGE)
+            marked = await lease_queries.interrupt_orphans(conn, utcnow(), PROCESS_LOST, _MESSAGE, self._owner_id)
         if marked:
             log.warning("runs_interrupted", code=PROCESS_LOST, count=len(marked))
         return len(marked)
