@@ -130,6 +130,14 @@ def live_server(database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
         yield server
 
 
+@pytest.fixture(scope="module")
+def module_live_server(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """`clara-runner serve` shared by the tests of one module that need no fresh server: each deploys under
+    its own name, or they share a deployment they only read or execute."""
+    with LiveServer(server_env(module_database_url, tmp_path_factory.mktemp("server") / "data")) as server:
+        yield server
+
+
 @pytest.fixture
 async def http_clients() -> AsyncIterator[HttpClients]:
     """The HTTP clients a run uses, as the server builds them."""

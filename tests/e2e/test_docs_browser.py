@@ -13,16 +13,15 @@ import httpx2
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, Request
 
-from tests.support import HELLO_WORLD, LiveServer, bearer, server_env
+from tests.support import HELLO_WORLD, LiveServer, bearer
 
 TIMEOUT_MS = 20_000
 
 
 @pytest.fixture(scope="module")
-def live_server(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def live_server(module_live_server: LiveServer) -> LiveServer:
     """One server for the module: the pages only read, and the one execution goes to a deployment of its own."""
-    with LiveServer(server_env(module_database_url, tmp_path_factory.mktemp("server") / "data")) as server:
-        yield server
+    return module_live_server
 
 
 @pytest.fixture(scope="module")
