@@ -10,6 +10,7 @@ which needs a database of its own, and for the servers that the tests of a modul
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 import psycopg
@@ -44,19 +45,15 @@ def ensure(url: str) -> str:
 
 
 def drop(url: str) -> list[str]:
-    """Drop the database `url` names and its siblings (`NAME_gw0`, `NAME_gw0_servers`, ...), those the tests made.
-
-    Returns the names dropped. Databases without the tests' mark are left alone."""
+    """Drop the database `url` names and the siblings the fixtures derive from it (`NAME_gw0`,
+    `NAME_servers`, `NAME_gw0_servers`, ...), those that carry the tests' mark. Returns the names dropped."""
     name = _name(url)
+    ours = re.compile(re.escape(name) + r"(_gw\d+)?(_servers)?")
     with _maintenance(url) as conn:
-        names = [
-            str(found)
-            for (found,) in conn.execute(
-                "SELECT datname FROM pg_database WHERE (datname = %s OR starts_with(datname, %s))"
-                " AND shobj_description(oid, 'pg_database') = %s",
-                (name, f"{name}_", MARK),
-            )
-        ]
+        marked = conn.execute(
+            "SELECT datname FROM pg_database WHERE shobj_description(oid, 'pg_database') = %s", (MARK,)
+        )
+        names = [str(found) for (found,) in marked if ours.fullmatch(str(found))]
         for found in names:
             conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(found)))
     return names
@@ -93,12 +90,16 @@ def main(argv: list[str]) -> int:
     """`create URL` or `drop URL`, for scripts/test."""
     match argv:
         case ["create", url]:
-            ensure(url)
+            try:
+                ensure(url)
+            except NotATestDatabase as refused:
+                sys.stderr.write(f"{refused}\n")
+                return 1
         case ["drop", url]:
             for name in drop(url):
-                print(f"dropped database {name}")  # noqa: T201
+                sys.stdout.write(f"dropped database {name}\n")
         case _:
-            print("usage: python -m tests.postgres_databases create|drop URL", file=sys.stderr)  # noqa: T201
+            sys.stderr.write("usage: python -m tests.postgres_databases create|drop URL\n")
             return 2
     return 0
 
