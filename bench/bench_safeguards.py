@@ -3,7 +3,7 @@
 Figure: one `RunGuard` life (begin, inputs, outputs, trace, close) for a typical small execution of a
 workflow that carries an API key in its node data: redaction of all three and their encoding. Floor:
 encoding the same outputs to JSON once with orjson, which the response needs anyway.
-Run: `.venv/bin/python bench/bench_safeguards.py`.
+Run: `.venv-test/bin/python bench/bench_safeguards.py`.
 """
 
 from __future__ import annotations

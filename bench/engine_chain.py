@@ -1,6 +1,6 @@
 """Engine overhead per node on a 10,000-node chain of json-stringify nodes.
 
-Run: `.venv/bin/python bench/engine_chain.py [--nodes 10000] [--repeat 5]`
+Run: `.venv-test/bin/python bench/engine_chain.py [--nodes 10000] [--repeat 5]`
 
 The figure is the best wall time of `runner.run` over the chain divided by its node count. The floor
 is the same node implementations called directly, in a plain loop with no scheduler (same NodeCall

@@ -1,7 +1,7 @@
 """Execute throughput: hello-world through uvicorn at 32 connections, next to the physical floor, on
 SQLite and PostgreSQL.
 
-    .venv/bin/python bench/execute_throughput.py [--seconds 10] [--connections 32] [--rounds 3]
+    .venv-test/bin/python bench/execute_throughput.py [--seconds 10] [--connections 32] [--rounds 3]
         [--databases sqlite,postgresql] [--rate-limits off,database,redis] [--modes sync,async]
 
 Needs `wrk` (Debian package `wrk`) as the load generator. Every server runs under the same uvicorn

@@ -1,6 +1,6 @@
 """Fan-out of 100 `llm` nodes against a loopback OpenAI-compatible server that answers after 100 ms.
 
-    .venv/bin/python bench/llm_fanout.py [--nodes 100] [--delay 0.1] [--runs 7]
+    .venv-test/bin/python bench/llm_fanout.py [--nodes 100] [--delay 0.1] [--runs 7]
 
 The flow is one input -> N llm nodes -> N outputs, run by the engine with the server's HTTP clients
 (`default_http_clients()`, httpx2 clients sending over aiohttp). The fake server

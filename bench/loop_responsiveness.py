@@ -1,6 +1,6 @@
 """The event loop stays free while a huge legal body is processed: `/health` latency during the work.
 
-    .venv/bin/python bench/loop_responsiveness.py [--values 1600000] [--rounds 3]
+    .venv-test/bin/python bench/loop_responsiveness.py [--values 1600000] [--rounds 3]
 
 One server (`clara-runner`'s app under uvicorn, one worker, SQLite) and a workflow that takes a JSON
 input and returns it. Each round sends a body of `--values` short strings (about 8 MB, under

@@ -2,7 +2,7 @@
 same image as a base64 data URL (the floor: what every JSON upload already costs), and the output
 check on a typical result.
 
-Run: .venv/bin/python bench/multipart_upload.py
+Run: .venv-test/bin/python bench/multipart_upload.py
 """
 
 from __future__ import annotations

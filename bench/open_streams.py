@@ -1,6 +1,6 @@
 """1,000 streamed runs open at once in one server process, next to a bare relay holding as many.
 
-    .venv/bin/python bench/open_streams.py [--streams 1000] [--words 20] [--token-delay 0.5] [--rounds 2]
+    .venv-test/bin/python bench/open_streams.py [--streams 1000] [--words 20] [--token-delay 0.5] [--rounds 2]
         [--database sqlite|postgresql]
 
 An OpenAI-compatible model on 127.0.0.1 (the fake, in its own process) streams its answer slowly: the

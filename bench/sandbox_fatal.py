@@ -1,6 +1,6 @@
 """Other tenants' latency while one tenant's JavaScript kills V8, over and over.
 
-    .venv/bin/python bench/sandbox_fatal.py [--rounds 3] [--seconds 5]
+    .venv-test/bin/python bench/sandbox_fatal.py [--rounds 3] [--seconds 5]
 
 One runner, started as `clara-runner serve` starts it (SQLite, default sandbox settings), with two
 deployments: hello-world, and an `if-else` whose expression is `new Array(2**30).fill(0).length > 0`,

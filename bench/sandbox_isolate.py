@@ -1,7 +1,7 @@
 """Cost of the sandbox's fresh isolate per evaluation, in worker processes and in the server's own process,
 against reusing one context.
 
-Run: `.venv/bin/python bench/sandbox_isolate.py [--evaluations 200] [--runs 3]`
+Run: `.venv-test/bin/python bench/sandbox_isolate.py [--evaluations 200] [--runs 3]`
 
 Figures, all the mean latency of one `if-else` expression (`input > 0`) over `--evaluations`:
 * **workers** (`JsSandbox.condition`, what the server does): the script goes to a sandbox worker process

@@ -1,6 +1,6 @@
 """Time to the first streamed token through the runner, next to the upstream model's own.
 
-    .venv/bin/python bench/stream_first_token.py [--requests 200] [--delay 0.05] [--token-delay 0.01]
+    .venv-test/bin/python bench/stream_first_token.py [--requests 200] [--delay 0.05] [--token-delay 0.01]
         [--database sqlite|postgresql] [--rounds 4]
 
 An OpenAI-compatible model on 127.0.0.1 (the fake, `tests/fakes/openai_server.py`, in its own process)

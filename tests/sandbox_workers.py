@@ -3,6 +3,8 @@ and what they run with."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import time
 from pathlib import Path
 
@@ -23,6 +25,28 @@ def worker_pids(parent: int) -> set[int]:
         if status is not None and status[0] != "Z" and status[1] == parent and WORKER_MODULE in command:
             found.add(int(entry.name))
     return found
+
+
+class StartedWorkers:
+    """The sandbox workers of this process started since this object was made: a test's own, told apart from
+    those of pools that earlier tests left winding down (on a loaded machine their ends can lag)."""
+
+    def __init__(self) -> None:
+        self._before = worker_pids(os.getpid())
+
+    def alive(self) -> set[int]:
+        return worker_pids(os.getpid()) - self._before
+
+    async def alive_once(self, count: int, within_seconds: float) -> set[int]:
+        """The live workers once there are `count` of them, or after `within_seconds` (starting one is a
+        process start, slow on a loaded machine; the pool starts it in this event loop, so this waits
+        without blocking it)."""
+        deadline = time.monotonic() + within_seconds
+        found = self.alive()
+        while len(found) != count and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            found = self.alive()
+        return found
 
 
 def alive(pid: int) -> bool:

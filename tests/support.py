@@ -15,10 +15,14 @@ import httpx2
 from fastapi import FastAPI
 
 from clara_runner.settings import Settings
+from tests.postgres_databases import for_worker, sibling
 
 FIXTURES = Path(__file__).parent / "fixtures"
 WORKFLOWS = FIXTURES / "workflows"
-POSTGRES_URL = os.environ.get("CLARA_TEST_DATABASE_URL", "")
+POSTGRES_URL = for_worker(os.environ["CLARA_TEST_DATABASE_URL"]) if os.environ.get("CLARA_TEST_DATABASE_URL") else ""
+"""The PostgreSQL database of this test process (each pytest-xdist worker has its own); empty: SQLite."""
+SHARED_SERVER_POSTGRES_URL = sibling(POSTGRES_URL, "servers") if POSTGRES_URL else ""
+"""The PostgreSQL database of servers shared by the tests of a module (every test empties POSTGRES_URL)."""
 REDIS_URL = os.environ.get("CLARA_TEST_REDIS_URL", "redis://127.0.0.1:6379/3")
 """Redis for the shared rate-limit tests (its own database number; keys are unique per test)."""
 LOCAL_CLIENT = ("127.0.0.1", 50000)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx2
 import pytest
@@ -17,10 +16,18 @@ from tests.support import HELLO_WORLD, LiveServer, bearer, server_env
 LIMIT = 64 * 1024
 
 
-@pytest.fixture
-def small_server(database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
-    with LiveServer(server_env(database_url, tmp_path / "data", MAX_INPUT_SIZE=str(LIMIT))) as server:
+@pytest.fixture(scope="module")
+def small_server(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One server with a small body limit for the module: each test checks it still answers afterwards."""
+    data_dir = tmp_path_factory.mktemp("small") / "data"
+    with LiveServer(server_env(module_database_url, data_dir, MAX_INPUT_SIZE=str(LIMIT))) as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def small_key(small_server: LiveServer) -> str:
+    """The key of Hello World on the small server, deployed once."""
+    return _deploy(small_server)
 
 
 def _deploy(server: LiveServer) -> str:
@@ -36,8 +43,9 @@ async def _exchange(server: LiveServer, head: str, body_parts: list[bytes]) -> t
     try:
         writer.write(head.encode())
         for part in body_parts:
-            writer.write(part)
+            # Either may find the connection reset: the server answers and closes while the body is sent.
             try:
+                writer.write(part)
                 await writer.drain()
             except ConnectionError:
                 break
@@ -71,10 +79,9 @@ def _assert_healthy(server: LiveServer) -> None:
     assert httpx2.get(f"{server.base_url}/health").status_code == 200
 
 
-async def test_a_chunked_body_over_the_limit_is_refused_with_413(small_server: LiveServer) -> None:
-    key = _deploy(small_server)
+async def test_a_chunked_body_over_the_limit_is_refused_with_413(small_server: LiveServer, small_key: str) -> None:
     payload = json.dumps({"name": "x" * (LIMIT * 4)}).encode()
-    head = _head("/api/workflows/hello-world/execute", key, "Transfer-Encoding: chunked\r\n")
+    head = _head("/api/workflows/hello-world/execute", small_key, "Transfer-Encoding: chunked\r\n")
     status, text = await _exchange(small_server, head, _chunked(payload))
     body = json.loads(text)
     assert status == 413
@@ -84,10 +91,9 @@ async def test_a_chunked_body_over_the_limit_is_refused_with_413(small_server: L
     _assert_healthy(small_server)
 
 
-async def test_a_chunked_body_under_the_limit_runs(small_server: LiveServer) -> None:
-    key = _deploy(small_server)
+async def test_a_chunked_body_under_the_limit_runs(small_server: LiveServer, small_key: str) -> None:
     payload = json.dumps({"name": "y" * (LIMIT // 2)}).encode()
-    head = _head("/api/workflows/hello-world/execute", key, "Transfer-Encoding: chunked\r\n")
+    head = _head("/api/workflows/hello-world/execute", small_key, "Transfer-Encoding: chunked\r\n")
     status, text = await _exchange(small_server, head, _chunked(payload, 1000))
     assert status == 200
     assert json.loads(text)["outputs"] == {"greeting": "y" * (LIMIT // 2)}
@@ -101,9 +107,10 @@ async def test_a_chunked_deploy_over_the_limit_is_refused_with_413(small_server:
     assert json.loads(text)["code"] == "payload_too_large"
 
 
-async def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_sent(small_server: LiveServer) -> None:
-    key = _deploy(small_server)
-    head = _head("/api/workflows/hello-world/execute", key, f"Content-Length: {LIMIT * 100}\r\n")
+async def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_sent(
+    small_server: LiveServer, small_key: str
+) -> None:
+    head = _head("/api/workflows/hello-world/execute", small_key, f"Content-Length: {LIMIT * 100}\r\n")
     status, text = await _exchange(small_server, head, [])
     assert status == 413
     assert json.loads(text)["receivedSize"] == LIMIT * 100
@@ -111,24 +118,24 @@ async def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_se
 
 
 async def test_a_short_lying_content_length_frames_the_body_and_the_excess_is_not_read_as_body(
-    small_server: LiveServer,
+    small_server: LiveServer, small_key: str
 ) -> None:
     """Declares 12 bytes, sends 1 MB: only the 12 declared bytes are the body (an incomplete JSON
     document: the app answers 400 malformed_json), and the rest is not a valid next request (uvicorn
     answers 400 and drops the connection). Which 400 arrives first depends on how the bytes are read."""
-    key = _deploy(small_server)
     payload = json.dumps({"name": "z" * (1024 * 1024)}).encode()
-    head = _head("/api/workflows/hello-world/execute", key, "Content-Length: 12\r\n")
+    head = _head("/api/workflows/hello-world/execute", small_key, "Content-Length: 12\r\n")
     status, text = await _exchange(small_server, head, _pieces(payload, 65536))
     assert status == 400
     assert text == "Invalid HTTP request received." or json.loads(text)["code"] == "malformed_json"
     _assert_healthy(small_server)
 
 
-async def test_a_long_lying_content_length_then_a_hang_up_leaves_the_server_healthy(small_server: LiveServer) -> None:
-    key = _deploy(small_server)
+async def test_a_long_lying_content_length_then_a_hang_up_leaves_the_server_healthy(
+    small_server: LiveServer, small_key: str
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", small_server.port)
-    writer.write(_head("/api/workflows/hello-world/execute", key, f"Content-Length: {LIMIT}\r\n").encode())
+    writer.write(_head("/api/workflows/hello-world/execute", small_key, f"Content-Length: {LIMIT}\r\n").encode())
     writer.write(b'{"name": "partial')
     await writer.drain()
     writer.close()
@@ -136,7 +143,7 @@ async def test_a_long_lying_content_length_then_a_hang_up_leaves_the_server_heal
     del reader
     _assert_healthy(small_server)
     response = httpx2.post(
-        f"{small_server.base_url}/api/workflows/hello-world/execute", json={"name": "next"}, headers=bearer(key)
+        f"{small_server.base_url}/api/workflows/hello-world/execute", json={"name": "next"}, headers=bearer(small_key)
     )
     assert response.json()["outputs"] == {"greeting": "next"}
 

@@ -18,6 +18,18 @@ from tests.support import HELLO_WORLD, LiveServer, bearer
 TIMEOUT_MS = 20_000
 
 
+@pytest.fixture(scope="module")
+def live_server(module_live_server: LiveServer) -> LiveServer:
+    """One server for the module: the pages only read, and the one execution goes to a deployment of its own."""
+    return module_live_server
+
+
+@pytest.fixture(scope="module")
+def hello_world(live_server: LiveServer) -> dict[str, Any]:
+    """`Hello World`, deployed once for the pages that show it."""
+    return deploy_live(live_server, "Hello World")
+
+
 @pytest.fixture
 def screenshot_dir(tmp_path: Path) -> Path:
     """Where screenshots go (kept with the test's temporary files, for a person to look at)."""
@@ -72,8 +84,10 @@ def deploy_live(server: LiveServer, name: str, workflow: Any = None) -> dict[str
     return deployment
 
 
-def test_swagger_ui_renders_offline_and_try_it_out_executes(browser: Browser, live_server: LiveServer) -> None:
-    deployment = deploy_live(live_server, "Hello World")
+def test_swagger_ui_renders_offline_and_try_it_out_executes(
+    browser: Browser, live_server: LiveServer, hello_world: dict[str, Any]
+) -> None:
+    deployment = hello_world
     with recorded_page(browser) as (page, recorded):
         page.goto(f"{live_server.base_url}/api/workflows/hello-world/docs")
         summary = page.locator(".opblock-summary-path", has_text="/api/workflows/hello-world/execute")
@@ -111,10 +125,10 @@ def test_swagger_ui_renders_offline_and_try_it_out_executes(browser: Browser, li
     assert [entry["inputs"] for entry in history.json()["executions"]] == [{"name": "Browser"}]
 
 
+@pytest.mark.usefixtures("hello_world")
 def test_redoc_renders_the_operation_and_code_samples_offline(
     browser: Browser, live_server: LiveServer, screenshot_dir: Path
 ) -> None:
-    deploy_live(live_server, "Hello World")
     with recorded_page(browser) as (page, recorded):
         page.goto(f"{live_server.base_url}/api/workflows/hello-world/redoc")
         page.get_by_role("heading", name="Execute Hello World").wait_for()

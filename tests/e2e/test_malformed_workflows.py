@@ -105,9 +105,11 @@ def _mismatch(response: httpx2.Response, case: dict[str, Any]) -> str | None:
 
 
 @pytest.mark.parametrize("name", ["Ünïcödé Wörkflow ✨", "日本語のワークフロー", "🚀🚀🚀", "a\u200bb"])
-def test_unicode_names_are_legitimate_and_get_a_usable_slug(live_server: LiveServer, name: str) -> None:
+def test_unicode_names_are_legitimate_and_get_a_usable_slug(module_live_server: LiveServer, name: str) -> None:
+    """On one server for the four names (the corpus test above keeps a fresh one: it lists every deployment)."""
     response = httpx2.post(
-        f"{live_server.base_url}/api/deploy", json={"name": name, "workflow": {"nodes": [_IN, _OUT], "connections": []}}
+        f"{module_live_server.base_url}/api/deploy",
+        json={"name": name, "workflow": {"nodes": [_IN, _OUT], "connections": []}},
     )
     assert response.status_code == 201
     deployment = response.json()["deployment"]

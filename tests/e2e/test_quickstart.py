@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import httpx2
+import pytest
 
 from tests.support import LiveServer
 
@@ -21,6 +22,12 @@ def seed_blocks(language: str) -> list[str]:
 
 def against(server: LiveServer, command: str) -> str:
     return command.replace("http://localhost:3000", server.base_url)
+
+
+@pytest.fixture(scope="module")
+def live_server(module_live_server: LiveServer) -> LiveServer:
+    """One server for both walkthroughs: they deploy different workflows (Hello World, Test Workflow)."""
+    return module_live_server
 
 
 def run_shell(command: str, cwd: Path | None = None) -> str:

@@ -28,11 +28,13 @@ from tests.support import HELLO_WORLD, LiveServer, asgi_client, bearer, deploy, 
 CANARY = "canary-env-secret-9f8e7d6c"
 
 
-@pytest.fixture
-def canary_server(database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
-    """A real server with a secret in its environment and a short run deadline."""
+@pytest.fixture(scope="module")
+def canary_server(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A real server with a secret in its environment and a short run deadline, shared by the module's tests
+    (each deploys under its own name)."""
+    data_dir = tmp_path_factory.mktemp("canary") / "data"
     env = server_env(
-        database_url, tmp_path / "data", CLARA_CANARY=CANARY, OPENAI_API_KEY=CANARY, MAX_EXECUTION_TIME="2000"
+        module_database_url, data_dir, CLARA_CANARY=CANARY, OPENAI_API_KEY=CANARY, MAX_EXECUTION_TIME="2000"
     )
     with LiveServer(env) as server:
         yield server
@@ -97,17 +99,19 @@ EXPRESSION_WORKFLOW: dict[str, Any] = {
 
 
 @pytest.mark.parametrize(
-    "workflow", [_custom_node_workflow(ESCAPES), EXPRESSION_WORKFLOW], ids=["custom", "expression"]
+    ("name", "workflow"),
+    [("Spy custom", _custom_node_workflow(ESCAPES)), ("Spy expression", EXPRESSION_WORKFLOW)],
+    ids=["custom", "expression"],
 )
 def test_2_workflow_code_cannot_read_the_server_environment(
-    canary_server: LiveServer, workflow: dict[str, Any]
+    canary_server: LiveServer, name: str, workflow: dict[str, Any]
 ) -> None:
     with httpx2.Client(base_url=canary_server.base_url, timeout=30) as http:
-        deployed = http.post("/api/deploy", json={"name": "Spy", "workflow": workflow})
+        deployed = http.post("/api/deploy", json={"name": name, "workflow": workflow})
         assert deployed.status_code == 201, deployed.text
-        key = deployed.json()["deployment"]["apiKey"]
-        executed = http.post("/api/workflows/spy/execute", json={"text": "x"}, headers=bearer(key))
-        seen = [deployed, executed, http.get("/api/workflows/spy/executions", headers=bearer(key))]
+        slug, key = deployed.json()["deployment"]["slug"], deployed.json()["deployment"]["apiKey"]
+        executed = http.post(f"/api/workflows/{slug}/execute", json={"text": "x"}, headers=bearer(key))
+        seen = [deployed, executed, http.get(f"/api/workflows/{slug}/executions", headers=bearer(key))]
     assert executed.status_code == 200, executed.text
     for response in seen:
         assert response.status_code < 500
@@ -295,16 +299,18 @@ BUSY_EXPRESSION = {
 
 
 @pytest.mark.parametrize(
-    "workflow", [_custom_node_workflow("while (true) {}"), BUSY_EXPRESSION], ids=["custom", "expression"]
+    ("name", "workflow"),
+    [("Busy custom", _custom_node_workflow("while (true) {}")), ("Busy expression", BUSY_EXPRESSION)],
+    ids=["custom", "expression"],
 )
 async def test_9_a_busy_loop_neither_freezes_the_server_nor_outlives_the_deadline(
-    canary_server: LiveServer, workflow: dict[str, Any]
+    canary_server: LiveServer, name: str, workflow: dict[str, Any]
 ) -> None:
     async with canary_server.client(timeout=60) as http:
-        deployed = await http.post("/api/deploy", json={"name": "Busy", "workflow": workflow})
+        deployed = await http.post("/api/deploy", json={"name": name, "workflow": workflow})
         assert deployed.status_code == 201, deployed.text
-        key = deployed.json()["deployment"]["apiKey"]
-        running = asyncio.create_task(http.post("/api/workflows/busy/execute", json={}, headers=bearer(key)))
+        slug, key = deployed.json()["deployment"]["slug"], deployed.json()["deployment"]["apiKey"]
+        running = asyncio.create_task(http.post(f"/api/workflows/{slug}/execute", json={}, headers=bearer(key)))
         await asyncio.sleep(0.5)
         assert (await http.get("/health")).status_code == 200
         response = await running

@@ -86,7 +86,10 @@ async def test_kill_9_under_load_leaves_every_run_that_reached_its_upstream_call
     database_url: str, tmp_path: Path, openai_server: FakeOpenAI, http: httpx2.AsyncClient
 ) -> None:
     openai_server.delay = 60
-    env = lifecycle_env(database_url, tmp_path / "data", openai_server)
+    # The fast runs write only their final row however loaded the machine is: with the usual 50 ms, one
+    # still going at the kill (150 at once on a busy machine) has a `running` row and is rightly left
+    # interrupted. The slow runs write theirs before their model call either way.
+    env = lifecycle_env(database_url, tmp_path / "data", openai_server, RUN_RECORD_AFTER_MS="600000")
     slow_runs = 6
     with LiveServer(env) as server:
         ask = await deploy_to(http, server.base_url, ask_flow(), "Ask")

@@ -20,14 +20,16 @@ from tests.support import BUILTIN_TYPES_FLOW, LiveServer
 EXPECTED_OUTPUTS = {"echo": "example text", "number": 42, "settings": {"key": "value"}}
 
 
-@pytest.fixture
-def snippets(live_server: LiveServer) -> dict[str, str]:
+@pytest.fixture(scope="module")
+def snippets(module_live_server: LiveServer) -> dict[str, str]:
+    """The snippets of one deployment, shared by the module's tests: each runs its own execution of it."""
+    base_url = module_live_server.base_url
     deployed = httpx2.post(
-        f"{live_server.base_url}/api/deploy", json={"name": "Snippet Check", "workflow": BUILTIN_TYPES_FLOW}, timeout=10
+        f"{base_url}/api/deploy", json={"name": "Snippet Check", "workflow": BUILTIN_TYPES_FLOW}, timeout=10
     )
     assert deployed.status_code == 201, deployed.text
     key = deployed.json()["deployment"]["apiKey"]
-    details = httpx2.get(f"{live_server.base_url}/api/workflows/snippet-check", timeout=10).json()
+    details = httpx2.get(f"{base_url}/api/workflows/snippet-check", timeout=10).json()
     found: dict[str, str] = details["workflow"]["snippets"]
     assert all(API_KEY_PLACEHOLDER in source for source in found.values())
     return {language: source.replace(API_KEY_PLACEHOLDER, key) for language, source in found.items()}

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import AsyncIterator, Iterator
 
 import httpx2
@@ -23,7 +22,7 @@ from clara_runner.flow.sandbox import (
 )
 from clara_runner.flow.sandbox_fetch import client_fetch
 from tests.flow.loopback import EchoServer
-from tests.sandbox_workers import worker_pids
+from tests.sandbox_workers import StartedWorkers, survivors
 
 ALLOCATION_BOMB = "const kept = []; while (true) { kept.push(new Array(100000).fill('x')); }"
 
@@ -33,6 +32,17 @@ async def sandbox() -> AsyncIterator[JsSandbox]:
     box = JsSandbox(SandboxLimits(timeout_seconds=20, memory_bytes=32 * 1024 * 1024))
     yield box
     await box.aclose()
+
+
+async def assert_usable_then_stopped(box: JsSandbox, started: StartedWorkers) -> None:
+    """What a caller sees after a script was stopped or cancelled: the next evaluation runs normally; after
+    `aclose`, evaluations are refused and no worker process the sandbox started is left running."""
+    assert (await box.condition("input === 'next'", "next")).value is True
+    workers = started.alive()
+    await box.aclose()
+    with pytest.raises(SandboxClosed):
+        await box.condition("true", None)
+    assert survivors(workers | started.alive(), within_seconds=5) == set()
 
 
 @pytest.fixture
@@ -117,6 +127,7 @@ RUNAWAYS = {
 async def test_a_runaway_loop_is_stopped_at_the_time_limit_without_blocking_the_event_loop(
     code: str, echo: EchoServer
 ) -> None:
+    started = StartedWorkers()
     box = JsSandbox(SandboxLimits(timeout_seconds=2, spare_isolates=0))
     async with httpx2.AsyncClient() as client:
         runaway = asyncio.create_task(box.run_node(code, {"url": echo.url}, {}, client_fetch(client, 1024)))
@@ -127,9 +138,8 @@ async def test_a_runaway_loop_is_stopped_at_the_time_limit_without_blocking_the_
         finally:
             with pytest.raises(ScriptTimedOut, match="ran longer than 2000 ms") as stopped:
                 await runaway
-            await box.aclose()
+            await assert_usable_then_stopped(box, started)
     assert stopped.value.code == "sandbox_timeout"
-    assert worker_pids(os.getpid()) == set()
 
 
 async def test_an_allocation_bomb_is_stopped_at_the_memory_limit(sandbox: JsSandbox) -> None:
@@ -145,6 +155,7 @@ async def test_an_allocation_bomb_after_an_await_is_stopped_by_memory_not_by_tim
 
 
 async def test_a_runaway_script_does_not_block_other_evaluations_and_can_be_cancelled() -> None:
+    started = StartedWorkers()
     sandbox = JsSandbox(SandboxLimits(spare_isolates=0))
     runaway = asyncio.create_task(sandbox.run_node("while (true) {}", {}, {}))
     try:
@@ -156,39 +167,38 @@ async def test_a_runaway_script_does_not_block_other_evaluations_and_can_be_canc
         runaway.cancel()
     with pytest.raises(asyncio.CancelledError):
         await runaway
-    await sandbox.aclose()
-    assert worker_pids(os.getpid()) == set()
+    await assert_usable_then_stopped(sandbox, started)
 
 
 async def test_spare_workers_are_started_ahead_reused_with_fresh_isolates_and_stopped_with_the_sandbox() -> None:
+    started = StartedWorkers()
     box = JsSandbox(SandboxLimits(spare_isolates=3))
     try:
         await box.warm()
-        spares = worker_pids(os.getpid())
+        spares = started.alive()
         assert len(spares) == 3
         code = "globalThis.n = (globalThis.n ?? 0) + 1; return n"
         results = [await box.run_node(code, {}, {}) for _ in range(5)]
         assert [result.value for result in results] == [1] * 5
-        after = worker_pids(os.getpid())
-        # The spares served and stayed; one more was started while an evaluation held a worker.
+        # The spares served and stayed (each evaluation got a fresh isolate, not a fresh process); one more
+        # was started when an evaluation took a spare.
+        after = await started.alive_once(4, within_seconds=10)
         assert spares < after
         assert len(after) == 4
     finally:
-        await box.aclose()
-    assert worker_pids(os.getpid()) == set()
-    with pytest.raises(SandboxClosed):
-        await box.condition("true", None)
+        await assert_usable_then_stopped(box, started)
 
 
 async def test_the_pool_never_exceeds_its_size_and_every_evaluation_gets_its_turn() -> None:
+    started = StartedWorkers()
     box = JsSandbox(SandboxLimits(max_isolates=2, spare_isolates=2))
     try:
         code = "await new Promise((resolve) => setTimeout(resolve, 50)); return inputs.n"
         results = await asyncio.gather(*(box.run_node(code, {"n": n}, {}) for n in range(6)))
         assert [result.value for result in results] == list(range(6))
-        assert len(worker_pids(os.getpid())) == 2
+        assert len(started.alive()) == 2
     finally:
-        await box.aclose()
+        await assert_usable_then_stopped(box, started)
 
 
 async def test_condition_binds_input_and_condition_and_returns_truthiness(sandbox: JsSandbox) -> None:
