@@ -38,7 +38,20 @@ def _deploy(server: LiveServer) -> str:
 
 
 async def _exchange(server: LiveServer, head: str, body_parts: list[bytes]) -> tuple[int, str]:
-    """Send a raw request (stopping quietly if the server closes early) and read the status and body."""
+    """Send a raw request (stopping quietly if the server closes early) and read the status and body.
+
+    A server that answers and closes while the body is still arriving resets the connection, and the
+    reset may discard its answer before it is read (TCP, not the server): such an exchange is tried
+    again, up to three times in all."""
+    for _ in range(2):
+        try:
+            return await _exchange_once(server, head, body_parts)
+        except ConnectionError:
+            continue
+    return await _exchange_once(server, head, body_parts)
+
+
+async def _exchange_once(server: LiveServer, head: str, body_parts: list[bytes]) -> tuple[int, str]:
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     try:
         writer.write(head.encode())
