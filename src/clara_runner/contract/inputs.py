@@ -19,7 +19,7 @@ from typing import Any
 import jsonschema_rs
 
 from clara_runner.contract.media import MediaCheck, is_file_field
-from clara_runner.contract.schema import Contract
+from clara_runner.contract.schema import Contract, value_types
 from clara_runner.errors import InputValidationFailed
 from clara_runner.jsonio import flat_texts, slices
 
@@ -88,11 +88,8 @@ class InputBinder:
 def _is_json_field(schema: Mapping[str, Any]) -> bool:
     """A field typed as an object or an array and not as text (`type: [object, array]`, or the same as
     `anyOf` branches)."""
-    types: set[Any] = set()
-    for branch in (schema, *schema.get("anyOf", ())):
-        declared = branch.get("type")
-        types.update(declared if isinstance(declared, list) else [declared])
-    return {"object", "array"} <= types and "string" not in types
+    types = value_types(schema)
+    return types is not None and {"object", "array"} <= types and "string" not in types
 
 
 def _refusal(found: list[tuple[int, str, str]]) -> InputValidationFailed:

@@ -23,17 +23,18 @@ class EventChunk:
     events: Sequence[StoredEvent]
 
 
+_CREATED_AT = bindparam("created_at", type_=UTCDateTime)
 _INSERTS = {
     "sqlite": text(
         "INSERT INTO execution_events (execution_id, seq, last_seq, events, created_at) "
         "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), "
         "json_extract(value, '$[3]'), :created_at FROM json_each(:chunks)"
-    ),
+    ).bindparams(_CREATED_AT),
     "postgresql": text(
         "INSERT INTO execution_events (execution_id, seq, last_seq, events, created_at) "
         "SELECT CAST(c ->> 0 AS uuid), CAST(c ->> 1 AS int), CAST(c ->> 2 AS int), c ->> 3, :created_at "
         "FROM json_array_elements(CAST(:chunks AS json)) AS c"
-    ),
+    ).bindparams(_CREATED_AT),
 }
 """The chunks of a flush travel as one JSON parameter unpacked by the database: a thousand quick runs'
 logs cost one parameter encoded in C, not a thousand rows of parameters processed in Python."""
@@ -41,18 +42,17 @@ logs cost one parameter encoded in C, not a thousand rows of parameters processe
 
 async def insert_chunks(conn: AsyncConnection, chunks: Sequence[EventChunk], created_at: datetime) -> None:
     """One insert: a row per run, holding the events it logged since the last flush."""
-    sqlite = conn.dialect.name == "sqlite"
+    dialect = conn.dialect.name
     batch = [
         (
-            chunk.execution_id.hex if sqlite else chunk.execution_id,
+            chunk.execution_id.hex if dialect == "sqlite" else chunk.execution_id,
             chunk.events[0][0],
             chunk.events[-1][0],
             orjson.dumps(chunk.events).decode(),
         )
         for chunk in chunks
     ]
-    statement = _INSERTS[conn.dialect.name].bindparams(bindparam("created_at", type_=UTCDateTime))
-    await conn.execute(statement, {"chunks": orjson.dumps(batch).decode(), "created_at": created_at})
+    await conn.execute(_INSERTS[dialect], {"chunks": orjson.dumps(batch).decode(), "created_at": created_at})
 
 
 async def events_after(conn: AsyncConnection, execution_id: uuid.UUID, after: int, limit: int) -> list[StoredEvent]:
