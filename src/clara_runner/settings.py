@@ -303,6 +303,16 @@ class Settings(BaseSettings):
             " written (a run also gets it before its first outbound call); quicker runs write only their final row"
         ),
     )
+    detached_record_after_ms: int = Field(
+        10,
+        alias="DETACHED_RECORD_AFTER_MS",
+        ge=0,
+        description=(
+            "A run in stream, async or wait mode still going this many ms after it got its execution slot gets"
+            " its `running` row written, and an async caller its 202 then; a quicker run is acknowledged by its"
+            " final row, which carries its whole event log (capped by RUN_RECORD_AFTER_MS)"
+        ),
+    )
     process_lease_seconds: float = Field(
         15.0,
         alias="PROCESS_LEASE_SECONDS",

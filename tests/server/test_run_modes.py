@@ -4,12 +4,16 @@ with a real SSE client (httpx-sse) and a loopback OpenAI-compatible model that s
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import func, select
 
 from clara_runner.server.app import create_app
+from clara_runner.store.database import Database
+from clara_runner.store.tables import execution_events, executions
 from tests.apps import wait_until
 from tests.fakes.openai_server import FakeOpenAI
 from tests.server.runs_support import STREAM, read_stream, wait_final
@@ -244,6 +248,77 @@ async def test_another_process_sharing_the_database_follows_a_run_from_its_store
     assert followed[-1].event == "run.finished"
     assert [(e.id, e.event, e.data) for e in followed] == [(e.id, e.event, e.data) for e in local]
     assert (cancel.status_code, cancel.json()["code"]) == (409, "run_finished")
+
+
+PARSE_FLOW: dict[str, Any] = {
+    "nodes": [
+        {"id": "text", "type": "input", "data": {"label": "Text"}},
+        {"id": "parse", "type": "json-parse", "data": {"failOnError": True}},
+        {"id": "out", "type": "output", "data": {"outputLabel": "Parsed"}},
+    ],
+    "connections": [
+        {"source": "text", "target": "parse", "sourceHandle": "output", "targetHandle": "input"},
+        {"source": "parse", "target": "out", "sourceHandle": "output", "targetHandle": "input"},
+    ],
+}
+"""Runs in a few milliseconds without any outbound call, and fails in its second node on text that is not JSON."""
+
+
+async def test_a_run_that_ends_before_it_is_acknowledged_carries_its_whole_log_in_its_row(
+    http: httpx.AsyncClient, database_url: str, tmp_path: Path
+) -> None:
+    patient = create_app(
+        make_settings(database_url, tmp_path / "data", DETACHED_RECORD_AFTER_MS=10_000, RUN_RECORD_AFTER_MS=10_000)
+    )
+    async with serve_in_process(patient) as base_url:
+        await _run_quick_ones(http, base_url, database_url, tmp_path)
+
+
+async def _run_quick_ones(http: httpx.AsyncClient, base_url: str, database_url: str, tmp_path: Path) -> None:
+    """(Under a threshold no run here reaches: each is acknowledged by its final row.)"""
+    response = await http.post(f"{base_url}/api/deploy", json={"name": "Parse", "workflow": PARSE_FLOW})
+    deployment = response.json()["deployment"]
+    key = deployment["apiKey"]
+    execute = f"{base_url}/api/workflows/{deployment['slug']}/execute"
+
+    accepted = (await http.post(f"{execute}?mode=async", json={"text": '{"a": 1}'}, headers=bearer(key))).json()
+    broken = (await http.post(f"{execute}?mode=async", json={"text": "{nope"}, headers=bearer(key))).json()
+    waited = await http.post(execute, json={"text": '{"a": 1}'}, headers={**bearer(key), "Prefer": "wait=10"})
+    _, local = await read_stream(http, "GET", accepted["eventsUrl"], headers=bearer(key))
+    _, resumed = await read_stream(http, "GET", accepted["eventsUrl"], headers={**bearer(key), "Last-Event-ID": "5"})
+    _, failed = await read_stream(http, "GET", broken["eventsUrl"], headers=bearer(key))
+    other = create_app(make_settings(database_url, tmp_path / "other"))
+    async with serve_in_process(other) as other_url:
+        _, elsewhere = await read_stream(
+            http, "GET", f"{other_url}/api/executions/{accepted['executionId']}/events", headers=bearer(key)
+        )
+    ids = [uuid.UUID(accepted["executionId"]), uuid.UUID(broken["executionId"])]
+    database = Database(database_url)
+    try:
+        async with database.read() as conn:
+            chunks = await conn.scalar(
+                select(func.count()).select_from(execution_events).where(execution_events.c.execution_id.in_(ids))
+            )
+            sealed = (await conn.execute(select(executions.c.event_log).where(executions.c.id.in_(ids)))).scalars()
+            logs = list(sealed)
+    finally:
+        await database.close()
+
+    assert [event.event for event in local] == ["run.started"] + ["node.started", "node.finished"] * 3 + [
+        "run.finished"
+    ]
+    assert [event.id for event in local] == [str(number) for number in range(1, 9)]
+    finished = json.loads(local[-1].data)
+    assert finished["outputs"] == waited.json()["outputs"] == {"parsed": {"a": 1}}
+    assert finished["metadata"]["executionId"] == accepted["executionId"]
+    assert set(finished["metadata"]) == set(waited.json()["metadata"])
+    assert [(e.id, e.event, e.data) for e in elsewhere] == [(e.id, e.event, e.data) for e in local]
+    assert [e.id for e in resumed] == ["6", "7", "8"]
+    assert [event.event for event in failed][-3:] == ["node.started", "node.failed", "run.failed"]
+    assert json.loads(failed[-1].data)["code"] == "workflow_failed"
+    assert chunks == 0, "one write per run: its final row, with its log in it"
+    assert len(logs) == 2
+    assert None not in logs
 
 
 async def test_a_cancel_reaching_another_process_stops_the_run_where_it_runs(

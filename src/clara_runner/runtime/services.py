@@ -169,6 +169,7 @@ class Runtime:
             max_seconds=settings.max_execution_seconds,
             max_detached_seconds=settings.max_detached_execution_seconds,
             record_after_seconds=settings.run_record_after_ms / 1000,
+            detached_record_after_seconds=settings.detached_record_after_ms / 1000,
             context_factory=run_context,
             safeguards=Safeguards(Redactor(settings.secret_values()), settings.max_output_size),
             notifier=webhooks,

@@ -18,10 +18,15 @@ def success_response(outcome: ExecutionOutcome) -> Response:
 
 
 def render_execution(result: ExecutionOutcome | ClaraError) -> Reply:
-    """The response the caller gets for a run's outcome or the client error it ended with."""
-    response = error_response(result) if isinstance(result, ClaraError) else success_response(result)
-    headers = {name: value for name, value in response.headers.items() if name != "content-length"}
-    return Reply(response.status_code, bytes(response.body), headers)
+    """The response the caller gets for a run's outcome or the client error it ended with (a success is
+    rendered without building a `Response`: every detached run renders one, whether or not anyone reads it)."""
+    if isinstance(result, ClaraError):
+        response = error_response(result)
+        headers = {name: value for name, value in response.headers.items() if name != "content-length"}
+        return Reply(response.status_code, bytes(response.body), headers)
+    headers = {name.lower(): value for name, value in result.headers.items()}
+    headers["content-type"] = JSON
+    return Reply(200, presenters.execution_success(result), headers)
 
 
 def reply_response(reply: Reply) -> Response:

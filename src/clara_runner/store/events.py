@@ -11,7 +11,7 @@ import orjson
 from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from clara_runner.store.tables import UTCDateTime, execution_events
+from clara_runner.store.tables import UTCDateTime, execution_events, executions
 
 StoredEvent = tuple[int, str, str]
 """One event as stored: its sequence number, name and data (the JSON text sent)."""
@@ -48,7 +48,7 @@ async def insert_chunks(conn: AsyncConnection, chunks: Sequence[EventChunk], cre
             chunk.execution_id.hex if dialect == "sqlite" else chunk.execution_id,
             chunk.events[0][0],
             chunk.events[-1][0],
-            orjson.dumps(chunk.events).decode(),
+            encode_chunk(chunk.events),
         )
         for chunk in chunks
     ]
@@ -65,7 +65,23 @@ async def events_after(conn: AsyncConnection, execution_id: uuid.UUID, after: in
     )
     found: list[StoredEvent] = []
     for (chunk,) in await conn.execute(query):
-        found.extend((seq, name, data) for seq, name, data in orjson.loads(chunk) if seq > after)
+        found.extend(events_in(chunk, after))
+    return found
+
+
+def events_in(chunk: str, after: int) -> list[StoredEvent]:
+    """The events of a stored chunk (or sealed log) numbered above `after`."""
+    return [(seq, name, data) for seq, name, data in orjson.loads(chunk) if seq > after]
+
+
+def encode_chunk(events: Sequence[StoredEvent]) -> str:
+    return orjson.dumps(events).decode()
+
+
+async def sealed_log(conn: AsyncConnection, execution_id: uuid.UUID) -> str | None:
+    """The whole log a run carries in its row (`tables.executions.event_log`), if it has one."""
+    query = select(executions.c.event_log).where(executions.c.id == execution_id)
+    found: str | None = (await conn.execute(query)).scalar_one_or_none()
     return found
 
 

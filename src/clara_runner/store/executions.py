@@ -25,7 +25,7 @@ async def insert_execution(conn: AsyncConnection, record: ExecutionRecord) -> No
 async def list_for_deployment(
     conn: AsyncConnection, deployment_id: uuid.UUID, *, limit: int, offset: int, status: str | None
 ) -> Sequence[ExecutionRecord]:
-    query = select(executions).where(executions.c.deployment_id == deployment_id)
+    query = select(*_RECORD_COLUMNS).where(executions.c.deployment_id == deployment_id)
     if status is not None:
         query = query.where(executions.c.status == status)
     query = query.order_by(executions.c.created_at.desc(), executions.c.id).limit(limit).offset(offset)
@@ -33,6 +33,8 @@ async def list_for_deployment(
 
 
 _COLUMNS: tuple[str, ...] = ExecutionRecord.__slots__
+_RECORD_COLUMNS = [executions.c[name] for name in _COLUMNS]
+"""What a record reads: not the sealed event log, which only the events endpoint reads (`events.sealed_log`)."""
 
 
 def _execution(row: Any) -> ExecutionRecord:
@@ -40,7 +42,7 @@ def _execution(row: Any) -> ExecutionRecord:
 
 
 async def find(conn: AsyncConnection, execution_id: uuid.UUID) -> ExecutionRecord | None:
-    row = (await conn.execute(select(executions).where(executions.c.id == execution_id))).mappings().first()
+    row = (await conn.execute(select(*_RECORD_COLUMNS).where(executions.c.id == execution_id))).mappings().first()
     return None if row is None else _execution(row)
 
 

@@ -109,6 +109,9 @@ class ExecutionWrite:
     """The outputs did not match the published output schema (counted on the deployment)."""
     first: bool = False
     """No earlier snapshot of this run was handed to the writer, so its row cannot exist yet."""
+    event_log: str | None = None
+    """The run's whole event log (`execution_events` chunk format), when its final row is its first: a
+    detached run that ended before it was acknowledged carries its log in its row (`tables.executions`)."""
 
     @property
     def final(self) -> bool:

@@ -145,6 +145,7 @@ executions = Table(
     Column("finished_at", UTCDateTime),
     Column("owner_id", Uuid),
     Column("cancel_requested_at", UTCDateTime),
+    Column("event_log", Text),
     Index("ix_executions_deployment_created", "deployment_id", "created_at"),
     Index("ix_executions_created_at", "created_at"),
     Index(
@@ -156,7 +157,9 @@ executions = Table(
 )
 """`owner_id` names the process lease (`process_leases`) of a run still `queued` or `running`: when that
 lease expires, the run is marked `interrupted` by any live process. `cancel_requested_at` is set when a
-cancel reaches a process other than the owner, which polls for it (`service/execution/cancellation.py`)."""
+cancel reaches a process other than the owner, which polls for it (`service/execution/cancellation.py`).
+`event_log` holds the whole event log of a run in stream, async or wait mode that ended before it was
+acknowledged (`execution_events` chunk format): written with its final row, it costs no write of its own."""
 
 execution_events = Table(
     "execution_events",

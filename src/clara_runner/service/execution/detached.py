@@ -7,10 +7,12 @@ refusal (429, 503 `at_capacity`, invalid input, a pinned version that does not e
 caller as an error, and a run the caller was told about always has a row, which a live process marks
 `interrupted` if this one dies (`recovery.py`). A quick run is acknowledged by its final row, so an
 asynchronous hello-world costs the one write a synchronous one does; a longer one by its `running` row,
-written `DETACHED_RECORD_AFTER_SECONDS` after it started or before its first outbound call.
+written `DETACHED_RECORD_AFTER_MS` after it started or before its first outbound call.
 
 Its events are kept in memory, where readers in this process follow them, until the recorder has stored
-them all after the run ended (`forget`); from then on they are read from the database.
+them all after the run ended (`forget`); from then on they are read from the database. A run that ends
+before it is acknowledged is sealed instead (`Sealing`): its outcome is rendered and its whole log stored
+in its final row, so an asynchronous hello-world costs no event write, no recorder flush and no handle.
 
 Its outcome is rendered exactly as a synchronous response would be (`Render`): that body is the data of
 its last event (`run.finished`, or `run.failed` with the error envelope), and what the wait mode
@@ -31,7 +33,7 @@ from clara_runner.service.execution.event_log import RUN_FAILED, RUN_FINISHED, R
 from clara_runner.service.execution.event_recorder import EventRecorder
 from clara_runner.service.execution.idempotency import Render, Reply
 from clara_runner.service.execution.record import RunRecord
-from clara_runner.service.execution.runs import Detachment, ExecutionService, ReceivedRequest
+from clara_runner.service.execution.runs import Detachment, ExecutionOutcome, ExecutionService, ReceivedRequest
 
 log = structlog.get_logger(__name__)
 
@@ -46,6 +48,28 @@ class RunHandle:
         self.log = log
         self.task = task
         self.version = version
+
+
+class Sealing:
+    """A detached run's `seal`: renders its outcome as its last event just before its final row is written,
+    if that row is its first, and hands the closed log to the row. The reply is kept for the caller."""
+
+    __slots__ = ("events", "render", "reply", "started")
+
+    def __init__(self, events: RunEventLog, render: Render, started: asyncio.Future[int]) -> None:
+        self.events = events
+        self.render = render
+        self.started = started
+        self.reply: Reply | None = None
+
+    def __call__(self, result: ExecutionOutcome | BaseException) -> str | None:
+        if not self.started.done():
+            return None
+        reply = self.render(result if isinstance(result, ExecutionOutcome | ClaraError) else ClaraError())
+        self.reply = reply
+        self.events.append(RUN_FINISHED if reply.status < 300 else RUN_FAILED, reply.body)
+        self.events.close()
+        return self.events.sealed()
 
 
 class DetachedRuns:
@@ -68,9 +92,11 @@ class DetachedRuns:
         started: asyncio.Future[int] = loop.create_future()
         recorded: asyncio.Future[None] = loop.create_future()
 
+        sealing = Sealing(events, self._render, started)
+
         def on_recorded() -> None:
             """The run has a stored row (its `running` one, or its final one as its task ends), or was refused."""
-            if started.done():
+            if started.done() and sealing.reply is None:
                 self._recorder.track(events)
             if not recorded.done():
                 recorded.set_result(None)
@@ -80,9 +106,9 @@ class DetachedRuns:
             events.append(RUN_STARTED, {"executionId": str(execution_id), "version": run.version})
             started.set_result(run.version)
 
-        detachment = Detachment(execution_id, events, on_started)
+        detachment = Detachment(execution_id, events, on_started, sealing)
         task = asyncio.create_task(
-            self._complete(admission, request, detachment, started, on_recorded), name="detached-run"
+            self._complete(admission, request, detachment, sealing, on_recorded), name="detached-run"
         )
         task.add_done_callback(lambda _: on_recorded())
         await recorded
@@ -90,9 +116,10 @@ class DetachedRuns:
             task.result()
             raise AssertionError("a detached run ended without starting or being refused")
         handle = RunHandle(execution_id, events, task, started.result())
-        self._handles[execution_id] = handle
-        if not events.closed:
-            await self._store_events_so_far()
+        if sealing.reply is None:
+            self._handles[execution_id] = handle
+            if not events.closed:
+                await self._store_events_so_far()
         return handle
 
     async def _store_events_so_far(self) -> None:
@@ -113,24 +140,28 @@ class DetachedRuns:
         admission: Admission,
         request: ReceivedRequest,
         detachment: Detachment,
-        started: asyncio.Future[int],
+        sealing: Sealing,
         ended: Callable[[], None],
     ) -> Reply:
-        """Run, then log the outcome and call `ended` at once: the caller of a quick run is answered in
-        this turn of the event loop, not after the task's done callbacks in the next."""
+        """Run, then log the outcome (unless the final row sealed it) and call `ended` at once: the caller
+        of a quick run is answered in this turn of the event loop, not after the task's done callbacks in
+        the next."""
         try:
-            reply = self._render(await self._executions.run(admission, request, detachment))
+            outcome: ExecutionOutcome | ClaraError = await self._executions.run(admission, request, detachment)
         except ClaraError as exc:
-            if not started.done():
+            if not sealing.started.done():
                 raise
-            reply = self._render(exc)
+            outcome = exc
         except Exception:
-            if not started.done():
+            if not sealing.started.done():
                 raise
             log.exception("detached_run_failed", execution_id=str(detachment.execution_id))
-            reply = self._render(ClaraError())
-        events = detachment.log
-        events.append(RUN_FINISHED if reply.status < 300 else RUN_FAILED, reply.body)
-        events.close()
+            outcome = ClaraError()
+        reply = sealing.reply
+        if reply is None:
+            reply = self._render(outcome)
+            events = detachment.log
+            events.append(RUN_FINISHED if reply.status < 300 else RUN_FAILED, reply.body)
+            events.close()
         ended()
         return reply

@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 from clara_runner import jsonio
 from clara_runner.clock import iso_from_timestamp
 from clara_runner.flow.events import NodeFinished, NodeMessage, NodeStarted, RunEvent
+from clara_runner.store.events import encode_chunk
 
 RUN_STARTED = "run.started"
 RUN_FINISHED = "run.finished"
@@ -92,6 +93,12 @@ class RunEventLog:
                 self.append(_FINISHED_AS.get(event.status, "node.failed"), data)
 
         return record
+
+    def sealed(self) -> str:
+        """The whole log, closed, in the stored chunk format: what a run's final row carries when the run
+        ended before it was acknowledged (`detached.Sealing`). It counts as stored from now on."""
+        self.persisted = len(self.events)
+        return encode_chunk([(event.seq, event.name, event.data.decode()) for event in self.events])
 
     def close(self) -> None:
         """The run has ended: followers get what is left, then stop."""

@@ -178,11 +178,12 @@ class RunRecord:
             first=self.written is None,
         )
 
-    async def finish(self) -> ExecutionWrite:
+    async def finish(self, seal: Callable[[ExecutionWrite], str | None] | None = None) -> ExecutionWrite:
         """Write the final row; return it once stored (or kept in memory while the database is down).
 
         A run that got no outcome (it can only be stopped by something the service does not catch) is
-        recorded as an internal error: the row written here is always final."""
+        recorded as an internal error: the row written here is always final. `seal`, given the final row
+        of a run that wrote none before, returns the run's event log to store in it (or None)."""
         if not self.final:
             self.fail("internal_error", "The run stopped without an outcome")
         if self._timer is not None:
@@ -191,6 +192,8 @@ class RunRecord:
             self._watcher.cancel()
         self.finished_at = utcnow()
         row = self.snapshot()
+        if seal is not None and row.first:
+            row.event_log = seal(row)
         self.written = row.status
         await self._writer.write(row)
         return row

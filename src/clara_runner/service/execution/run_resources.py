@@ -5,7 +5,8 @@ Who may: the admin, and the holders of a key of the run's deployment. Anyone els
 key of one deployment learns nothing about another's runs.
 
 Events: a run going on in this process is followed in memory (`RunHandle.log`), so a live reader waits
-for nothing but the run; any other run with a log (finished, or going on in another process sharing the
+for nothing but the run; a run that ended before it was acknowledged has its whole log in its row
+(`executions.event_log`); any other run with a log (finished, or going on in another process sharing the
 database) is read from `execution_events` and, while it is unfinished, polled every `POLL_SECONDS` until
 its last event. Only runs started in stream, async or wait mode have a log: a synchronous caller got its
 answer in the response, and keeping a log for every run would cost writes on the hot path.
@@ -76,6 +77,11 @@ class RunFinished(ClaraError):
     error = "Run already finished"
 
 
+async def _replayed(events: list[event_queries.StoredEvent]) -> AsyncIterator[LoggedEvent]:
+    for seq, name, data in events:
+        yield LoggedEvent(seq, name, data.encode())
+
+
 class RunResources:
     def __init__(
         self, database: Database, access: Access, executions: ExecutionService, detached: DetachedRuns
@@ -105,9 +111,12 @@ class RunResources:
         if handle is not None:
             return handle.log.follow(after)
         async with self._database.read() as conn:
-            if not await event_queries.has_events(conn, execution_id):
-                raise NoEventLog()
-        return self._stored_events(execution_id, after)
+            if await event_queries.has_events(conn, execution_id):
+                return self._stored_events(execution_id, after)
+            sealed = await event_queries.sealed_log(conn, execution_id)
+        if sealed is None:
+            raise NoEventLog()
+        return _replayed(event_queries.events_in(sealed, after))
 
     async def cancel(
         self, execution_id: uuid.UUID, authorization: str | None, client_host: str | None

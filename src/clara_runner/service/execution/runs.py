@@ -70,18 +70,16 @@ class RunCancelled(ClaraError):
 class Detachment:
     """What differs for a run its caller does not wait for (stream, async, wait mode): it keeps an event
     log, LLM nodes stream their tokens into it, it has the longer detached deadline, its `running` row is
-    written after `DETACHED_RECORD_AFTER_SECONDS` (or its first outbound call), and `on_started` is called
+    written after `DETACHED_RECORD_AFTER_MS` (or its first outbound call), and `on_started` is called
     once it holds its execution slot and its inputs are valid, just before its first node (a refusal or
     invalid input still reaches the caller as an error)."""
 
     execution_id: uuid.UUID
     log: RunEventLog
     on_started: Callable[[RunRecord], None]
-
-
-DETACHED_RECORD_AFTER_SECONDS = 0.01
-"""A detached run is acknowledged (202) once a row of it is stored: its final row if it ends this quickly
-(one write, as for a synchronous run), else its `running` row, written this soon after it started."""
+    seal: Seal | None = None
+    """Given the run's outcome just before its final row is written, when that row is its first (the run
+    ended before it was acknowledged), ends its log and returns it to be stored in the row."""
 
 
 @dataclass(slots=True)
@@ -96,6 +94,9 @@ class ExecutionOutcome:
     finished_at: datetime
     headers: Mapping[str, str] = field(default_factory=dict)
     """Response headers the run earned (the caller's rate-limit quota)."""
+
+
+Seal = Callable[[ExecutionOutcome | BaseException], str | None]
 
 
 @dataclass(slots=True)
@@ -151,6 +152,33 @@ def _bind(loaded: LoadedVersion, raw: bytes, content_type: str | None, guard: Ru
     )
     values, inputs = loaded.binder.bind(payload)
     return values, guard.inputs(loaded.plan, loaded.contract.inputs, inputs)
+
+
+def _outcome(run: RunRecord, row: ExecutionWrite, headers: Mapping[str, str]) -> ExecutionOutcome:
+    assert run.outputs_json is not None
+    assert row.duration_ms is not None
+    assert row.finished_at is not None
+    return ExecutionOutcome(
+        execution_id=run.execution_id,
+        deployment=run.principal.deployment,
+        version=run.version,
+        outputs_json=run.outputs_json,
+        duration_ms=row.duration_ms,
+        nodes_executed=row.nodes_executed,
+        finished_at=row.finished_at,
+        headers=headers,
+    )
+
+
+def _sealed(
+    detachment: Detachment | None, result: BaseException | Callable[[ExecutionWrite], ExecutionOutcome]
+) -> Callable[[ExecutionWrite], str | None] | None:
+    """How the final row of a detached run gets its log: from what the run raised, or its outcome (known
+    once the row is)."""
+    if detachment is None or detachment.seal is None:
+        return None
+    seal = detachment.seal
+    return lambda row: seal(result if isinstance(result, BaseException) else result(row))
 
 
 class InFlight:
@@ -213,6 +241,7 @@ class ExecutionService:
         max_seconds: float,
         max_detached_seconds: float,
         record_after_seconds: float,
+        detached_record_after_seconds: float,
         context_factory: ContextFactory,
         safeguards: Safeguards,
         notifier: RunNotifier,
@@ -225,6 +254,10 @@ class ExecutionService:
         self._max_seconds = max_seconds
         self._max_detached_seconds = max_detached_seconds
         self._record_after = record_after_seconds
+        self._detached_record_after = min(record_after_seconds, detached_record_after_seconds)
+        """A detached run is acknowledged (202) once a row of it is stored: its final row if it ends this
+        quickly (one write, as for a synchronous run, its event log sealed in it), else its `running` row,
+        written this soon after it started."""
         self._context_factory = context_factory
         self._safeguards = safeguards
         self._notifier = notifier
@@ -258,31 +291,21 @@ class ExecutionService:
             admission.principal,
             self._owner_id,
             self._writer,
-            self._record_after if detachment is None else min(self._record_after, DETACHED_RECORD_AFTER_SECONDS),
+            self._record_after if detachment is None else self._detached_record_after,
             request.until_disconnected,
             None if detachment is None else detachment.execution_id,
         )
         self.in_flight.add(run)
         try:
             with admission.stamped():
-                row = await self._run(run, request, detachment)
+                row = await self._run(run, request, detachment, admission.headers)
         finally:
             self.in_flight.discard(run)
-        assert run.outputs_json is not None
-        assert row.duration_ms is not None
-        assert row.finished_at is not None
-        return ExecutionOutcome(
-            execution_id=run.execution_id,
-            deployment=admission.principal.deployment,
-            version=run.version,
-            outputs_json=run.outputs_json,
-            duration_ms=row.duration_ms,
-            nodes_executed=row.nodes_executed,
-            finished_at=row.finished_at,
-            headers=admission.headers,
-        )
+        return _outcome(run, row, admission.headers)
 
-    async def _run(self, run: RunRecord, request: ReceivedRequest, detachment: Detachment | None) -> ExecutionWrite:
+    async def _run(
+        self, run: RunRecord, request: ReceivedRequest, detachment: Detachment | None, headers: Mapping[str, str]
+    ) -> ExecutionWrite:
         deployment = run.principal.deployment
         try:
             async with self._capacity.slot(deployment.id, deployment.max_concurrency):
@@ -307,14 +330,16 @@ class ExecutionService:
             if reason == CANCEL_REQUESTED:
                 raise RunCancelled(_CANCELLED, details=details) from None
             raise ShuttingDown(_INTERRUPTED, details=details) from None
-        except BaseException:
+        except BaseException as exc:
             if run.started:
-                await self._finish(run)
+                await self._finish(run, _sealed(detachment, exc))
             raise
-        return await self._finish(run)
+        return await self._finish(run, _sealed(detachment, lambda row: _outcome(run, row, headers)))
 
-    async def _finish(self, run: RunRecord) -> ExecutionWrite:
-        row = await run.finish()
+    async def _finish(
+        self, run: RunRecord, seal: Callable[[ExecutionWrite], str | None] | None = None
+    ) -> ExecutionWrite:
+        row = await run.finish(seal)
         await self._notifier.run_finished(row, run.principal.deployment)
         return row
 
