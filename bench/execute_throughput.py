@@ -21,8 +21,8 @@ is refused.
 `--modes sync,async` also loads every runner with `Prefer: respond-async` (async submit: 202 with the
 run's URLs, the run going on in a task of its own), in turn with the sync loads of the same server in
 every round, and prints async against sync (target >= 0.9x), then how the runs ended: the count of
-execution rows by status, sync and detached apart (a detached run has an event log), once every run
-has finished.
+execution rows by status, sync and detached apart (a detached run has an event log, in its row or in
+chunks), once every run has finished.
 """
 
 from __future__ import annotations
@@ -305,7 +305,8 @@ def run_endings(database_url: str, seconds: float = 60) -> list[tuple[str, str, 
     engine = create_engine(sync_database_url(database_url))
     unfinished = text("SELECT count(*) FROM executions WHERE status IN ('queued', 'running')")
     endings = text(
-        "SELECT d.name, CASE WHEN EXISTS (SELECT 1 FROM execution_events v WHERE v.execution_id = e.id) "
+        "SELECT d.name, CASE WHEN e.event_log IS NOT NULL "
+        "OR EXISTS (SELECT 1 FROM execution_events v WHERE v.execution_id = e.id) "
         "THEN 'detached' ELSE 'sync' END AS kind, e.status, count(*) FROM executions e "
         "JOIN deployments d ON d.id = e.deployment_id GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
     )
