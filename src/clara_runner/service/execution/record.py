@@ -26,6 +26,8 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
+import structlog
+
 from clara_runner.clock import utcnow
 from clara_runner.errors import ClientClosedRequest
 from clara_runner.flow.events import TraceRecorder
@@ -38,6 +40,8 @@ Disconnection = Callable[[], Awaitable[None]]
 """Returns once the caller has closed its connection."""
 
 CALLER_GONE = ClientClosedRequest.code
+
+log = structlog.get_logger(__name__)
 
 
 class RunRecord:
@@ -193,7 +197,10 @@ class RunRecord:
         self.finished_at = utcnow()
         row = self.snapshot()
         if seal is not None and row.first:
-            row.event_log = seal(row)
+            try:
+                row.event_log = seal(row)
+            except Exception:
+                log.exception("run_log_not_sealed", execution_id=str(self.execution_id))
         self.written = row.status
         await self._writer.write(row)
         return row
