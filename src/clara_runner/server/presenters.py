@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from clara_runner import jsonio
@@ -10,8 +11,13 @@ from clara_runner.clock import iso
 from clara_runner.contract.schema import Contract
 from clara_runner.service.deployments.deploy import Deployed
 from clara_runner.service.deployments.versions import NewVersion, Rollback
+from clara_runner.service.execution.history import EXECUTION_STATUSES
 from clara_runner.service.execution.runs import ExecutionOutcome
+from clara_runner.service.keys.issue import NewKey
+from clara_runner.service.keys.manage import key_status
 from clara_runner.service.pages import Page
+from clara_runner.service.stats.report import DeploymentStats, DeploymentSummary, Usage
+from clara_runner.store.keys import KeyListing
 from clara_runner.store.records import DeploymentRecord, ExecutionRecord, VersionSummaryRecord
 
 
@@ -135,6 +141,74 @@ def deployment_summary(record: DeploymentRecord, links: Links) -> dict[str, Any]
         "lastExecuted": iso(record.last_executed_at),
         "createdAt": iso(record.created_at),
         "isActive": record.state == "active",
+    }
+
+
+def listed_deployment(record: DeploymentRecord, summary: DeploymentSummary, links: Links) -> dict[str, Any]:
+    """A deployment in the list: its summary and its runs over the last 7 days."""
+    usage = summary.usage
+    return {
+        **deployment_summary(record, links),
+        "stats": {
+            "from": iso(summary.start),
+            "to": iso(summary.end),
+            "runs": usage.runs,
+            "successRate": usage.success_rate,
+            "durationMs": {"p50": usage.durations.p50, "p95": usage.durations.p95},
+            "lastRunAt": iso(summary.last_run_at),
+        },
+    }
+
+
+def _usage(usage: Usage) -> dict[str, Any]:
+    return {
+        "runs": usage.runs,
+        "byStatus": {status: usage.by_status.get(status, 0) for status in EXECUTION_STATUSES},
+        "successRate": usage.success_rate,
+        "outputSchemaMismatches": usage.output_mismatches,
+        "durationMs": {"p50": usage.durations.p50, "p95": usage.durations.p95, "p99": usage.durations.p99},
+    }
+
+
+def deployment_stats(record: DeploymentRecord, stats: DeploymentStats) -> dict[str, Any]:
+    window = stats.window
+    return {
+        "success": True,
+        "workflow": {"id": str(record.id), "slug": record.slug},
+        "from": iso(window.start),
+        "to": iso(window.end),
+        "bucket": window.bucket,
+        "totals": _usage(stats.totals),
+        "buckets": [{"start": iso(bucket.start), **_usage(bucket.usage)} for bucket in stats.buckets],
+    }
+
+
+def api_key(key: KeyListing, now: datetime) -> dict[str, Any]:
+    return {
+        "id": str(key.id),
+        "name": key.name,
+        "prefix": key.display_prefix,
+        "status": key_status(key, now),
+        "createdAt": iso(key.created_at),
+        "lastUsedAt": iso(key.last_used_at),
+        "expiresAt": iso(key.expires_at),
+        "revokedAt": iso(key.revoked_at),
+    }
+
+
+def new_api_key(issued: NewKey) -> dict[str, Any]:
+    key = issued.listing
+    return {
+        "success": True,
+        "message": "API key created. Save it - it will not be shown again!",
+        "key": {
+            "id": str(key.id),
+            "name": key.name,
+            "prefix": key.display_prefix,
+            "apiKey": issued.plaintext,
+            "createdAt": iso(key.created_at),
+            "expiresAt": iso(key.expires_at),
+        },
     }
 
 

@@ -145,7 +145,8 @@ executions = Table(
     Column("finished_at", UTCDateTime),
     Column("owner_id", Uuid),
     Column("cancel_requested_at", UTCDateTime),
-    Index("ix_executions_deployment_created", "deployment_id", "created_at"),
+    Column("output_mismatch", Boolean, nullable=False, server_default=false()),
+    Index("ix_executions_deployment_stats", "deployment_id", "created_at", "status", "duration_ms", "output_mismatch"),
     Index("ix_executions_created_at", "created_at"),
     Index(
         "ix_executions_unfinished",
@@ -156,7 +157,9 @@ executions = Table(
 )
 """`owner_id` names the process lease (`process_leases`) of a run still `queued` or `running`: when that
 lease expires, the run is marked `interrupted` by any live process. `cancel_requested_at` is set when a
-cancel reaches a process other than the owner, which polls for it (`service/execution/cancellation.py`)."""
+cancel reaches a process other than the owner, which polls for it (`service/execution/cancellation.py`).
+`output_mismatch`: the outputs did not match the published output schema (counted per time range by the
+statistics, which `ix_executions_deployment_stats` serves without reading the rows)."""
 
 execution_events = Table(
     "execution_events",

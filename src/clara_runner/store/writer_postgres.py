@@ -30,11 +30,11 @@ WITH batch AS (
 ), written AS (
     INSERT INTO executions (
         id, deployment_id, version, api_key_id, status, inputs, outputs, error_code,
-        error_message, duration_ms, nodes_executed, trace, created_at, finished_at, owner_id
+        error_message, duration_ms, nodes_executed, trace, created_at, finished_at, owner_id, output_mismatch
     )
     SELECT
         id, deployment_id, version, api_key_id, status, inputs, outputs, error_code,
-        error_message, duration_ms, nodes_executed, trace, created_at, finished_at, owner_id
+        error_message, duration_ms, nodes_executed, trace, created_at, finished_at, owner_id, output_mismatch
     FROM batch
     {REPLACE_UNFINISHED}
     RETURNING id, status
