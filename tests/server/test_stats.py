@@ -96,7 +96,7 @@ async def test_stats_need_the_deployments_key_or_the_admin(
     assert (await remote_client.get("/api/workflows/first/stats", headers=bearer(first["apiKey"]))).status_code == 200
 
 
-async def test_the_deployment_list_summarises_each_deployments_last_7_days(client: httpx2.AsyncClient) -> None:
+async def test_the_deployment_list_summarises_each_deployments_last_24_hours(client: httpx2.AsyncClient) -> None:
     busy = await deploy(client, JSON_ECHO, name="Busy")
     await deploy(client, name="Idle")
     for data in ('{"a": 1}', "[2]", "[3]"):
@@ -107,6 +107,6 @@ async def test_the_deployment_list_summarises_each_deployments_last_7_days(clien
     assert busy_stats["durationMs"]["p50"] <= busy_stats["durationMs"]["p95"]
     assert busy_stats["lastRunAt"] == listed["busy"]["lastExecuted"]
     end = datetime.fromisoformat(busy_stats["to"])
-    assert datetime.fromisoformat(busy_stats["from"]) == end - timedelta(days=7)
+    assert datetime.fromisoformat(busy_stats["from"]) == end - timedelta(hours=24)
     assert idle_stats == {**idle_stats, "runs": 0, "successRate": None, "lastRunAt": None}
     assert idle_stats["durationMs"] == {"p50": None, "p95": None}

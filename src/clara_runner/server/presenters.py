@@ -145,7 +145,7 @@ def deployment_summary(record: DeploymentRecord, links: Links) -> dict[str, Any]
 
 
 def listed_deployment(record: DeploymentRecord, summary: DeploymentSummary, links: Links) -> dict[str, Any]:
-    """A deployment in the list: its summary and its runs over the last 7 days."""
+    """A deployment in the list: its summary and its runs over the last 24 hours."""
     usage = summary.usage
     return {
         **deployment_summary(record, links),

@@ -190,7 +190,7 @@ class SummaryDurations(_Shape):
 
 
 class RunSummary(_Shape):
-    from_: datetime = Field(alias="from", description="Start of the period: 7 days before `to`")
+    from_: datetime = Field(alias="from", description="Start of the period: 24 hours before `to`")
     to: datetime
     runs: int = Field(ge=0, description="Runs started in the period, whatever their status")
     successRate: float | None = Field(ge=0, le=1, description="Successful runs among the finished ones; null if none")
@@ -199,7 +199,7 @@ class RunSummary(_Shape):
 
 
 class ListedDeployment(DeploymentSummary):
-    stats: RunSummary = Field(description="The deployment's runs over the last 7 days")
+    stats: RunSummary = Field(description="The deployment's runs over the last 24 hours")
 
 
 class DeploymentList(_Shape):

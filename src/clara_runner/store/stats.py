@@ -103,7 +103,7 @@ async def duration_percentiles(
                 group,
                 duration.label("d"),
                 func.row_number().over(partition_by=partition, order_by=duration).label("rank"),
-                func.count().over(partition_by=partition).label("n"),
+                func.count().over(partition_by=partition, order_by=duration, rows=(None, None)).label("n"),
             )
             .where(*finished)
             .subquery()

@@ -120,7 +120,7 @@ async def deploy(request: Request) -> JSONResponse:
 @router.get(
     "/api/deployments",
     summary="List live deployments",
-    description="Live deployments, newest first, each with its runs over the last 7 days (`stats`); `userId` "
+    description="Live deployments, newest first, each with its runs over the last 24 hours (`stats`); `userId` "
     "keeps only those deployed with that userId.",
     openapi_extra=ADMIN,
     response_model=None,

@@ -18,8 +18,9 @@ from clara_runner.store.database import Database
 from clara_runner.store.records import DeploymentRecord
 from clara_runner.store.tables import UNFINISHED
 
-SUMMARY_SPAN = timedelta(days=7)
-"""The period a deployment list's summaries cover: the last 7 days."""
+SUMMARY_SPAN = timedelta(hours=24)
+"""The period a deployment list's summaries cover: the last 24 hours (a page of 100 busy deployments
+reads every run of the period: a longer one is the deployment's own statistics, one at a time)."""
 _BUCKET_KEY_FORMAT = {"hour": "%Y-%m-%d %H", "day": "%Y-%m-%d"}
 
 
