@@ -169,9 +169,21 @@ def execution_entry(record: ExecutionRecord) -> dict[str, Any]:
         "duration": _duration(record.duration_ms),
         "durationMs": record.duration_ms,
         "nodesExecuted": record.nodes_executed,
+        "usage": usage(record.prompt_tokens, record.completion_tokens),
         "trace": record.trace,
         "createdAt": iso(record.created_at),
         "finishedAt": iso(record.finished_at),
+    }
+
+
+def usage(prompt_tokens: int | None, completion_tokens: int | None) -> dict[str, int] | None:
+    """A run's token counts as responses say them; null when no node of the run reported any."""
+    if prompt_tokens is None or completion_tokens is None:
+        return None
+    return {
+        "promptTokens": prompt_tokens,
+        "completionTokens": completion_tokens,
+        "totalTokens": prompt_tokens + completion_tokens,
     }
 
 

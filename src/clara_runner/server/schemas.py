@@ -260,6 +260,12 @@ class RollbackResponse(_Shape):
     workflow: RolledBack
 
 
+class TokenCounts(_Shape):
+    promptTokens: int = Field(ge=0)
+    completionTokens: int = Field(ge=0)
+    totalTokens: int = Field(ge=0)
+
+
 class ExecutionEntry(_Shape):
     id: UUID
     status: str
@@ -271,6 +277,9 @@ class ExecutionEntry(_Shape):
     duration: str | None
     durationMs: int | None
     nodesExecuted: int
+    usage: TokenCounts | None = Field(
+        description="Tokens the run's nodes reported spending, summed; null when none reported any"
+    )
     trace: Any
     createdAt: datetime
     finishedAt: datetime | None

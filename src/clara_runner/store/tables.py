@@ -145,6 +145,8 @@ executions = Table(
     Column("finished_at", UTCDateTime),
     Column("owner_id", Uuid),
     Column("cancel_requested_at", UTCDateTime),
+    Column("prompt_tokens", Integer),
+    Column("completion_tokens", Integer),
     Index("ix_executions_deployment_created", "deployment_id", "created_at"),
     Index("ix_executions_created_at", "created_at"),
     Index(
@@ -156,7 +158,8 @@ executions = Table(
 )
 """`owner_id` names the process lease (`process_leases`) of a run still `queued` or `running`: when that
 lease expires, the run is marked `interrupted` by any live process. `cancel_requested_at` is set when a
-cancel reaches a process other than the owner, which polls for it (`service/execution/cancellation.py`)."""
+cancel reaches a process other than the owner, which polls for it (`service/execution/cancellation.py`).
+`prompt_tokens` and `completion_tokens` sum the token counts the run's nodes reported (null: none did)."""
 
 execution_events = Table(
     "execution_events",
