@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import httpx2
 
+from tests.fakes.openai_server import FakeOpenAI
+from tests.server.runs_support import deployed
 from tests.server.test_output_check import JSON_ECHO
-from tests.support import bearer, deploy
+from tests.support import HELLO_WORLD, ask_flow, bearer, deploy
 
 
 def _hour(moment: datetime) -> str:
@@ -110,3 +113,24 @@ async def test_the_deployment_list_summarises_each_deployments_last_24_hours(cli
     assert datetime.fromisoformat(busy_stats["from"]) == end - timedelta(hours=24)
     assert idle_stats == {**idle_stats, "runs": 0, "successRate": None, "lastRunAt": None}
     assert idle_stats["durationMs"] == {"p50": None, "p95": None}
+
+
+async def test_stats_sum_the_tokens_llm_nodes_reported(
+    http: httpx.AsyncClient, base_url: str, openai_server: FakeOpenAI
+) -> None:
+    asking = await deployed(http, base_url, "Ask", ask_flow())
+    plain = await deployed(http, base_url, "Plain", HELLO_WORLD)
+    for _ in range(2):
+        answer = await http.post(
+            f"{base_url}/api/workflows/ask/execute", json={"question": "hi"}, headers=bearer(asking["apiKey"])
+        )
+        assert answer.status_code == 200, answer.text
+    await http.post(f"{base_url}/api/workflows/plain/execute", json={"name": "a"}, headers=bearer(plain["apiKey"]))
+    assert len(openai_server.completions()) == 2
+
+    asked = (await http.get(f"{base_url}/api/workflows/ask/stats", headers=bearer(asking["apiKey"]))).json()
+    assert asked["totals"]["tokens"] == {"promptTokens": 22, "completionTokens": 14, "totalTokens": 36}
+    assert asked["buckets"][-1]["tokens"] == asked["totals"]["tokens"]
+    assert asked["buckets"][0]["tokens"] is None
+    untouched = (await http.get(f"{base_url}/api/workflows/plain/stats", headers=bearer(plain["apiKey"]))).json()
+    assert (untouched["totals"]["runs"], untouched["totals"]["tokens"]) == (1, None)

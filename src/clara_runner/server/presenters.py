@@ -160,13 +160,14 @@ def listed_deployment(record: DeploymentRecord, summary: DeploymentSummary, link
     }
 
 
-def _usage(usage: Usage) -> dict[str, Any]:
+def _run_stats(stats: Usage) -> dict[str, Any]:
     return {
-        "runs": usage.runs,
-        "byStatus": {status: usage.by_status.get(status, 0) for status in EXECUTION_STATUSES},
-        "successRate": usage.success_rate,
-        "outputSchemaMismatches": usage.output_mismatches,
-        "durationMs": {"p50": usage.durations.p50, "p95": usage.durations.p95, "p99": usage.durations.p99},
+        "runs": stats.runs,
+        "byStatus": {status: stats.by_status.get(status, 0) for status in EXECUTION_STATUSES},
+        "successRate": stats.success_rate,
+        "outputSchemaMismatches": stats.output_mismatches,
+        "durationMs": {"p50": stats.durations.p50, "p95": stats.durations.p95, "p99": stats.durations.p99},
+        "tokens": usage(stats.prompt_tokens, stats.completion_tokens),
     }
 
 
@@ -178,8 +179,8 @@ def deployment_stats(record: DeploymentRecord, stats: DeploymentStats) -> dict[s
         "from": iso(window.start),
         "to": iso(window.end),
         "bucket": window.bucket,
-        "totals": _usage(stats.totals),
-        "buckets": [{"start": iso(bucket.start), **_usage(bucket.usage)} for bucket in stats.buckets],
+        "totals": _run_stats(stats.totals),
+        "buckets": [{"start": iso(bucket.start), **_run_stats(bucket.usage)} for bucket in stats.buckets],
     }
 
 
@@ -243,9 +244,21 @@ def execution_entry(record: ExecutionRecord) -> dict[str, Any]:
         "duration": _duration(record.duration_ms),
         "durationMs": record.duration_ms,
         "nodesExecuted": record.nodes_executed,
+        "usage": usage(record.prompt_tokens, record.completion_tokens),
         "trace": record.trace,
         "createdAt": iso(record.created_at),
         "finishedAt": iso(record.finished_at),
+    }
+
+
+def usage(prompt_tokens: int | None, completion_tokens: int | None) -> dict[str, int] | None:
+    """A run's token counts as responses say them; null when no node of the run reported any."""
+    if prompt_tokens is None or completion_tokens is None:
+        return None
+    return {
+        "promptTokens": prompt_tokens,
+        "completionTokens": completion_tokens,
+        "totalTokens": prompt_tokens + completion_tokens,
     }
 
 

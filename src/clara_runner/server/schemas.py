@@ -212,7 +212,7 @@ class Durations(SummaryDurations):
     p99: int | None
 
 
-class Usage(_Shape):
+class RunStats(_Shape):
     runs: int = Field(ge=0, description="Runs started in the period, whatever their status")
     byStatus: dict[str, int] = Field(
         description="Runs per status; every status is listed", json_schema_extra={"required": list(EXECUTION_STATUSES)}
@@ -220,9 +220,12 @@ class Usage(_Shape):
     successRate: float | None = Field(ge=0, le=1, description="Successful runs among the finished ones; null if none")
     outputSchemaMismatches: int = Field(ge=0, description="Runs whose outputs did not match the output schema")
     durationMs: Durations = Field(description="Nearest-rank percentiles of the finished runs' durations")
+    tokens: TokenCounts | None = Field(
+        description="LLM tokens summed over the runs whose nodes reported usage; null when none did"
+    )
 
 
-class StatsBucket(Usage):
+class StatsBucket(RunStats):
     start: datetime = Field(description="Start of the hour or day (UTC)")
 
 
@@ -232,7 +235,7 @@ class StatsResponse(_Shape):
     from_: datetime = Field(alias="from")
     to: datetime
     bucket: Literal["hour", "day"]
-    totals: Usage = Field(description="The whole range")
+    totals: RunStats = Field(description="The whole range")
     buckets: list[StatsBucket] = Field(description="Every hour or day of the range, oldest first, empty ones too")
 
 
@@ -349,6 +352,12 @@ class RollbackResponse(_Shape):
     workflow: RolledBack
 
 
+class TokenCounts(_Shape):
+    promptTokens: int = Field(ge=0)
+    completionTokens: int = Field(ge=0)
+    totalTokens: int = Field(ge=0)
+
+
 class ExecutionEntry(_Shape):
     id: UUID
     status: str
@@ -360,6 +369,9 @@ class ExecutionEntry(_Shape):
     duration: str | None
     durationMs: int | None
     nodesExecuted: int
+    usage: TokenCounts | None = Field(
+        description="Tokens the run's nodes reported spending, summed; null when none reported any"
+    )
     trace: Any
     createdAt: datetime
     finishedAt: datetime | None

@@ -1,10 +1,10 @@
-"""Execution statistics computed by the database: runs by status and duration percentiles, grouped by
-time bucket or by deployment, over a time range of `created_at`.
+"""Execution statistics computed by the database: runs by status, output mismatches, tokens and duration
+percentiles, grouped by time bucket or by deployment, over a time range of `created_at`.
 
-Both queries read only `ix_executions_deployment_stats` (deployment, created_at, status, duration_ms,
-output_mismatch). Percentiles are nearest-rank: the smallest duration with at least p% of the runs at
-or below it. PostgreSQL computes them with `percentile_disc`; SQLite, which has no percentile function,
-with window functions (each run's rank in its group, and the group's size), which give the same values.
+Both queries read only `ix_executions_deployment_stats` (`tables.STATS_COLUMNS`). Percentiles are
+nearest-rank: the smallest duration with at least p% of the runs at or below it. PostgreSQL computes
+them with `percentile_disc`; SQLite, which has no percentile function, with window functions (each
+run's rank in its group, and the group's size), which give the same values.
 """
 
 from __future__ import annotations
@@ -37,6 +37,9 @@ class StatusCount:
     status: str
     runs: int
     output_mismatches: int
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    """Token counts summed over the runs whose nodes reported usage (LLM nodes); None when none did."""
 
 
 def _group(conn: AsyncConnection, grouping: Grouping) -> ColumnElement[Any]:
@@ -62,7 +65,8 @@ def _in_range(deployment_ids: Sequence[uuid.UUID], start: datetime, end: datetim
 async def status_counts(
     conn: AsyncConnection, deployment_ids: Sequence[uuid.UUID], start: datetime, end: datetime, grouping: Grouping
 ) -> list[StatusCount]:
-    """Runs started in [start, end) per group and status, with how many of them had mismatched outputs."""
+    """Runs started in [start, end) per group and status, with how many of them had mismatched outputs and
+    the tokens they used."""
     group = _group(conn, grouping).label("g")
     query = (
         select(
@@ -70,12 +74,21 @@ async def status_counts(
             executions.c.status,
             func.count().label("runs"),
             func.count().filter(executions.c.output_mismatch).label("mismatches"),
+            func.sum(executions.c.prompt_tokens).label("prompt_tokens"),
+            func.sum(executions.c.completion_tokens).label("completion_tokens"),
         )
         .where(*_in_range(deployment_ids, start, end))
         .group_by(group, executions.c.status)
     )
     return [
-        StatusCount(None if grouping == "all" else row.g, row.status, row.runs, row.mismatches)
+        StatusCount(
+            None if grouping == "all" else row.g,
+            row.status,
+            row.runs,
+            row.mismatches,
+            _whole(row.prompt_tokens),
+            _whole(row.completion_tokens),
+        )
         for row in await conn.execute(query)
     ]
 
@@ -126,3 +139,8 @@ async def duration_percentiles(
 def _at_rank(rank: Any, size: Any, value: Any, percent: int) -> ColumnElement[Any]:
     """`value` where the run's rank reaches `percent` of its group (integer arithmetic, no rounding)."""
     return case((rank * 100 >= size * percent, value))
+
+
+def _whole(total: Any) -> int | None:
+    """A SUM as an int (PostgreSQL sums integers as numeric); None stays None."""
+    return None if total is None else int(total)

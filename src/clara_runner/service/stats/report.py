@@ -43,6 +43,9 @@ class Usage:
     by_status: dict[str, int] = field(default_factory=dict)
     output_mismatches: int = 0
     durations: Durations = field(default_factory=Durations)
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    """Summed over the runs whose nodes reported usage; None when none did."""
 
     @property
     def finished(self) -> int:
@@ -58,6 +61,9 @@ class Usage:
         self.runs += count.runs
         self.by_status[count.status] = self.by_status.get(count.status, 0) + count.runs
         self.output_mismatches += count.output_mismatches
+        if count.prompt_tokens is not None and count.completion_tokens is not None:
+            self.prompt_tokens = (self.prompt_tokens or 0) + count.prompt_tokens
+            self.completion_tokens = (self.completion_tokens or 0) + count.completion_tokens
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,12 @@
 """Statistics: `executions.output_mismatch` per run, and the index the statistics read.
 
-`ix_executions_deployment_stats` (deployment, created_at, status, duration_ms, output_mismatch) replaces
-`ix_executions_deployment_created`: the history still reads it by its first two columns, and the
-statistics of a deployment over a time range read only the index, never the rows.
+`ix_executions_deployment_stats` (deployment, created_at, status, duration_ms, output_mismatch and the
+token counts of 0013_usage) replaces `ix_executions_deployment_created`: the history still reads it by
+its first two columns, and the statistics of a deployment over a time range read only the index, never
+the rows.
 
 Revision ID: 0011_stats_keys
-Revises: 0009_cancel_requests
+Revises: 0013_usage
 Create Date: 2026-12-06
 """
 
@@ -17,11 +18,19 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011_stats_keys"
-down_revision: str | None = "0009_cancel_requests"
+down_revision: str | None = "0013_usage"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_STATS_COLUMNS = ["deployment_id", "created_at", "status", "duration_ms", "output_mismatch"]
+_STATS_COLUMNS = [
+    "deployment_id",
+    "created_at",
+    "status",
+    "duration_ms",
+    "output_mismatch",
+    "prompt_tokens",
+    "completion_tokens",
+]
 
 
 def upgrade() -> None:
