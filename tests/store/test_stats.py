@@ -65,9 +65,9 @@ async def test_counts_and_percentiles_per_hour_day_deployment_and_in_total(datab
         by_deployment = await stats.duration_percentiles(conn, [first, second], START, end, "deployment")
 
     in_range = [run for run in runs if run.deployment_id == first and run.created_at < end]
-    expected_counts: dict[tuple[str, str], int] = {}
+    expected_counts: dict[tuple[datetime, str], int] = {}
     for run in in_range:
-        key = (run.created_at.strftime("%Y-%m-%d %H"), run.status)
+        key = (run.created_at.replace(minute=0, second=0), run.status)
         expected_counts[key] = expected_counts.get(key, 0) + 1
     assert {(count.group, count.status): count.runs for count in hourly} == expected_counts
     for hour in range(3):
@@ -76,13 +76,13 @@ async def test_counts_and_percentiles_per_hour_day_deployment_and_in_total(datab
             for run in in_range
             if run.created_at.hour == hour and run.duration_ms is not None and run.status != "running"
         ]
-        bucket = (START + timedelta(hours=hour)).strftime("%Y-%m-%d %H")
+        bucket = START + timedelta(hours=hour)
         assert hourly_durations[bucket] == tuple(nearest_rank(durations, p) for p in (50, 95, 99))
     finished = [run.duration_ms for run in in_range if run.duration_ms is not None]
     assert total == {None: tuple(nearest_rank(finished, p) for p in (50, 95, 99))}
     assert {(count.group, count.status): count.runs for count in daily if count.status == "success"} == {
-        ("2026-12-01", "success"): sum(run.status == "success" for run in in_range),
-        ("2026-12-03", "success"): 1,
+        (START, "success"): sum(run.status == "success" for run in in_range),
+        (START + timedelta(days=2), "success"): 1,
     }
     assert by_deployment[second] == (100, 190, 200)
     assert by_deployment[first] == total[None]
@@ -96,3 +96,14 @@ async def test_a_range_without_finished_runs_has_no_percentiles(database: Databa
         assert await stats.duration_percentiles(conn, [deployment], START, START + timedelta(hours=1), "all") == {}
         counts = await stats.status_counts(conn, [deployment], START, START + timedelta(hours=1), "all")
     assert [(count.group, count.status, count.runs) for count in counts] == [(None, "running", 1)]
+
+
+async def test_percentiles_of_tied_durations_follow_the_nearest_rank(database: Database) -> None:
+    durations = [7] * 10 + [9] * 9 + [400]
+    async with database.write() as conn:
+        deployment = await stored_deployment(conn, START)
+        for index, duration in enumerate(durations):
+            await insert_execution(conn, _run(deployment, START + timedelta(seconds=index), "success", duration))
+    async with database.read() as conn:
+        found = await stats.duration_percentiles(conn, [deployment], START, START + timedelta(hours=1), "hour")
+    assert found == {START: tuple(nearest_rank(durations, p) for p in (50, 95, 99))} == {START: (7, 9, 400)}
