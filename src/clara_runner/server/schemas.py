@@ -212,11 +212,19 @@ class Durations(SummaryDurations):
     p99: int | None
 
 
+class StatusCounts(_Shape):
+    queued: int = Field(ge=0)
+    running: int = Field(ge=0)
+    success: int = Field(ge=0)
+    error: int = Field(ge=0)
+    timeout: int = Field(ge=0)
+    cancelled: int = Field(ge=0)
+    interrupted: int = Field(ge=0)
+
+
 class RunStats(_Shape):
     runs: int = Field(ge=0, description="Runs started in the period, whatever their status")
-    byStatus: dict[str, int] = Field(
-        description="Runs per status; every status is listed", json_schema_extra={"required": list(EXECUTION_STATUSES)}
-    )
+    byStatus: StatusCounts = Field(description="Runs per status; every status is listed")
     successRate: float | None = Field(ge=0, le=1, description="Successful runs among the finished ones; null if none")
     outputSchemaMismatches: int = Field(ge=0, description="Runs whose outputs did not match the output schema")
     durationMs: Durations = Field(description="Nearest-rank percentiles of the finished runs' durations")
