@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 TOOLS = Path(__file__).parent / "contract" / "tools"
-NODE_BIN = TOOLS / "node_modules" / ".bin"
 QUIET_NODE_ENV = {"REDOCLY_TELEMETRY": "off", "REDOCLY_SUPPRESS_UPDATE_NOTICE": "true", "NO_COLOR": "1"}
 """No usage reports or update checks: the tests reach no host but the servers they start."""
 
@@ -29,11 +28,11 @@ def _missing(message: str) -> None:
     pytest.skip(message)
 
 
-def node_tool(name: str) -> Path:
-    """The path of an npm tool of `tests/contract/tools`."""
-    path = NODE_BIN / name
+def node_tool(name: str, package: Path = TOOLS) -> Path:
+    """The path of an npm tool installed in `package` (by default `tests/contract/tools`)."""
+    path = package / "node_modules" / ".bin" / name
     if not path.exists():
-        _missing(f"{name} is not installed: run `npm ci --prefix tests/contract/tools` (scripts/test does)")
+        _missing(f"{name} is not installed: run `npm ci --prefix {package}` (scripts/test does)")
     return path
 
 
@@ -45,14 +44,16 @@ def python_tool(name: str) -> Path:
     return path
 
 
-def run_tool(command: list[str | Path], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_tool(
+    command: list[str | Path], cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run a tool to completion, its output kept for the assertion that reads it. The tests' Python comes
     first on PATH: openapi-python-client formats what it generates with the ruff installed beside it."""
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     return subprocess.run(
         [str(part) for part in command],
         cwd=cwd,
-        env={**os.environ, **QUIET_NODE_ENV, "PATH": path},
+        env={**os.environ, **QUIET_NODE_ENV, **(env or {}), "PATH": path},
         capture_output=True,
         text=True,
         timeout=300,

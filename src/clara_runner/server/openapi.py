@@ -43,6 +43,8 @@ TAGS = [
     {"name": "Versions", "description": "A deployment's versions: deploy a new one, list them, roll back"},
     {"name": "Executions", "description": "One run: read it, follow its events, cancel it"},
     {"name": "Webhooks", "description": "Signed notifications of finished runs (admin)"},
+    {"name": "Keys", "description": "A deployment's named API keys: create, list, revoke (admin)"},
+    {"name": "Statistics", "description": "A deployment's runs over time: by status, durations, tokens"},
 ]
 
 _FASTAPI_VALIDATION = "#/components/schemas/HTTPValidationError"
