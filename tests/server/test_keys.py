@@ -50,8 +50,14 @@ async def test_create_list_and_revoke_named_keys(client: httpx2.AsyncClient, rem
     )
     assert ci["lastUsedAt"] is not None
 
+    listed_deployment = (await client.get("/api/deployments")).json()["deployments"][0]
+    assert listed_deployment["keyPrefixes"] == [listed["keys"][1]["prefix"], key["prefix"]]
+
     revoked = await client.delete(f"/api/workflows/hello-world/keys/{key['id']}")
     assert revoked.status_code == 200, revoked.text
+    assert (await client.get("/api/deployments")).json()["deployments"][0]["keyPrefixes"] == [
+        listed["keys"][1]["prefix"]
+    ]
     assert revoked.json()["key"]["status"] == "revoked"
     refused = await _run(remote_client, key["apiKey"])
     assert (refused.status_code, refused.json()["code"]) == (401, "api_key_revoked")

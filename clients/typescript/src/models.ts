@@ -58,6 +58,8 @@ export interface RunSummary {
 }
 
 export interface ListedDeployment extends Deployment {
+  /** The first characters of each key that works now, oldest first. */
+  keyPrefixes: string[];
   stats: RunSummary;
 }
 

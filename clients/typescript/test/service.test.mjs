@@ -36,6 +36,7 @@ test("the seed's six methods", async () => {
   const listed = page.deployments.find((item) => item.slug === "ts-seed");
   assert.ok(listed);
   assert.equal(listed.stats.runs, 0);
+  assert.deepEqual(listed.keyPrefixes, [deployed.apiKey.slice(0, listed.keyPrefixes[0].length)]);
 
   const details = await service.getDeploymentDetails("ts-seed");
   assert.deepEqual(details.schema.input.required, ["name"]);

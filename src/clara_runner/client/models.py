@@ -59,6 +59,7 @@ RunSummary = TypedDict(
 
 
 class ListedDeployment(Deployment):
+    keyPrefixes: list[str]
     stats: RunSummary
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -144,11 +145,14 @@ def deployment_summary(record: DeploymentRecord, links: Links) -> dict[str, Any]
     }
 
 
-def listed_deployment(record: DeploymentRecord, summary: DeploymentSummary, links: Links) -> dict[str, Any]:
-    """A deployment in the list: its summary and its runs over the last 24 hours."""
+def listed_deployment(
+    record: DeploymentRecord, summary: DeploymentSummary, key_prefixes: Sequence[str], links: Links
+) -> dict[str, Any]:
+    """A deployment in the list: its summary, its working keys' prefixes and its runs over the last 24 hours."""
     usage = summary.usage
     return {
         **deployment_summary(record, links),
+        "keyPrefixes": list(key_prefixes),
         "stats": {
             "from": iso(summary.start),
             "to": iso(summary.end),

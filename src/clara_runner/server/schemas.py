@@ -199,6 +199,7 @@ class RunSummary(_Shape):
 
 
 class ListedDeployment(DeploymentSummary):
+    keyPrefixes: list[str] = Field(description="The first characters of each key that works now, oldest first")
     stats: RunSummary = Field(description="The deployment's runs over the last 24 hours")
 
 

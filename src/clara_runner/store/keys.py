@@ -157,3 +157,23 @@ async def list_keys(conn: AsyncConnection, deployment_id: uuid.UUID, *, limit: i
 
 async def touch(conn: AsyncConnection, key_id: uuid.UUID, used_at: datetime) -> None:
     await conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=used_at))
+
+
+async def working_prefixes(
+    conn: AsyncConnection, deployment_ids: Sequence[uuid.UUID], now: datetime
+) -> dict[uuid.UUID, list[str]]:
+    """The display prefixes of each deployment's keys that work at `now`, oldest first (one query for a
+    page of deployments, by the deployment index)."""
+    query = (
+        select(api_keys.c.deployment_id, api_keys.c.display_prefix)
+        .where(
+            api_keys.c.deployment_id.in_(deployment_ids),
+            api_keys.c.revoked_at.is_(None) | (api_keys.c.revoked_at > now),
+            api_keys.c.expires_at.is_(None) | (api_keys.c.expires_at > now),
+        )
+        .order_by(api_keys.c.created_at, api_keys.c.id)
+    )
+    prefixes: dict[uuid.UUID, list[str]] = {deployment_id: [] for deployment_id in deployment_ids}
+    for deployment_id, prefix in await conn.execute(query):
+        prefixes[deployment_id].append(prefix)
+    return prefixes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -120,8 +121,8 @@ async def deploy(request: Request) -> JSONResponse:
 @router.get(
     "/api/deployments",
     summary="List live deployments",
-    description="Live deployments, newest first, each with its runs over the last 24 hours (`stats`); `userId` "
-    "keeps only those deployed with that userId.",
+    description="Live deployments, newest first, each with its runs over the last 24 hours (`stats`) and the "
+    "prefixes of its working keys (`keyPrefixes`); `userId` keeps only those deployed with that userId.",
     openapi_extra=ADMIN,
     response_model=None,
     responses={**ok(DeploymentList, "Live deployments, newest first"), **errors(400, 401, 503)},
@@ -135,11 +136,16 @@ async def list_deployments(
     state = runtime(request)
     state.access.require_admin(request.headers.get("authorization"), client_host(request))
     page = await state.deployments.list(userId, PageRequest.parse(limit, offset, default_limit=100))
-    summaries = await state.stats.summaries(page.items)
+    summaries, prefixes = await asyncio.gather(
+        state.stats.summaries(page.items), state.keys.working_prefixes(page.items)
+    )
     link = links(request)
     return {
         "success": True,
-        "deployments": [presenters.listed_deployment(record, summaries[record.id], link) for record in page.items],
+        "deployments": [
+            presenters.listed_deployment(record, summaries[record.id], prefixes[record.id], link)
+            for record in page.items
+        ],
         "pagination": presenters.pagination(page),
     }
 

@@ -9,7 +9,7 @@ at every request, so they are exact everywhere.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -127,3 +127,10 @@ class KeyAdmin:
         self._keys.forget(deployment.id)
         assert found is not None
         return found
+
+    async def working_prefixes(self, deployments: Sequence[DeploymentRecord]) -> Mapping[uuid.UUID, Sequence[str]]:
+        """The prefixes of the keys that work now, per deployment of a list, to tell them apart."""
+        if not deployments:
+            return {}
+        async with self._database.read() as conn:
+            return await key_queries.working_prefixes(conn, [record.id for record in deployments], utcnow())
