@@ -1,0 +1,161 @@
+"""Who is using the Manager, decided on every request, and the CSRF check on every change.
+
+* With `CLARA_ADMIN_KEY` set, a session opened by signing in with the admin key (`security/sessions.py`)
+  is required; without one, pages send the browser to the sign-in page.
+* Without an admin key, the Manager answers only clients on the server's own machine, exactly as the
+  management API does (`server/deps.client_host` and `security/admin.py` decide). Such a client gets a
+  session at once, with no sign-in: it carries the CSRF token.
+
+Every request that changes something (any method but GET and HEAD) must carry the session's CSRF
+token (the `csrf` form field or the `X-CSRF-Token` header, which the pages send), and, when the browser
+names its origin, come from one of this server's own pages. The cookie is `HttpOnly`,
+`SameSite=Strict`, and `Secure` when the page was served over HTTPS.
+
+The use cases are then called as the admin: with the admin key as the bearer token when one is set,
+else as the loopback client this is.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from dataclasses import dataclass
+
+from fastapi import Request
+from starlette.datastructures import FormData
+from starlette.responses import Response
+
+from clara_runner.errors import AdminKeyRequired, ClaraError
+from clara_runner.security.admin import HOW_TO_SET
+from clara_runner.security.sessions import Session, SessionCodec
+from clara_runner.server.deps import client_host, runtime
+from clara_runner.server.hosts import allowed_hosts
+
+COOKIE = "clara_manager"
+CSRF_FIELD = "csrf"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+
+class SignInRequired(ClaraError):
+    """The Manager needs a sign-in with the admin key (or the session has expired)."""
+
+    code = "sign_in_required"
+    status = 401
+    error = "Sign-in required"
+
+
+class CsrfFailed(ClaraError):
+    """A change reached the Manager without its page's CSRF token, or from another site's page."""
+
+    code = "csrf_failed"
+    status = 403
+    error = "Request refused"
+
+
+@dataclass(frozen=True, slots=True)
+class Visitor:
+    """The admin, using the Manager."""
+
+    authorization: str | None
+    """What the use cases are given as the `Authorization` header: the admin key, when one is set."""
+    client_host: str | None
+    session: Session
+    signed_in: bool
+    """True when the session was opened with the admin key (so signing out means something)."""
+
+    @property
+    def csrf(self) -> str:
+        return self.session.csrf
+
+
+async def codec(request: Request) -> SessionCodec:
+    """The session codec of this server's secret and admin key (kept on the request for `remember`)."""
+    settings = runtime(request).settings
+    sessions = SessionCodec(
+        await runtime(request).secret.load(),
+        settings.admin_key,
+        idle_seconds=settings.manager_idle_minutes * 60,
+        max_seconds=settings.manager_session_hours * 3600,
+    )
+    request.state.session_codec = sessions
+    return sessions
+
+
+async def admit(request: Request) -> Visitor:
+    """The visitor, when the admin; raises `SignInRequired`, `AdminKeyRequired` or `CsrfFailed` otherwise.
+    The session to send back (new or refreshed) is left on `request.state` for `remember`."""
+    state = runtime(request)
+    sessions = await codec(request)
+    now = int(time.time())
+    session = sessions.decode(request.cookies.get(COOKIE), now)
+    admin = state.access.admin
+    host = client_host(request)
+    if admin.configured:
+        if session is None:
+            raise SignInRequired("Sign in with the admin key (CLARA_ADMIN_KEY) to use the Deployment Manager")
+        authorization: str | None = f"Bearer {state.settings.admin_key}"
+    else:
+        if not admin.allows(None, host):
+            raise AdminKeyRequired(
+                "The Deployment Manager answers only browsers on this machine until an admin key is configured. "
+                + HOW_TO_SET
+            )
+        authorization = None
+        if session is None:
+            session = sessions.start(now)
+            request.state.session_to_send = session
+    if request.method not in SAFE_METHODS:
+        await _check_csrf(request, session)
+    refreshed = sessions.refreshed(session, now)
+    if refreshed is not None:
+        session = refreshed
+        request.state.session_to_send = session
+    visitor = Visitor(authorization, host, session, signed_in=admin.configured)
+    request.state.visitor = visitor
+    return visitor
+
+
+async def _check_csrf(request: Request, session: Session) -> None:
+    origin = request.headers.get("origin")
+    if origin is not None and not allowed_hosts(request).is_own_origin(origin, request.url.scheme, request.url.port):
+        raise CsrfFailed("Changes are accepted only from the Deployment Manager's own pages")
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        value = (await form(request)).get(CSRF_FIELD)
+        sent = value if isinstance(value, str) else None
+    if sent is None or not hmac.compare_digest(sent.encode(), session.csrf.encode()):
+        raise CsrfFailed("This page has expired: reload it and try again")
+
+
+async def form(request: Request) -> FormData:
+    """The request's form, read once, with parts as large as an execute body may be (a pasted workflow)."""
+    limit = runtime(request).settings.max_input_size
+    return await request.form(max_part_size=limit, max_files=10, max_fields=100)
+
+
+def remember(request: Request, response: Response) -> None:
+    """Send the session cookie when `admit` made or refreshed one (or `sign_in` opened one)."""
+    session: Session | None = getattr(request.state, "session_to_send", None)
+    sessions: SessionCodec | None = getattr(request.state, "session_codec", None)
+    if session is None or sessions is None:
+        return
+    set_cookie(request, response, sessions.encode(session), sessions.max_seconds)
+
+
+def set_cookie(request: Request, response: Response, token: str, max_age: int) -> None:
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=max_age,
+        path="/manage",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+
+
+def forget(response: Response) -> None:
+    response.delete_cookie(COOKIE, path="/manage", httponly=True, samesite="strict")
