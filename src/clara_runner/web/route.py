@@ -42,6 +42,8 @@ class PageRoute(APIRoute):
             except Exception as exc:
                 log.exception("manager_page_failed", exc_info=exc)
                 response = error_page(request, ClaraError("An unexpected error occurred; the server log has details"))
+            finally:
+                await request.close()
             remember(request, response)
             return response
 
