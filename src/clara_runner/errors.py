@@ -174,6 +174,20 @@ class InvalidApiKey(Unauthorized):
     error = "Invalid API key"
 
 
+class ApiKeyRevoked(Unauthorized):
+    """This API key was revoked: use the key that replaced it, or ask the admin for a new one."""
+
+    code = "api_key_revoked"
+    error = "API key revoked"
+
+
+class ApiKeyExpired(Unauthorized):
+    """This API key has expired: ask the admin for a new one (POST /api/workflows/{slug}/keys)."""
+
+    code = "api_key_expired"
+    error = "API key expired"
+
+
 class AdminKeyRequired(Unauthorized):
     """This endpoint manages deployments and needs the admin key."""
 
@@ -203,6 +217,14 @@ class WorkflowNotFound(ClaraError):
     code = "workflow_not_found"
     status = 404
     error = "Workflow not found"
+
+
+class KeyNotFound(ClaraError):
+    """This deployment has no API key with this id: list them with GET /api/workflows/{slug}/keys."""
+
+    code = "key_not_found"
+    status = 404
+    error = "API key not found"
 
 
 class EndpointNotFound(ClaraError):

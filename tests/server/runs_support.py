@@ -14,6 +14,14 @@ FINAL = {"success", "error", "timeout", "cancelled", "interrupted"}
 STREAM = {"Accept": "text/event-stream"}
 
 
+async def deployed(http: httpx.AsyncClient, base_url: str, name: str, workflow: Any, **options: Any) -> dict[str, Any]:
+    """Deploy `workflow` as `name` on the server at `base_url`; the `deployment` (with its key)."""
+    response = await http.post(f"{base_url}/api/deploy", json={"name": name, "workflow": workflow, **options})
+    assert response.status_code == 201, response.text
+    deployment: dict[str, Any] = response.json()["deployment"]
+    return deployment
+
+
 async def read_stream(
     http: httpx.AsyncClient, method: str, url: str, *, stop_after: int | None = None, **kwargs: Any
 ) -> tuple[httpx.Response, list[ServerSentEvent]]:

@@ -40,7 +40,7 @@ async def test_document_is_valid_and_every_operation_is_fully_described(client: 
     operations = [
         (path, method, operation) for path, item in document["paths"].items() for method, operation in item.items()
     ]
-    assert len(operations) == 25
+    assert len(operations) == 29
     for path, method, operation in operations:
         assert "security" in operation, (method, path)
         statuses = operation["responses"]
@@ -149,6 +149,38 @@ async def test_every_management_response_matches_the_document(
         assert_documented(document, method, path, response)
 
 
+async def test_stats_and_key_responses_match_the_document(client: httpx2.AsyncClient) -> None:
+    document = await management_document(client)
+    deployment = await deploy(client)
+    await client.post("/api/workflows/hello-world/execute", json={"name": "Ada"}, headers=bearer(deployment["apiKey"]))
+    created = await client.post(
+        "/api/workflows/hello-world/keys", json={"name": "ci", "expiresAt": "2999-01-01T00:00:00Z"}
+    )
+    keys = "/api/workflows/{slug}/keys"
+    calls = [
+        ("get", "/api/workflows/{slug}/stats", await client.get("/api/workflows/hello-world/stats")),
+        ("get", "/api/workflows/{slug}/stats", await client.get("/api/workflows/hello-world/stats?bucket=week")),
+        ("get", "/api/deployments", await client.get("/api/deployments")),
+        ("post", keys, created),
+        ("post", keys, await client.post("/api/workflows/hello-world/keys", json={})),
+        ("get", keys, await client.get("/api/workflows/hello-world/keys")),
+        (
+            "delete",
+            keys + "/{keyId}",
+            await client.delete(f"/api/workflows/hello-world/keys/{created.json()['key']['id']}"),
+        ),
+        ("delete", keys + "/{keyId}", await client.delete("/api/workflows/hello-world/keys/nope")),
+        (
+            "post",
+            "/api/workflows/{deployment_id}/regenerate-key",
+            await client.post(f"/api/workflows/{deployment['id']}/regenerate-key", json={"overlapSeconds": 60}),
+        ),
+    ]
+    assert [response.status_code for *_, response in calls] == [200, 400, 200, 201, 400, 200, 200, 400, 200]
+    for method, path, response in calls:
+        assert_documented(document, method, path, response)
+
+
 def deployment_flow() -> dict[str, Any]:
     return {
         "nodes": [{"id": "i", "type": "input", "data": {}}, {"id": "o", "type": "output", "data": {}}],
@@ -174,7 +206,7 @@ async def test_query_parameters_are_typed_as_the_server_parses_them(client: http
         for path, item in document["paths"].items()
         if "get" in item and any(parameter["name"] == "limit" for parameter in item["get"].get("parameters", []))
     ]
-    assert len(listings) == 4
+    assert len(listings) == 5
     for path, parameters in listings:
         assert parameters["limit"] | {"title": "Limit"} == {
             "type": "integer",

@@ -12,17 +12,14 @@ import httpx
 from clara_runner.server.app import create_app
 from tests.apps import wait_until
 from tests.fakes.openai_server import FakeOpenAI
-from tests.server.runs_support import STREAM, read_stream, wait_final
+from tests.server.runs_support import STREAM, deployed, read_stream, wait_final
 from tests.serving import serve_in_process
 from tests.support import ask_flow, bearer, make_settings
 from tests.webhook_receiver import webhook_receiver
 
 
 async def deploy_ask(http: httpx.AsyncClient, base_url: str, **options: Any) -> dict[str, Any]:
-    response = await http.post(f"{base_url}/api/deploy", json={"name": "Ask", "workflow": ask_flow(), **options})
-    assert response.status_code == 201, response.text
-    deployment: dict[str, Any] = response.json()["deployment"]
-    return deployment
+    return await deployed(http, base_url, "Ask", ask_flow(), **options)
 
 
 async def test_stream_sends_node_events_tokens_and_the_sync_body_last(

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
@@ -63,6 +64,11 @@ def _row(
     return ExecutionWrite(**values)  # type: ignore[arg-type]
 
 
+def _tokens(count: int | None) -> dict[str, Any]:
+    """Token counts of a run whose nodes reported `count` prompt tokens (None: no node reported usage)."""
+    return {"prompt_tokens": count, "completion_tokens": None if count is None else 2 * count}
+
+
 async def _counters(database: Database, deployment_id: uuid.UUID, key_id: uuid.UUID) -> tuple[int, int, object, object]:
     async with database.read() as conn:
         deployment = (await conn.execute(select(deployments).where(deployments.c.id == deployment_id))).mappings().one()
@@ -81,7 +87,10 @@ async def test_concurrent_rows_are_committed_in_batches_and_read_back_as_written
     batches: list[int] = []
     writer.observers.append(batches.append)
     writer.start()
-    rows = [_row(deployment_id, key_id, output_mismatch=index % 5 == 0) for index in range(40)]
+    rows = [
+        _row(deployment_id, key_id, output_mismatch=index % 5 == 0, **_tokens(index if index % 2 else None))
+        for index in range(40)
+    ]
     try:
         assert await asyncio.gather(*(writer.write(row) for row in rows)) == [True] * 40
     finally:
@@ -91,6 +100,9 @@ async def test_concurrent_rows_are_committed_in_batches_and_read_back_as_written
     async with database.read() as conn:
         stored = await list_for_deployment(conn, deployment_id, limit=100, offset=0, status=None)
     assert {record.id for record in stored} == {row.id for row in rows}
+    assert {record.id: (record.prompt_tokens, record.completion_tokens) for record in stored} == {
+        row.id: (row.prompt_tokens, row.completion_tokens) for row in rows
+    }
     record = stored[0]
     assert record.outputs == {"greeting": "Ada é"}
     assert record.trace == [{"nodeId": "in"}]
@@ -176,7 +188,7 @@ async def test_rows_still_unwritten_at_shutdown_are_spilled_and_written_by_the_n
     spill = tmp_path / "spill"
     writer = ExecutionWriter(outage, spill_dir=spill, retry_seconds=0.05)
     writer.start()
-    rows = [_row(deployment_id, key_id) for _ in range(3)]
+    rows = [_row(deployment_id, key_id, **_tokens(index)) for index in range(3)]
     for row in rows:
         assert await writer.write(row) is False
     await writer.close(0.2)
@@ -189,7 +201,7 @@ async def test_rows_still_unwritten_at_shutdown_are_spilled_and_written_by_the_n
     assert list(spill.iterdir()) == []
     async with database.read() as conn:
         stored = await list_for_deployment(conn, deployment_id, limit=10, offset=0, status=None)
-    assert {record.id for record in stored} == {row.id for row in rows}
+    assert {record.id: record.prompt_tokens for record in stored} == {row.id: row.prompt_tokens for row in rows}
     assert (await _counters(database, deployment_id, key_id))[0] == 3
 
 

@@ -85,6 +85,12 @@ _TIME: Final = {"type": "string", "format": "date-time"}
 _NODE_ID: Final = {"type": "string", "description": "The node's id in the workflow"}
 _NODE_TYPE: Final = {"type": "string", "description": "The node's type", "examples": ["llm"]}
 _STARTED_AT: Final = {"type": "string", "format": "date-time", "description": "When the node started (UTC)"}
+_COUNT: Final = {"type": "integer", "minimum": 0}
+_TOKENS: Final = _closed(
+    ["promptTokens", "completionTokens", "totalTokens"],
+    {"promptTokens": _COUNT, "completionTokens": _COUNT, "totalTokens": _COUNT},
+    "Tokens spent, as the LLM providers reported them",
+)
 
 EVENTS: Final[tuple[tuple[str, str, str], ...]] = (
     ("run.started", "RunStartedEvent", "first: the run holds its execution slot and its record is stored"),
@@ -121,6 +127,7 @@ def event_schemas() -> dict[str, Any]:
                 "startedAt": _STARTED_AT,
                 "durationMs": {"type": "number", "minimum": 0},
                 "error": {"type": "string", "description": "Why the node failed (secrets redacted)"},
+                "usage": {**_TOKENS, "description": "The tokens an LLM node reported spending, when it did"},
             },
             "`node.finished`, `node.skipped`, `node.failed`: one entry of the execution's trace. Node values "
             "(inputs, outputs) are never sent; only the run's result is.",
@@ -223,6 +230,7 @@ def execution_schemas() -> dict[str, Any]:
             "duration",
             "durationMs",
             "nodesExecuted",
+            "usage",
             "trace",
             "createdAt",
             "finishedAt",
@@ -248,6 +256,10 @@ def execution_schemas() -> dict[str, Any]:
             "duration": {"type": ["string", "null"], "examples": ["45ms"]},
             "durationMs": {"type": ["integer", "null"], "minimum": 0},
             "nodesExecuted": {"type": "integer", "minimum": 0},
+            "usage": {
+                **_nullable(_TOKENS),
+                "description": "Tokens the run's nodes reported spending, summed; null when none reported any",
+            },
             "trace": {
                 "type": ["array", "null"],
                 "description": "One entry per finished node (the data of its node event), and an `output-check` entry "

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from clara_runner.clock import iso_from_timestamp
+from clara_runner.flow.usage import TokenUsage
 
 NodeStatus = Literal["success", "error", "skipped", "cancelled", "timeout"]
 
@@ -34,6 +35,8 @@ class NodeFinished:
     started_at: float
     duration_ms: float
     error: str | None = None
+    usage: TokenUsage | None = None
+    """The tokens the node reported spending (LLM nodes), when it reported any."""
 
 
 @dataclass(slots=True)
@@ -55,10 +58,13 @@ def discard(event: RunEvent) -> None:
 
 
 class TraceRecorder:
-    """Keeps one entry per finished or skipped node, in the order they finished: the execution trace."""
+    """Keeps one entry per finished or skipped node, in the order they finished: the execution trace, and
+    the run's token counts summed over the nodes that reported theirs (None while none has)."""
 
     def __init__(self) -> None:
         self.entries: list[dict[str, Any]] = []
+        self.prompt_tokens: int | None = None
+        self.completion_tokens: int | None = None
 
     def __call__(self, event: RunEvent) -> None:
         if isinstance(event, NodeFinished):
@@ -71,7 +77,20 @@ class TraceRecorder:
             }
             if event.error is not None:
                 entry["error"] = event.error
+            if event.usage is not None:
+                entry["usage"] = usage_entry(event.usage)
+                self.prompt_tokens = (self.prompt_tokens or 0) + event.usage.prompt_tokens
+                self.completion_tokens = (self.completion_tokens or 0) + event.usage.completion_tokens
             self.entries.append(entry)
+
+
+def usage_entry(usage: TokenUsage) -> dict[str, int]:
+    """A node's token counts as its trace entry and node event say them."""
+    return {
+        "promptTokens": usage.prompt_tokens,
+        "completionTokens": usage.completion_tokens,
+        "totalTokens": usage.prompt_tokens + usage.completion_tokens,
+    }
 
 
 def fan_out(*sinks: EventSink) -> EventSink:

@@ -30,6 +30,7 @@ from clara_runner.flow.events import NodeFinished, NodeStarted, NodeStatus
 from clara_runner.flow.nodes.base import MISSING, ApiRole, NodeCall
 from clara_runner.flow.outbound import active_hook
 from clara_runner.flow.plan import Plan, PlannedNode
+from clara_runner.flow.usage import usage_at
 
 
 @dataclass(slots=True)
@@ -151,7 +152,9 @@ async def _invoke(planned: PlannedNode, call: NodeCall, budget: ValueBudget) -> 
         code = NodeError.code if explained is None else explained.code
         emit(NodeFinished(node.id, node.type, "error", started_at, _ms_since(started), message))
         raise NodeFailed(node.id, node.type, node.label, message, code) from exc
-    emit(NodeFinished(node.id, node.type, "success", started_at, _ms_since(started)))
+    path = planned.node_type.usage_path
+    usage = usage_at(result, path) if path else None
+    emit(NodeFinished(node.id, node.type, "success", started_at, _ms_since(started), None, usage))
     return result
 
 

@@ -40,7 +40,9 @@ from clara_runner.service.housekeeping.housekeeper import Housekeeper
 from clara_runner.service.housekeeping.periodic import Periodic
 from clara_runner.service.housekeeping.retention import ExecutionRetention, prune_leases
 from clara_runner.service.keys.authenticate import KeyAuthenticator
+from clara_runner.service.keys.manage import KeyAdmin
 from clara_runner.service.keys.secret import ServerSecret
+from clara_runner.service.stats.report import StatsService
 from clara_runner.service.webhooks.deliverer import Deliverer
 from clara_runner.service.webhooks.manage import WebhookAdmin
 from clara_runner.service.webhooks.outbox import SWEEP_INTERVAL_SECONDS, WebhookOutbox
@@ -90,6 +92,8 @@ class Runtime:
     """The run core's hook: `register_callback` before a run, `run_finished` after its final row."""
     webhook_admin: WebhookAdmin
     deliverer: Deliverer
+    keys: KeyAdmin
+    stats: StatsService
     started_at: float = field(default_factory=time.monotonic)
     _loops: list[Periodic] = field(default_factory=list)
 
@@ -219,6 +223,8 @@ class Runtime:
             webhooks=webhooks,
             webhook_admin=WebhookAdmin(database, webhooks, egress, secret),
             deliverer=deliverer,
+            keys=KeyAdmin(database, secret, keys),
+            stats=StatsService(database),
         )
 
     async def start(self) -> None:

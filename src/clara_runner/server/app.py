@@ -25,7 +25,7 @@ from clara_runner.server.logs import configure_logging
 from clara_runner.server.openapi import ClaraApp, management_server
 from clara_runner.server.pages import ASSETS
 from clara_runner.server.replies import render_execution
-from clara_runner.server.routes import deployments, docs, executions, system, versions, webhooks, workflows
+from clara_runner.server.routes import deployments, docs, executions, keys, stats, system, versions, webhooks, workflows
 from clara_runner.server.signals import drain_first
 from clara_runner.settings import Settings
 from clara_runner.web.install import install_manager
@@ -78,6 +78,8 @@ def create_app(
     app.include_router(versions.router)
     app.include_router(deployments.router)
     app.include_router(webhooks.router)
+    app.include_router(keys.router)
+    app.include_router(stats.router)
     app.include_router(docs.router)
     app.include_router(system.router)
     install_manager(app)

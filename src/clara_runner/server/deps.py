@@ -79,8 +79,8 @@ def checked_slug(slug: str) -> str:
     return slug
 
 
-def checked_id(value: str) -> uuid.UUID:
+def checked_id(value: str, message: str | None = None) -> uuid.UUID:
     try:
         return uuid.UUID(value)
     except ValueError as exc:
-        raise InvalidId() from exc
+        raise InvalidId(message) from exc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from clara_runner import jsonio
@@ -10,8 +11,13 @@ from clara_runner.clock import iso
 from clara_runner.contract.schema import Contract
 from clara_runner.service.deployments.deploy import Deployed
 from clara_runner.service.deployments.versions import NewVersion, Rollback
+from clara_runner.service.execution.history import EXECUTION_STATUSES
 from clara_runner.service.execution.runs import ExecutionOutcome
+from clara_runner.service.keys.issue import NewKey
+from clara_runner.service.keys.manage import key_status
 from clara_runner.service.pages import Page
+from clara_runner.service.stats.report import DeploymentStats, DeploymentSummary, Usage
+from clara_runner.store.keys import KeyListing
 from clara_runner.store.records import DeploymentRecord, ExecutionRecord, VersionSummaryRecord
 
 
@@ -138,6 +144,75 @@ def deployment_summary(record: DeploymentRecord, links: Links) -> dict[str, Any]
     }
 
 
+def listed_deployment(record: DeploymentRecord, summary: DeploymentSummary, links: Links) -> dict[str, Any]:
+    """A deployment in the list: its summary and its runs over the last 24 hours."""
+    usage = summary.usage
+    return {
+        **deployment_summary(record, links),
+        "stats": {
+            "from": iso(summary.start),
+            "to": iso(summary.end),
+            "runs": usage.runs,
+            "successRate": usage.success_rate,
+            "durationMs": {"p50": usage.durations.p50, "p95": usage.durations.p95},
+            "lastRunAt": iso(summary.last_run_at),
+        },
+    }
+
+
+def _run_stats(stats: Usage) -> dict[str, Any]:
+    return {
+        "runs": stats.runs,
+        "byStatus": {status: stats.by_status.get(status, 0) for status in EXECUTION_STATUSES},
+        "successRate": stats.success_rate,
+        "outputSchemaMismatches": stats.output_mismatches,
+        "durationMs": {"p50": stats.durations.p50, "p95": stats.durations.p95, "p99": stats.durations.p99},
+        "tokens": usage(stats.prompt_tokens, stats.completion_tokens),
+    }
+
+
+def deployment_stats(record: DeploymentRecord, stats: DeploymentStats) -> dict[str, Any]:
+    window = stats.window
+    return {
+        "success": True,
+        "workflow": {"id": str(record.id), "slug": record.slug},
+        "from": iso(window.start),
+        "to": iso(window.end),
+        "bucket": window.bucket,
+        "totals": _run_stats(stats.totals),
+        "buckets": [{"start": iso(bucket.start), **_run_stats(bucket.usage)} for bucket in stats.buckets],
+    }
+
+
+def api_key(key: KeyListing, now: datetime) -> dict[str, Any]:
+    return {
+        "id": str(key.id),
+        "name": key.name,
+        "prefix": key.display_prefix,
+        "status": key_status(key, now),
+        "createdAt": iso(key.created_at),
+        "lastUsedAt": iso(key.last_used_at),
+        "expiresAt": iso(key.expires_at),
+        "revokedAt": iso(key.revoked_at),
+    }
+
+
+def new_api_key(issued: NewKey) -> dict[str, Any]:
+    key = issued.listing
+    return {
+        "success": True,
+        "message": "API key created. Save it - it will not be shown again!",
+        "key": {
+            "id": str(key.id),
+            "name": key.name,
+            "prefix": key.display_prefix,
+            "apiKey": issued.plaintext,
+            "createdAt": iso(key.created_at),
+            "expiresAt": iso(key.expires_at),
+        },
+    }
+
+
 def pagination(page: Page[Any]) -> dict[str, Any]:
     return {"limit": page.request.limit, "offset": page.request.offset, "hasMore": page.has_more}
 
@@ -169,9 +244,21 @@ def execution_entry(record: ExecutionRecord) -> dict[str, Any]:
         "duration": _duration(record.duration_ms),
         "durationMs": record.duration_ms,
         "nodesExecuted": record.nodes_executed,
+        "usage": usage(record.prompt_tokens, record.completion_tokens),
         "trace": record.trace,
         "createdAt": iso(record.created_at),
         "finishedAt": iso(record.finished_at),
+    }
+
+
+def usage(prompt_tokens: int | None, completion_tokens: int | None) -> dict[str, int] | None:
+    """A run's token counts as responses say them; null when no node of the run reported any."""
+    if prompt_tokens is None or completion_tokens is None:
+        return None
+    return {
+        "promptTokens": prompt_tokens,
+        "completionTokens": completion_tokens,
+        "totalTokens": prompt_tokens + completion_tokens,
     }
 
 

@@ -184,10 +184,99 @@ class DeployResponse(_Shape):
     message: str
 
 
+class SummaryDurations(_Shape):
+    p50: int | None = Field(description="Median duration (ms) of the finished runs; null without one")
+    p95: int | None
+
+
+class RunSummary(_Shape):
+    from_: datetime = Field(alias="from", description="Start of the period: 24 hours before `to`")
+    to: datetime
+    runs: int = Field(ge=0, description="Runs started in the period, whatever their status")
+    successRate: float | None = Field(ge=0, le=1, description="Successful runs among the finished ones; null if none")
+    durationMs: SummaryDurations
+    lastRunAt: datetime | None = Field(description="When the deployment's last run finished, whenever that was")
+
+
+class ListedDeployment(DeploymentSummary):
+    stats: RunSummary = Field(description="The deployment's runs over the last 24 hours")
+
+
 class DeploymentList(_Shape):
     success: Literal[True]
-    deployments: list[DeploymentSummary]
+    deployments: list[ListedDeployment]
     pagination: Pagination
+
+
+class Durations(SummaryDurations):
+    p99: int | None
+
+
+class RunStats(_Shape):
+    runs: int = Field(ge=0, description="Runs started in the period, whatever their status")
+    byStatus: dict[str, int] = Field(
+        description="Runs per status; every status is listed", json_schema_extra={"required": list(EXECUTION_STATUSES)}
+    )
+    successRate: float | None = Field(ge=0, le=1, description="Successful runs among the finished ones; null if none")
+    outputSchemaMismatches: int = Field(ge=0, description="Runs whose outputs did not match the output schema")
+    durationMs: Durations = Field(description="Nearest-rank percentiles of the finished runs' durations")
+    tokens: TokenCounts | None = Field(
+        description="LLM tokens summed over the runs whose nodes reported usage; null when none did"
+    )
+
+
+class StatsBucket(RunStats):
+    start: datetime = Field(description="Start of the hour or day (UTC)")
+
+
+class StatsResponse(_Shape):
+    success: Literal[True]
+    workflow: WorkflowRef
+    from_: datetime = Field(alias="from")
+    to: datetime
+    bucket: Literal["hour", "day"]
+    totals: RunStats = Field(description="The whole range")
+    buckets: list[StatsBucket] = Field(description="Every hour or day of the range, oldest first, empty ones too")
+
+
+class ApiKeyEntry(_Shape):
+    id: UUID
+    name: str
+    prefix: str = Field(description="The key's first characters, to tell keys apart (not secret)")
+    status: Literal["active", "revoked", "expired"]
+    createdAt: datetime
+    lastUsedAt: datetime | None
+    expiresAt: datetime | None
+    revokedAt: datetime | None = Field(
+        description="When the key stopped working, or (after a regenerate with an overlap) will stop"
+    )
+
+
+class ApiKeyList(_Shape):
+    success: Literal[True]
+    keys: list[ApiKeyEntry] = Field(description="Newest first, revoked and expired ones included")
+    pagination: Pagination
+
+
+class ApiKeyRevoked(_Shape):
+    success: Literal[True]
+    message: str
+    key: ApiKeyEntry
+
+
+class NewApiKey(_Shape):
+    id: UUID
+    name: str
+    prefix: str
+    apiKey: str = Field(description="The API key, shown only this once", pattern="^clara_sk_")
+    createdAt: datetime
+    expiresAt: datetime | None
+
+
+class NewApiKeyResponse(_Shape):
+    success: Literal[True]
+    message: str
+    key: NewApiKey
 
 
 class WorkflowRef(_Shape):
@@ -203,6 +292,9 @@ class DeleteResponse(_Shape):
 
 class WorkflowWithKey(WorkflowRef):
     apiKey: str = Field(pattern="^clara_sk_")
+    previousKeysValidUntil: datetime | None = Field(
+        description="Until when the replaced keys keep working (`overlapSeconds`); null: they stopped at once"
+    )
 
 
 class RegenerateKeyResponse(_Shape):
@@ -260,6 +352,12 @@ class RollbackResponse(_Shape):
     workflow: RolledBack
 
 
+class TokenCounts(_Shape):
+    promptTokens: int = Field(ge=0)
+    completionTokens: int = Field(ge=0)
+    totalTokens: int = Field(ge=0)
+
+
 class ExecutionEntry(_Shape):
     id: UUID
     status: str
@@ -271,6 +369,9 @@ class ExecutionEntry(_Shape):
     duration: str | None
     durationMs: int | None
     nodesExecuted: int
+    usage: TokenCounts | None = Field(
+        description="Tokens the run's nodes reported spending, summed; null when none reported any"
+    )
     trace: Any
     createdAt: datetime
     finishedAt: datetime | None

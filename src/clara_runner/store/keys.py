@@ -4,14 +4,29 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import case, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from clara_runner.store.deployments import LIVE, deployment_from_row
 from clara_runner.store.records import DeploymentRecord, KeyRecord
 from clara_runner.store.tables import api_keys, deployments
+
+
+@dataclass(frozen=True, slots=True)
+class KeyListing:
+    """A key as its deployment's admin sees it: never its hash, never the key."""
+
+    id: uuid.UUID
+    name: str
+    display_prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    """When the key stopped (or, regenerated with an overlap, will stop) working."""
 
 
 async def insert_key(
@@ -25,6 +40,7 @@ async def insert_key(
     display_prefix: str,
     now: datetime,
     quota_id: uuid.UUID | None = None,
+    expires_at: datetime | None = None,
 ) -> None:
     await conn.execute(
         insert(api_keys).values(
@@ -35,15 +51,16 @@ async def insert_key(
             key_hash=key_hash,
             display_prefix=display_prefix,
             created_at=now,
+            expires_at=expires_at,
             quota_id=quota_id or key_id,
         )
     )
 
 
-async def live_keys_by_lookup(
-    conn: AsyncConnection, lookup_id: str, now: datetime
-) -> Sequence[tuple[KeyRecord, DeploymentRecord]]:
-    """Unrevoked, unexpired keys with this lookup id whose deployment is live, with that deployment."""
+async def keys_by_lookup(conn: AsyncConnection, lookup_id: str) -> Sequence[tuple[KeyRecord, DeploymentRecord]]:
+    """The keys with this lookup id whose deployment is live, with that deployment, revoked and expired ones
+    included: the caller tells a revoked or expired key from an unknown one, and judges both at the time of
+    each request, so a cached key stops working the moment it expires or its overlap ends."""
     query = (
         select(
             deployments,
@@ -55,12 +72,7 @@ async def live_keys_by_lookup(
         )
         .select_from(api_keys)
         .join(deployments, deployments.c.id == api_keys.c.deployment_id)
-        .where(
-            api_keys.c.lookup_id == lookup_id,
-            api_keys.c.revoked_at.is_(None),
-            (api_keys.c.expires_at.is_(None)) | (api_keys.c.expires_at > now),
-            deployments.c.state == LIVE,
-        )
+        .where(api_keys.c.lookup_id == lookup_id, deployments.c.state == LIVE)
     )
     rows = (await conn.execute(query)).mappings()
     return [
@@ -79,13 +91,21 @@ async def live_keys_by_lookup(
     ]
 
 
-async def revoke_all(conn: AsyncConnection, deployment_id: uuid.UUID, now: datetime) -> uuid.UUID | None:
-    """Revoke every live key of the deployment; return the quota of the newest of them, if there was one."""
+async def revoke_all(
+    conn: AsyncConnection, deployment_id: uuid.UUID, now: datetime, until: datetime | None = None
+) -> uuid.UUID | None:
+    """Revoke every working key of the deployment as of `until` (now when None; a later time keeps them
+    working that long); a key already due to stop earlier keeps its earlier time. Return the quota of the
+    newest of them, if there was one."""
+    until = until or now
     revoked = (
         await conn.execute(
             update(api_keys)
-            .where(api_keys.c.deployment_id == deployment_id, api_keys.c.revoked_at.is_(None))
-            .values(revoked_at=now)
+            .where(
+                api_keys.c.deployment_id == deployment_id,
+                api_keys.c.revoked_at.is_(None) | (api_keys.c.revoked_at > now),
+            )
+            .values(revoked_at=case((api_keys.c.revoked_at < until, api_keys.c.revoked_at), else_=until))
             .returning(api_keys.c.id, api_keys.c.quota_id, api_keys.c.created_at)
         )
     ).all()
@@ -94,6 +114,45 @@ async def revoke_all(conn: AsyncConnection, deployment_id: uuid.UUID, now: datet
     newest = max(revoked, key=lambda row: row.created_at)
     quota: uuid.UUID = newest.quota_id or newest.id
     return quota
+
+
+async def revoke(conn: AsyncConnection, deployment_id: uuid.UUID, key_id: uuid.UUID, now: datetime) -> bool:
+    """Revoke one key of the deployment now, unless it already stopped working; False if it has no such key."""
+    result = await conn.execute(
+        update(api_keys)
+        .where(api_keys.c.id == key_id, api_keys.c.deployment_id == deployment_id)
+        .values(revoked_at=case((api_keys.c.revoked_at <= now, api_keys.c.revoked_at), else_=now))
+    )
+    return bool(result.rowcount)
+
+
+_LISTED = (
+    api_keys.c.id,
+    api_keys.c.name,
+    api_keys.c.display_prefix,
+    api_keys.c.created_at,
+    api_keys.c.last_used_at,
+    api_keys.c.expires_at,
+    api_keys.c.revoked_at,
+)
+
+
+async def find(conn: AsyncConnection, deployment_id: uuid.UUID, key_id: uuid.UUID) -> KeyListing | None:
+    query = select(*_LISTED).where(api_keys.c.id == key_id, api_keys.c.deployment_id == deployment_id)
+    row = (await conn.execute(query)).first()
+    return None if row is None else KeyListing(*row)
+
+
+async def list_keys(conn: AsyncConnection, deployment_id: uuid.UUID, *, limit: int, offset: int) -> list[KeyListing]:
+    """The deployment's keys, newest first (the deployment index finds them)."""
+    query = (
+        select(*_LISTED)
+        .where(api_keys.c.deployment_id == deployment_id)
+        .order_by(api_keys.c.created_at.desc(), api_keys.c.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return [KeyListing(*row) for row in await conn.execute(query)]
 
 
 async def touch(conn: AsyncConnection, key_id: uuid.UUID, used_at: datetime) -> None:

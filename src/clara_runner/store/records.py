@@ -69,6 +69,9 @@ class ExecutionRecord:
     trace: Any
     created_at: datetime
     finished_at: datetime | None
+    prompt_tokens: int | None = None
+    """Tokens the run's nodes reported spending, summed (None when no node reported any)."""
+    completion_tokens: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +112,9 @@ class ExecutionWrite:
     """The outputs did not match the published output schema (counted on the deployment)."""
     first: bool = False
     """No earlier snapshot of this run was handed to the writer, so its row cannot exist yet."""
+    prompt_tokens: int | None = None
+    """Tokens the run's nodes reported spending so far, summed (None when no node reported any)."""
+    completion_tokens: int | None = None
 
     @property
     def final(self) -> bool:

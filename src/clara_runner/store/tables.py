@@ -45,6 +45,17 @@ Json = JSON().with_variant(JSONB(), "postgresql")
 UNFINISHED = ("queued", "running")
 """Execution statuses that are not final: a row in one of them has an owner whose lease keeps it alive."""
 UNFINISHED_CONDITION = "status IN ('queued', 'running')"
+STATS_COLUMNS = (
+    "deployment_id",
+    "created_at",
+    "status",
+    "duration_ms",
+    "output_mismatch",
+    "prompt_tokens",
+    "completion_tokens",
+)
+"""The columns of `ix_executions_deployment_stats`: a deployment's runs by start time, with every value the
+statistics read (`store/stats.py`); the history reads it by its first two."""
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -145,7 +156,10 @@ executions = Table(
     Column("finished_at", UTCDateTime),
     Column("owner_id", Uuid),
     Column("cancel_requested_at", UTCDateTime),
-    Index("ix_executions_deployment_created", "deployment_id", "created_at"),
+    Column("prompt_tokens", Integer),
+    Column("completion_tokens", Integer),
+    Column("output_mismatch", Boolean, nullable=False, server_default=false()),
+    Index("ix_executions_deployment_stats", *STATS_COLUMNS),
     Index("ix_executions_created_at", "created_at"),
     Index(
         "ix_executions_unfinished",
@@ -156,7 +170,10 @@ executions = Table(
 )
 """`owner_id` names the process lease (`process_leases`) of a run still `queued` or `running`: when that
 lease expires, the run is marked `interrupted` by any live process. `cancel_requested_at` is set when a
-cancel reaches a process other than the owner, which polls for it (`service/execution/cancellation.py`)."""
+cancel reaches a process other than the owner, which polls for it (`service/execution/cancellation.py`).
+`prompt_tokens` and `completion_tokens` sum the token counts the run's nodes reported (null: none did).
+`output_mismatch`: the outputs did not match the published output schema. The statistics of a deployment
+over a time range read only `ix_executions_deployment_stats`, never the rows."""
 
 execution_events = Table(
     "execution_events",

@@ -25,16 +25,19 @@ WITH batch AS (
     SELECT * FROM jsonb_to_recordset(%s::jsonb) AS b(
         id uuid, deployment_id uuid, version int, api_key_id uuid, status text, inputs jsonb, outputs jsonb,
         error_code text, error_message text, duration_ms int, nodes_executed int, trace jsonb,
-        created_at timestamptz, finished_at timestamptz, owner_id uuid, output_mismatch bool
+        created_at timestamptz, finished_at timestamptz, owner_id uuid, output_mismatch bool,
+        prompt_tokens int, completion_tokens int
     )
 ), written AS (
     INSERT INTO executions (
         id, deployment_id, version, api_key_id, status, inputs, outputs, error_code,
-        error_message, duration_ms, nodes_executed, trace, created_at, finished_at, owner_id
+        error_message, duration_ms, nodes_executed, trace, created_at, finished_at, owner_id,
+        prompt_tokens, completion_tokens, output_mismatch
     )
     SELECT
         id, deployment_id, version, api_key_id, status, inputs, outputs, error_code,
-        error_message, duration_ms, nodes_executed, trace, created_at, finished_at, owner_id
+        error_message, duration_ms, nodes_executed, trace, created_at, finished_at, owner_id,
+        prompt_tokens, completion_tokens, output_mismatch
     FROM batch
     {REPLACE_UNFINISHED}
     RETURNING id, status
@@ -89,6 +92,8 @@ def _batch(rows: Sequence[ExecutionWrite]) -> bytes:
                 "finished_at": row.finished_at,
                 "owner_id": row.owner_id,
                 "output_mismatch": row.output_mismatch,
+                "prompt_tokens": row.prompt_tokens,
+                "completion_tokens": row.completion_tokens,
             }
             for row in rows
         ]

@@ -25,8 +25,9 @@ from clara_runner.store.writer import REPLACE_UNFINISHED, BatchRefused, BatchUna
 UPSERT = f"""
 INSERT INTO executions (
     id, deployment_id, version, api_key_id, status, inputs, outputs, error_code,
-    error_message, duration_ms, nodes_executed, trace, created_at, finished_at, owner_id
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    error_message, duration_ms, nodes_executed, trace, created_at, finished_at, owner_id,
+    prompt_tokens, completion_tokens, output_mismatch
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 {REPLACE_UNFINISHED}"""  # noqa: S608 (built from constants only)
 ALREADY_FINAL = "SELECT id FROM executions WHERE status NOT IN ('queued', 'running') AND id IN ({})"
 """Formatted with one `?` per id of the batch."""
@@ -69,6 +70,9 @@ def _parameters(row: ExecutionWrite) -> tuple[Any, ...]:
         _time(row.created_at),
         _time(row.finished_at),
         _uuid(row.owner_id),
+        row.prompt_tokens,
+        row.completion_tokens,
+        row.output_mismatch,
     )
 
 

@@ -101,6 +101,9 @@ async def test_fallback_runs_the_tool_loop_through_the_mcp_proxy(
     ]
     assert result["metadata"]["fallback"] is True
     assert result["metadata"]["iterations"] == 2
+    assert result["metadata"]["usage"] == {"prompt_tokens": 22, "completion_tokens": 14, "total_tokens": 36}, (
+        "both rounds' tokens"
+    )
     assert result["metadata"]["mcpEnabled"] is True
     log = result["executionLog"]
     assert "the Clara Assistant answered 503 Service Unavailable: busy; using the LLM fallback" in log

@@ -67,6 +67,7 @@ class AgentExecutorNode(NodeType):
         PortSpec("success", "Success", "boolean"),
         PortSpec("metadata", "Metadata", "object"),
     )
+    usage_path = ("metadata", "usage")
     defaults = {
         **LLM_DEFAULTS,
         "provider": "",
@@ -156,19 +157,21 @@ async def _fallback(call: NodeCall, instructions: str, context: str, log: list[s
     tool_results: list[dict[str, Any]] = []
     rounds = max(1, min(_MAX_ROUNDS, int(to_number(call.prop("maxToolCalls")))))
     reply: ChatReply | None = None
+    spent: dict[str, int] = {}
     for round_number in range(1, rounds + 1):
         log.append(f"[Iteration {round_number}]")
         reply = await chat(settings.endpoint, settings.request(messages, tools=offered))
+        _add_usage(spent, reply.usage)
         messages.append(reply.assistant_message())
         if not reply.tool_calls:
             log.append(f"Task completed after {round_number} iterations")
-            return _fallback_result(reply.content, tool_results, log, True, reply, round_number, bool(tools))
+            return _fallback_result(reply.content, tool_results, log, True, reply, spent, round_number, bool(tools))
         for tool_call in reply.tool_calls:
             content = await _run_tool(proxy, by_name, tool_call, tool_results, log)
             messages.append({"role": "tool", "tool_call_id": tool_call.get("id", ""), "content": content})
     log.append(f"Warning: the limit of {rounds} iterations was reached")
     assert reply is not None
-    return _fallback_result(reply.content, tool_results, log, False, reply, rounds, bool(tools))
+    return _fallback_result(reply.content, tool_results, log, False, reply, spent, rounds, bool(tools))
 
 
 async def _run_tool(
@@ -199,18 +202,27 @@ async def _run_tool(
     return text
 
 
+def _add_usage(spent: dict[str, int], usage: Mapping[str, Any]) -> None:
+    """Add one reply's token counts to the loop's: the node reports what all its rounds spent."""
+    for name in ("prompt_tokens", "completion_tokens", "total_tokens"):
+        count = usage.get(name)
+        if isinstance(count, int) and not isinstance(count, bool):
+            spent[name] = spent.get(name, 0) + count
+
+
 def _fallback_result(
     content: str,
     tool_results: Sequence[dict[str, Any]],
     log: Sequence[str],
     success: bool,
     reply: ChatReply,
+    usage: dict[str, int],
     rounds: int,
     mcp_enabled: bool,
 ) -> dict[str, Any]:
     metadata: dict[str, Any] = {
         "model": reply.model,
-        "usage": reply.usage,
+        "usage": usage,
         "iterations": rounds,
         "fallback": True,
         "mcpEnabled": mcp_enabled,

@@ -106,6 +106,8 @@ class NodeType(ABC):
     """True for pure, fast nodes: the runner awaits them directly instead of scheduling a task."""
     branches: ClassVar[bool] = False
     """True when some output ports may produce nothing (so nodes downstream may be skipped)."""
+    usage_path: ClassVar[tuple[str, ...]] = ()
+    """Where the node's result carries the token counts it spent (`flow/usage.py`); empty for none."""
 
     def input_ports(self, node: Node) -> Sequence[PortSpec]:
         """The input ports of this node; a type whose ports depend on its configuration overrides it."""

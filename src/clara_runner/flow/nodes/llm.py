@@ -104,6 +104,7 @@ class LlmNode(NodeType):
         PortSpec("response", "Response", "string", aliases=("output",)),
         PortSpec("usage", "Usage", "object"),
     )
+    usage_path = ("usage",)
     defaults = LLM_DEFAULTS
 
     def input_ports(self, node: Node) -> Sequence[PortSpec]:

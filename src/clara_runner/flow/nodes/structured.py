@@ -72,6 +72,7 @@ class StructuredLlmNode(NodeType):
         PortSpec("rawResponse", "Raw Response", "string", aliases=("raw",)),
         PortSpec("usage", "Usage", "object"),
     )
+    usage_path = ("usage",)
     defaults = {**LLM_DEFAULTS, "model": "gpt-4o-mini"}
 
     def input_ports(self, node: Node) -> Sequence[PortSpec]:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
+from clara_runner.clock import iso
 from clara_runner.contract.payload import parse_payload
 from clara_runner.server import presenters
 from clara_runner.server.bodies import read_limited
@@ -24,6 +25,7 @@ from clara_runner.server.schemas import (
     ok,
 )
 from clara_runner.service.deployments.traffic import SCHEMA as TRAFFIC_OPTIONS_SCHEMA
+from clara_runner.service.keys.manage import MAX_OVERLAP_SECONDS, parse_overlap
 from clara_runner.service.pages import PageRequest
 
 router = APIRouter(tags=["Deployments"])
@@ -62,6 +64,30 @@ _DEPLOY_BODY = {
 }
 
 
+_REGENERATE_BODY = {
+    **KEY_OR_ADMIN,
+    "requestBody": {
+        "required": False,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "overlapSeconds": {
+                            "type": "integer",
+                            "minimum": 0,
+                            "maximum": MAX_OVERLAP_SECONDS,
+                            "default": 0,
+                            "description": "How long the replaced keys keep working",
+                        }
+                    },
+                    "additionalProperties": False,
+                }
+            }
+        },
+    },
+}
+
 _ID = Annotated[
     str,
     Path(
@@ -94,7 +120,8 @@ async def deploy(request: Request) -> JSONResponse:
 @router.get(
     "/api/deployments",
     summary="List live deployments",
-    description="Live deployments, newest first; `userId` keeps only those deployed with that userId.",
+    description="Live deployments, newest first, each with its runs over the last 24 hours (`stats`); `userId` "
+    "keeps only those deployed with that userId.",
     openapi_extra=ADMIN,
     response_model=None,
     responses={**ok(DeploymentList, "Live deployments, newest first"), **errors(400, 401, 503)},
@@ -108,10 +135,11 @@ async def list_deployments(
     state = runtime(request)
     state.access.require_admin(request.headers.get("authorization"), client_host(request))
     page = await state.deployments.list(userId, PageRequest.parse(limit, offset, default_limit=100))
+    summaries = await state.stats.summaries(page.items)
     link = links(request)
     return {
         "success": True,
-        "deployments": [presenters.deployment_summary(record, link) for record in page.items],
+        "deployments": [presenters.listed_deployment(record, summaries[record.id], link) for record in page.items],
         "pagination": presenters.pagination(page),
     }
 
@@ -140,8 +168,9 @@ async def delete(request: Request, deployment_id: _ID) -> dict[str, Any]:
 @router.post(
     "/api/workflows/{deployment_id}/regenerate-key",
     summary="Replace the deployment's API key",
-    description="Revokes every key of the deployment and returns a new one (shown once).",
-    openapi_extra=KEY_OR_ADMIN,
+    description="Revokes every key of the deployment and returns a new one (shown once). With "
+    "`overlapSeconds`, the replaced keys keep working that long (at most a week), time to roll the new one out.",
+    openapi_extra=_REGENERATE_BODY,
     response_model=None,
     responses={
         **ok(RegenerateKeyResponse, "Every old key is revoked; the new key is in the body, once"),
@@ -155,9 +184,17 @@ async def regenerate_key(
     state = runtime(request)
     identifier = checked_id(deployment_id)
     await state.access.deployment(await caller(request), "regenerate the API key of", deployment_id=identifier)
-    record, api_key = await state.deployments.regenerate_key(identifier)
+    overlap = parse_overlap(
+        parse_payload(await read_limited(request, state.settings.max_input_size), "application/json")
+    )
+    record, api_key, until = await state.deployments.regenerate_key(identifier, overlap)
     return {
         "success": True,
         "message": "API key regenerated successfully. Save it - it will not be shown again!",
-        "workflow": {"id": str(record.id), "slug": record.slug, "apiKey": api_key},
+        "workflow": {
+            "id": str(record.id),
+            "slug": record.slug,
+            "apiKey": api_key,
+            "previousKeysValidUntil": iso(until),
+        },
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
 from clara_runner.clock import utcnow
@@ -82,16 +83,20 @@ class DeploymentService:
         self._keys.forget(deployment_id)
         return record
 
-    async def regenerate_key(self, deployment_id: uuid.UUID) -> tuple[DeploymentRecord, str]:
-        """Revoke every key of the deployment and issue a new one, returned once. The new key draws on the
-        rate-limit count of the key it replaces: regenerating a key is no way to a fresh quota."""
+    async def regenerate_key(
+        self, deployment_id: uuid.UUID, overlap: timedelta = timedelta()
+    ) -> tuple[DeploymentRecord, str, datetime | None]:
+        """Revoke every key of the deployment, after `overlap` (at once by default), and issue a new one,
+        returned once with the end of the overlap (None: none). The new key draws on the rate-limit count
+        of the key it replaces: regenerating a key is no way to a fresh quota."""
         now = utcnow()
+        until = now + overlap if overlap else None
         secret = await self._secret.load()
         async with self._database.write() as conn:
             record = await deployment_queries.find_live(conn, deployment_id=deployment_id)
             if record is None:
                 raise WorkflowNotFound()
-            quota_id = await key_queries.revoke_all(conn, deployment_id, now)
+            quota_id = await key_queries.revoke_all(conn, deployment_id, now, until)
             api_key = await issue_key(conn, secret, deployment_id, now, quota_id)
         self._keys.forget(deployment_id)
-        return record, api_key
+        return record, api_key, until

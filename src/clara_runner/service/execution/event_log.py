@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 from clara_runner import jsonio
 from clara_runner.clock import iso_from_timestamp
-from clara_runner.flow.events import NodeFinished, NodeMessage, NodeStarted, RunEvent
+from clara_runner.flow.events import NodeFinished, NodeMessage, NodeStarted, RunEvent, usage_entry
 
 RUN_STARTED = "run.started"
 RUN_FINISHED = "run.finished"
@@ -89,6 +89,8 @@ class RunEventLog:
                 }
                 if event.error is not None:
                     data["error"] = redact(event.error)
+                if event.usage is not None:
+                    data["usage"] = usage_entry(event.usage)
                 self.append(_FINISHED_AS.get(event.status, "node.failed"), data)
 
         return record

@@ -176,6 +176,8 @@ class RunRecord:
             owner_id=self.owner_id,
             output_mismatch=self.output_mismatch,
             first=self.written is None,
+            prompt_tokens=self.trace.prompt_tokens,
+            completion_tokens=self.trace.completion_tokens,
         )
 
     async def finish(self) -> ExecutionWrite:
