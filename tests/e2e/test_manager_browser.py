@@ -228,8 +228,14 @@ def test_the_first_export_through_every_page(
     inspect(page, screenshots, "06-execution-trace")
 
     page.goto(f"{base}/manage/deployments/{slug}")
-    expect(page.locator(".card").first).to_contain_text("Runs")
+    expect(page.locator("#stats-runs")).to_have_text("1")
+    run_in_console(page, base, slug, EXPORTS["Testing_SDK_flow_sdk.json"], tmp_path)
+    page.goto(f"{base}/manage/deployments/{slug}")
+    expect(page.locator("#stats-runs")).to_have_text("2")
+    expect(page.locator("rect.run.success")).to_have_count(1)
     inspect(page, screenshots, "07-overview")
+    page.goto(f"{base}/manage/deployments/{slug}/history")
+    expect(page.locator("table.list tbody tr")).to_have_count(2)
     page.goto(f"{base}/manage/deployments/{slug}/docs")
     expect(page.locator("#snippet-pythonStream")).to_contain_text("text/event-stream")
     inspect(page, screenshots, "08-docs")
@@ -325,3 +331,23 @@ def test_search_and_filter_the_list(signed_in: tuple[Page, Recorded], manager: L
     page.locator("#state").select_option("deleted")
     expect(page.locator("table.list tbody tr")).to_have_count(1)
     expect(page.locator("table.list")).to_contain_text("needle-beta")
+
+
+def test_create_and_revoke_a_key(signed_in: tuple[Page, Recorded], manager: LiveServer, screenshots: Path) -> None:
+    page, _ = signed_in
+    base = manager.base_url
+    body = {"name": "Key Ring", "workflow": HELLO_WORLD}
+    assert httpx2.post(f"{base}/api/deploy", json=body, headers=bearer(ADMIN_KEY), timeout=10).status_code == 201
+    endpoint = f"{base}/api/workflows/key-ring/execute"
+    page.goto(f"{base}/manage/deployments/key-ring/keys")
+    page.locator("#key-name").fill("billing-service")
+    page.get_by_role("button", name="Create key").click()
+    key = page.locator("#new-key").inner_text().strip()
+    assert httpx2.post(endpoint, json={"name": "k"}, headers=bearer(key), timeout=10).status_code == 200
+    page.get_by_role("link", name="Show the updated list of keys").click()
+    row = page.locator("tr", has_text="billing-service")
+    expect(row).to_contain_text(key[:12])
+    inspect(page, screenshots, "14-keys")
+    row.get_by_role("button", name="Revoke").click()
+    expect(page.locator("tr", has_text="billing-service")).to_contain_text("revoked")
+    assert httpx2.post(endpoint, json={"name": "k"}, headers=bearer(key), timeout=10).status_code == 401

@@ -98,16 +98,21 @@ async def test_undeploy_needs_the_slug_typed(signed_in: httpx2.AsyncClient) -> N
     assert (await signed_in.get("/manage/deployments/greeter")).status_code == 404
 
 
-async def test_a_regenerated_key_is_shown_once_and_the_old_one_stops(signed_in: httpx2.AsyncClient) -> None:
+async def test_the_overview_draws_runs_and_durations_of_the_period(signed_in: httpx2.AsyncClient) -> None:
     deployment = await deployed(signed_in)
-    csrf = await page_csrf(signed_in, "/manage/deployments/greeter")
-    response = await signed_in.post(
-        "/manage/deployments/greeter/regenerate-key", data={"csrf": csrf}, headers={"HX-Request": "true"}
-    )
-    new_key = response.text.split('data-key-for="greeter">', 1)[1].split("<", 1)[0]
-    assert new_key.startswith("clara_sk_")
-    assert await run(signed_in, deployment, {"name": "old"}) == ""
-    assert await run(signed_in, {**deployment, "apiKey": new_key}, {"name": "new"}) != ""
+    await run(signed_in, deployment, {"name": "Ada"})
+    await run(signed_in, deployment, {"name": "Bob"})
+    await run(signed_in, deployment, {"name": 42})
+    hourly = (await signed_in.get("/manage/deployments/greeter")).text
+    assert '<dd id="stats-runs">3</dd>' in hourly, "an admitted request refused for its inputs is a run too"
+    assert "<dd>66.7 %</dd>" in hourly
+    assert "Statistics, last 24 hours by hour" in hourly
+    assert (hourly.count('<rect class="run success"'), hourly.count('<rect class="run error"')) == (1, 1)
+    assert ": 2 success</title>" in hourly
+    assert hourly.count("<circle") == 2, "p50 and p95 of the one busy hour"
+    daily = (await signed_in.get("/manage/deployments/greeter?bucket=day")).text
+    assert "last 30 days by day" in daily
+    assert (await signed_in.get("/manage/deployments/greeter?bucket=week")).status_code == 400
 
 
 async def test_the_console_form_follows_the_input_schema(signed_in: httpx2.AsyncClient) -> None:

@@ -80,15 +80,18 @@ async def test_search_as_you_type_answers_only_the_list(signed_in: httpx2.AsyncC
     assert response.text.startswith('<section id="listing"')
 
 
-async def test_a_list_row_shows_the_endpoint_and_the_key_prefix(signed_in: httpx2.AsyncClient) -> None:
+async def test_a_list_row_shows_the_endpoint_key_prefix_and_the_days_runs(signed_in: httpx2.AsyncClient) -> None:
     response = await signed_in.post(
         "/api/deploy", json={"name": "Keyed", "workflow": HELLO_WORLD}, headers=bearer(ADMIN_KEY)
     )
     key = response.json()["deployment"]["apiKey"]
+    for name in ("a", 1, "b", "c"):
+        await signed_in.post("/api/workflows/keyed/execute", json={"name": name}, headers=bearer(key))
     page = (await signed_in.get("/manage")).text
     assert "http://localhost/api/workflows/keyed/execute" in page
     assert key[:12] in page
     assert key not in page
+    assert '<td data-label="Success (24 h)">75 %</td>' in page
 
 
 async def test_bad_list_parameters_are_explained(signed_in: httpx2.AsyncClient) -> None:

@@ -7,13 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
 
+from clara_runner.clock import utcnow
 from clara_runner.contract.examples import example_object
 from clara_runner.contract.snippets import SNIPPETS, code_snippets
 from clara_runner.server.deps import checked_id, checked_slug, links, runtime
 from clara_runner.service.execution.history import EXECUTION_STATUSES
 from clara_runner.service.pages import PageRequest
+from clara_runner.service.stats.window import StatsWindow
 from clara_runner.store.records import DeploymentRecord
-from clara_runner.web.charts import timeline
+from clara_runner.web.charts import Bucket, latency_chart, runs_chart, timeline
 from clara_runner.web.route import PageRoute
 from clara_runner.web.templating import PAGE_HEADERS, render
 from clara_runner.web.visitor import Visitor
@@ -32,7 +34,9 @@ def _visitor(request: Request) -> Visitor:
 
 
 @router.get("/manage/deployments/{slug}", include_in_schema=False)
-async def overview(request: Request, slug: str) -> Response:
+async def overview(request: Request, slug: str, bucket: str | None = None) -> Response:
+    """The deployment at a glance, with its statistics: the last 24 hours by the hour, or the last 30
+    days by the day (`bucket=day`)."""
     state = runtime(request)
     record = await _deployment(request, slug)
     loaded = await state.deployments.current_version(record)
@@ -40,12 +44,21 @@ async def overview(request: Request, slug: str) -> Response:
     _, recent = await state.history.page(
         record.slug, visitor.authorization, visitor.client_host, PageRequest(5, 0), None
     )
+    stats = await state.stats.for_deployment(record, StatsWindow.parse(None, None, bucket, utcnow()))
+    daily = stats.window.bucket == "day"
+    buckets = [
+        Bucket(entry.start, entry.usage.by_status, entry.usage.durations.p50, entry.usage.durations.p95)
+        for entry in stats.buckets
+    ]
     return render(
         request,
         "overview.html",
         record=record,
         contract=loaded.contract,
         recent=recent.items,
+        stats=stats,
+        runs=runs_chart(buckets, daily),
+        latency=latency_chart(buckets, daily),
         links=links(request),
         section="overview",
     )
@@ -148,11 +161,3 @@ async def undeploy(request: Request, slug: str, confirm: Annotated[str, Form()] 
         )
     await state.deployments.delete(record.id)
     return RedirectResponse(f"/manage?state=deleted&q={record.slug}", status_code=303, headers=PAGE_HEADERS)
-
-
-@router.post("/manage/deployments/{slug}/regenerate-key", include_in_schema=False)
-async def regenerate_key(request: Request, slug: str) -> Response:
-    state = runtime(request)
-    record = await _deployment(request, slug)
-    _, api_key = await state.deployments.regenerate_key(record.id)
-    return render(request, "_new_key.html", record=record, api_key=api_key, name="default")

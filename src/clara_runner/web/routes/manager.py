@@ -31,11 +31,13 @@ async def deployments(
     before: str | None = None,
 ) -> Response:
     listing_request = ListingRequest.parse(state, q, after, before)
-    listing = await runtime(request).deployments.browse(listing_request)
+    services = runtime(request)
+    listing = await services.deployments.browse(listing_request)
+    summaries = await services.stats.summaries([item.deployment for item in listing.items])
     template = (
         "_deployments.html" if is_htmx(request) and request.headers.get("hx-target") == "listing" else ("manager.html")
     )
-    return render(request, template, listing=listing, query=listing_request, links=links(request))
+    return render(request, template, listing=listing, summaries=summaries, query=listing_request, links=links(request))
 
 
 @router.get("/manage/health", include_in_schema=False)
