@@ -351,3 +351,72 @@ def test_create_and_revoke_a_key(signed_in: tuple[Page, Recorded], manager: Live
     row.get_by_role("button", name="Revoke").click()
     expect(page.locator("tr", has_text="billing-service")).to_contain_text("revoked")
     assert httpx2.post(endpoint, json={"name": "k"}, headers=bearer(key), timeout=10).status_code == 401
+
+
+def test_keyboard_alone_deploys_a_workflow(
+    signed_in: tuple[Page, Recorded], manager: LiveServer, services: Services
+) -> None:
+    page, _ = signed_in
+    base = manager.base_url
+    page.goto(f"{base}/manage")
+    page.keyboard.press("Tab")
+    expect(page.locator("a.skip")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#main")).to_be_focused()
+
+    page.goto(f"{base}/manage/deploy")
+    page.locator("#workflow").focus()
+    page.keyboard.insert_text(json.dumps({**HELLO_WORLD, "name": "Typed By Keyboard"}))
+    expect(page.locator("#endpoint-preview")).to_have_text(f"{base}/api/workflows/typed-by-keyboard/execute")
+    deploy_button = page.get_by_role("button", name="Deploy", exact=True)
+    for _ in range(12):
+        if deploy_button.evaluate("button => button === document.activeElement"):
+            break
+        page.keyboard.press("Tab")
+    expect(deploy_button).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#new-key")).to_be_visible()
+    copy = page.get_by_role("button", name="Copy key")
+    copy.focus()
+    expect(copy).to_be_focused()
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "scale", "name"),
+    [(390, 844, 3, "phone"), (640, 400, 2, "zoom-200")],
+)
+def test_pages_fit_a_phone_and_200_percent_zoom(
+    browser: Browser,
+    signed_in: tuple[Page, Recorded],
+    manager: LiveServer,
+    screenshots: Path,
+    width: int,
+    height: int,
+    scale: int,
+    name: str,
+) -> None:
+    """No page scrolls sideways at a phone's width, nor at 200% zoom of a 1280-pixel window (640 CSS
+    pixels): wide tables and code scroll inside their own box."""
+    body = {"name": f"Narrow {name}", "workflow": HELLO_WORLD}
+    deployed = httpx2.post(f"{manager.base_url}/api/deploy", json=body, headers=bearer(ADMIN_KEY), timeout=10)
+    slug = deployed.json()["deployment"]["slug"]
+    state = signed_in[0].context.storage_state()
+    context = browser.new_context(
+        viewport={"width": width, "height": height}, device_scale_factor=scale, storage_state=state
+    )
+    try:
+        page = context.new_page()
+        for path in (
+            "",
+            "/deploy",
+            f"/deployments/{slug}",
+            f"/deployments/{slug}/console",
+            f"/deployments/{slug}/keys",
+        ):
+            page.goto(f"{manager.base_url}/manage{path}")
+            expect(page.locator("#admin-key")).to_have_count(0)
+            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"/manage{path} scrolls sideways by {overflow}px at {name}"
+        page.screenshot(path=screenshots / f"15-{name}-keys.png", full_page=True)
+    finally:
+        context.close()

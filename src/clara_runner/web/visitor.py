@@ -9,7 +9,8 @@
 Every request that changes something (any method but GET and HEAD) must carry the session's CSRF
 token (the `csrf` form field or the `X-CSRF-Token` header, which the pages send), and, when the browser
 names its origin, come from one of this server's own pages. The cookie is `HttpOnly`,
-`SameSite=Strict`, and `Secure` when the page was served over HTTPS.
+`SameSite=Strict`, and `Secure` when the page was served over HTTPS (the request's scheme, which
+`clara-runner serve` takes from a proxy's `X-Forwarded-Proto`, or an `https://` `BASE_URL`).
 
 The use cases are then called as the admin: with the admin key as the bearer token when one is set,
 else as the loopback client this is.
@@ -153,7 +154,7 @@ def set_cookie(request: Request, response: Response, token: str, max_age: int) -
         path="/manage",
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=request.url.scheme == "https" or runtime(request).settings.base_url.startswith("https://"),
     )
 
 
