@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from clara_runner.contract.media import is_file_field
 from clara_runner.contract.schema import ApiField, value_types
@@ -25,6 +25,8 @@ class Control:
     """For a file: the media types its picker offers (empty: any file)."""
     initial: str
     """The field's default as the control shows it (empty when it has none)."""
+    example: str
+    """The schema's first example, shown as the control's placeholder (empty for files and when none)."""
 
 
 def controls(fields: Sequence[ApiField]) -> list[Control]:
@@ -50,7 +52,16 @@ def _control(api_field: ApiField) -> Control:
         description=str(schema.get("description") or ""),
         accept=media if isinstance(media, str) and kind == "file" else "",
         initial=initial,
+        example=_example(schema, kind),
     )
+
+
+def _example(schema: Mapping[str, Any], kind: Kind) -> str:
+    examples = schema.get("examples")
+    if kind == "file" or not isinstance(examples, list) or not examples:
+        return ""
+    first = examples[0]
+    return first if isinstance(first, str) else json.dumps(first)
 
 
 def _kind(api_field: ApiField) -> Kind:

@@ -126,7 +126,7 @@ async def test_the_console_form_follows_the_input_schema(signed_in: httpx2.Async
     assert response.status_code == 201, response.text
     page = (await signed_in.get("/manage/deployments/console/console")).text
     assert 'data-endpoint="/api/workflows/console/execute"' in page
-    assert '<textarea id="input-name" name="name"' in page
+    assert '<textarea id="input-name" name="name" rows="2" placeholder="' in page, "the schema's example as a hint"
     assert '<input id="input-count" name="count" type="number" step="any"' in page
     assert '<div class="field" data-field="config" data-kind="json">' in page
     assert '<input id="input-photo" name="photo" type="file" accept="image/' in page

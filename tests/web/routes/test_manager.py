@@ -75,9 +75,11 @@ async def test_search_by_name_or_slug_and_filter_by_state(signed_in: httpx2.Asyn
     assert "No deployment matches" in empty.text
 
 
-async def test_search_as_you_type_answers_only_the_list(signed_in: httpx2.AsyncClient) -> None:
-    response = await signed_in.get("/manage?q=x", headers={"HX-Request": "true", "HX-Target": "listing"})
-    assert response.text.startswith('<section id="listing"')
+async def test_search_as_you_type_answers_only_the_list_which_refreshes_itself(signed_in: httpx2.AsyncClient) -> None:
+    response = await signed_in.get("/manage?q=x&state=all", headers={"HX-Request": "true", "HX-Target": "listing"})
+    assert response.text.startswith(
+        '<section id="listing" aria-label="Deployments list" hx-get="/manage?q=x&amp;state=all" hx-trigger="every 30s"'
+    )
 
 
 async def test_a_list_row_shows_the_endpoint_key_prefix_and_the_days_runs(signed_in: httpx2.AsyncClient) -> None:
