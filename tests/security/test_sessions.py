@@ -1,59 +1,52 @@
-"""Manager session tokens: signed, expiring when idle and after their lifetime, bound to the secrets."""
+"""Manager session tokens and lifetimes: random tokens kept only as hashes, an end moved on by use (at
+most once a minute) and never past the session's lifetime, an admin-key fingerprint per server secret."""
 
 from __future__ import annotations
 
-from clara_runner.security.sessions import REFRESH_SECONDS, SessionCodec
+from datetime import UTC, datetime, timedelta
 
-NOW = 1_800_000_000
+from clara_runner.security.sessions import (
+    REFRESH_SECONDS,
+    SessionLifetime,
+    admin_fingerprint,
+    new_token,
+    token_hash,
+)
 
-
-def codec(secret: bytes = b"server-secret", admin_key: str = "admin") -> SessionCodec:
-    return SessionCodec(secret, admin_key, idle_seconds=600, max_seconds=3600)
-
-
-def test_a_token_carries_its_session_back() -> None:
-    session = codec().start(NOW)
-    assert codec().decode(codec().encode(session), NOW + 10) == session
-    assert len(session.csrf) >= 32
-
-
-def test_each_session_has_its_own_csrf_token() -> None:
-    assert codec().start(NOW).csrf != codec().start(NOW).csrf
+START = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+LIFETIME = SessionLifetime(idle_seconds=600, max_seconds=3600)
 
 
-def test_an_altered_or_foreign_token_is_nothing() -> None:
-    token = codec().encode(codec().start(NOW))
-    payload, signature = token.split(".")
-    for bad in (
-        None,
-        "",
-        "x",
-        payload,
-        f"{payload}.",
-        f"{payload}x.{signature}",
-        f"{payload}.{signature[:-2]}AA",
-        "a.b.c",
-    ):
-        assert codec().decode(bad, NOW) is None
-    assert codec(secret=b"other").decode(token, NOW) is None
-    assert codec(admin_key="rotated").decode(token, NOW) is None, "a new admin key ends every session"
+def test_tokens_are_random_and_kept_only_as_their_hash() -> None:
+    first, second = new_token(), new_token()
+    assert first != second
+    assert len(first) >= 43
+    assert token_hash(first) == token_hash(first) != token_hash(second)
+    assert first not in token_hash(first)
 
 
-def test_a_session_expires_when_idle_and_after_its_lifetime() -> None:
-    sessions = codec()
-    session = sessions.start(NOW)
-    token = sessions.encode(session)
-    assert sessions.decode(token, NOW + 600) == session
-    assert sessions.decode(token, NOW + 601) is None
-    kept_alive = sessions.encode(session.__class__(session.started, NOW + 3500, session.csrf))
-    assert sessions.decode(kept_alive, NOW + 3600) is not None
-    assert sessions.decode(kept_alive, NOW + 3601) is None
+def test_the_admin_fingerprint_changes_with_the_key_and_the_secret() -> None:
+    fingerprint = admin_fingerprint(b"secret", "admin")
+    assert fingerprint == admin_fingerprint(b"secret", "admin")
+    assert fingerprint != admin_fingerprint(b"secret", "rotated")
+    assert fingerprint != admin_fingerprint(b"other", "admin")
+    assert "admin" not in fingerprint
 
 
-def test_a_session_is_refreshed_only_once_a_while() -> None:
-    sessions = codec()
-    session = sessions.start(NOW)
-    assert sessions.refreshed(session, NOW + REFRESH_SECONDS - 1) is None
-    refreshed = sessions.refreshed(session, NOW + REFRESH_SECONDS)
-    assert refreshed is not None
-    assert (refreshed.started, refreshed.seen, refreshed.csrf) == (NOW, NOW + REFRESH_SECONDS, session.csrf)
+def test_a_session_ends_when_idle_and_after_its_lifetime() -> None:
+    end = LIFETIME.end(START, START)
+    assert end == START + timedelta(seconds=600)
+    assert not LIFETIME.is_over(START, end, end - timedelta(seconds=1))
+    assert LIFETIME.is_over(START, end, end)
+    late = START + timedelta(seconds=3500)
+    assert LIFETIME.end(START, late) == START + timedelta(seconds=3600), "never past the lifetime"
+    assert LIFETIME.is_over(START, START + timedelta(days=1), START + timedelta(seconds=3600))
+
+
+def test_use_moves_the_end_on_at_most_once_a_minute() -> None:
+    end = LIFETIME.end(START, START)
+    assert LIFETIME.extension(START, end, START + timedelta(seconds=REFRESH_SECONDS - 1)) is None
+    moved = LIFETIME.extension(START, end, START + timedelta(seconds=REFRESH_SECONDS))
+    assert moved == end + timedelta(seconds=REFRESH_SECONDS)
+    capped = START + timedelta(seconds=3600)
+    assert LIFETIME.extension(START, capped, START + timedelta(seconds=3590)) is None

@@ -3,14 +3,17 @@ the CSRF check on every change, and loopback-only use while no admin key is set.
 
 from __future__ import annotations
 
-import time
+from datetime import datetime, timedelta
 
 import httpx2
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select, update
 
-from clara_runner.security.sessions import SessionCodec
+from clara_runner.clock import utcnow
+from clara_runner.server.app import create_app
 from clara_runner.settings import Settings
+from clara_runner.store.tables import manager_sessions
 from tests.support import REMOTE_CLIENT, asgi_client
 from tests.web.conftest import ADMIN_KEY, page_csrf
 
@@ -42,6 +45,7 @@ async def test_the_admin_key_opens_a_strict_http_only_session(visitor: httpx2.As
     assert cookie.startswith("clara_manager=")
     for attribute in ("HttpOnly", "Path=/manage", "SameSite=strict"):
         assert attribute in cookie
+    assert "Max-Age" not in cookie, "the server ends the session; the browser forgets it when it closes"
     assert "Secure" not in cookie, "served over plain HTTP, the cookie must still reach the server"
     assert (await visitor.get("/manage/deploy")).status_code == 200
 
@@ -88,41 +92,51 @@ async def test_sign_out_ends_the_session_in_the_browser(signed_in: httpx2.AsyncC
     assert (await signed_in.get("/manage")).status_code == 303
 
 
-def _codec(settings: Settings) -> SessionCodec:
-    return SessionCodec(
-        settings.secret_key.encode(),
-        settings.admin_key,
-        idle_seconds=settings.manager_idle_minutes * 60,
-        max_seconds=settings.manager_session_hours * 3600,
-    )
+async def _age(app: FastAPI, **changes: datetime) -> None:
+    """Move every stored session's times, as if time had passed."""
+    database = app.state.runtime.database
+    async with database.write() as conn:
+        await conn.execute(update(manager_sessions).values(**changes))
 
 
 async def test_a_session_idle_for_longer_than_the_setting_has_ended(
-    visitor: httpx2.AsyncClient, admin_settings: Settings
+    signed_in: httpx2.AsyncClient, admin_app: FastAPI, admin_settings: Settings
 ) -> None:
-    codec = _codec(admin_settings)
-    now = int(time.time())
-    idle = admin_settings.manager_idle_minutes * 60
-    recent = codec.start(now - idle + 30)
-    visitor.cookies.set("clara_manager", codec.encode(recent), path="/manage")
-    response = await visitor.get("/manage")
-    assert response.status_code == 200
-    assert "clara_manager=" in response.headers["set-cookie"], "a request moves the idle deadline on"
+    idle = timedelta(minutes=admin_settings.manager_idle_minutes)
+    await _age(admin_app, started_at=utcnow() - idle, expires_at=utcnow() + timedelta(seconds=30))
+    assert (await signed_in.get("/manage")).status_code == 200
+    async with admin_app.state.runtime.database.read() as conn:
+        (expires_at,) = (await conn.execute(select(manager_sessions.c.expires_at))).scalars()
+    assert expires_at > utcnow() + idle - timedelta(seconds=5), "a request moves the idle deadline on"
 
-    visitor.cookies.clear()
-    visitor.cookies.set("clara_manager", codec.encode(codec.start(now - idle - 1)), path="/manage")
-    assert (await visitor.get("/manage")).status_code == 303
+    await _age(admin_app, expires_at=utcnow() - timedelta(seconds=1))
+    assert (await signed_in.get("/manage")).status_code == 303
+    async with admin_app.state.runtime.database.read() as conn:
+        assert (await conn.execute(select(manager_sessions))).all() == [], "an ended session is deleted"
 
 
 async def test_a_session_ends_after_its_lifetime_however_active(
-    visitor: httpx2.AsyncClient, admin_settings: Settings
+    signed_in: httpx2.AsyncClient, admin_app: FastAPI, admin_settings: Settings
 ) -> None:
-    codec = _codec(admin_settings)
-    now = int(time.time())
-    old = codec.start(now - admin_settings.manager_session_hours * 3600 - 1)
-    active = type(old)(started=old.started, seen=now, csrf=old.csrf)
-    visitor.cookies.set("clara_manager", codec.encode(active), path="/manage")
-    assert (await visitor.get("/manage")).status_code == 303
+    lifetime = timedelta(hours=admin_settings.manager_session_hours)
+    await _age(admin_app, started_at=utcnow() - lifetime, expires_at=utcnow() + timedelta(minutes=5))
+    assert (await signed_in.get("/manage")).status_code == 303
+
+
+async def test_a_new_admin_key_ends_every_session(signed_in: httpx2.AsyncClient, admin_settings: Settings) -> None:
+    rotated = admin_settings.model_copy(update={"admin_key": "a-brand-new-admin-key-0123456789"})
+    app = create_app(rotated)
+    async with app.router.lifespan_context(app), asgi_client(app) as other:
+        other.cookies = signed_in.cookies
+        assert (await other.get("/manage")).status_code == 303
+
+
+async def test_sign_out_ends_the_session_on_the_server(signed_in: httpx2.AsyncClient) -> None:
+    token = signed_in.cookies["clara_manager"]
+    csrf = await page_csrf(signed_in)
+    await signed_in.post("/manage/sign-out", data={"csrf": csrf})
+    signed_in.cookies.set("clara_manager", token, path="/manage")
+    assert (await signed_in.get("/manage")).status_code == 303, "a copy of the cookie opens nothing"
 
 
 async def test_without_an_admin_key_only_this_machine_gets_in(app: FastAPI, client: httpx2.AsyncClient) -> None:

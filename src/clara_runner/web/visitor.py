@@ -1,16 +1,18 @@
 """Who is using the Manager, decided on every request, and the CSRF check on every change.
 
-* With `CLARA_ADMIN_KEY` set, a session opened by signing in with the admin key (`security/sessions.py`)
-  is required; without one, pages send the browser to the sign-in page.
+* With `CLARA_ADMIN_KEY` set, a session opened by signing in with the admin key
+  (`service/manager_sessions.py`) is required; without one, pages send the browser to the sign-in page.
 * Without an admin key, the Manager answers only clients on the server's own machine, exactly as the
   management API does (`server/deps.client_host` and `security/admin.py` decide). Such a client gets a
   session at once, with no sign-in: it carries the CSRF token.
 
 Every request that changes something (any method but GET and HEAD) must carry the session's CSRF
 token (the `csrf` form field or the `X-CSRF-Token` header, which the pages send), and, when the browser
-names its origin, come from one of this server's own pages. The cookie is `HttpOnly`,
-`SameSite=Strict`, and `Secure` when the page was served over HTTPS (the request's scheme, which
-`clara-runner serve` takes from a proxy's `X-Forwarded-Proto`, or an `https://` `BASE_URL`).
+names its origin, come from one of this server's own pages. The cookie holds only the session's random
+token; it is `HttpOnly`, `SameSite=Strict`, limited to `/manage`, and `Secure` when the page was
+served over HTTPS (the request's scheme, which `clara-runner serve` takes from a proxy's
+`X-Forwarded-Proto`, or an `https://` `BASE_URL`). It has no expiry of its own: the server ends the
+session (idle time, lifetime, sign-out), and the browser forgets the cookie when it closes.
 
 The use cases are then called as the admin: with the admin key as the bearer token when one is set,
 else as the loopback client this is.
@@ -19,7 +21,6 @@ else as the loopback client this is.
 from __future__ import annotations
 
 import hmac
-import time
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -28,9 +29,9 @@ from starlette.responses import Response
 
 from clara_runner.errors import AdminKeyRequired, ClaraError
 from clara_runner.security.admin import HOW_TO_SET
-from clara_runner.security.sessions import Session, SessionCodec
 from clara_runner.server.deps import client_host, runtime
 from clara_runner.server.hosts import allowed_hosts
+from clara_runner.service.manager_sessions import Session
 
 COOKIE = "clara_manager"
 CSRF_FIELD = "csrf"
@@ -70,26 +71,11 @@ class Visitor:
         return self.session.csrf
 
 
-async def codec(request: Request) -> SessionCodec:
-    """The session codec of this server's secret and admin key (kept on the request for `remember`)."""
-    settings = runtime(request).settings
-    sessions = SessionCodec(
-        await runtime(request).secret.load(),
-        settings.admin_key,
-        idle_seconds=settings.manager_idle_minutes * 60,
-        max_seconds=settings.manager_session_hours * 3600,
-    )
-    request.state.session_codec = sessions
-    return sessions
-
-
 async def admit(request: Request) -> Visitor:
     """The visitor, when the admin; raises `SignInRequired`, `AdminKeyRequired` or `CsrfFailed` otherwise.
-    The session to send back (new or refreshed) is left on `request.state` for `remember`."""
+    A session opened here (loopback, first visit) leaves its token on `request.state` for `remember`."""
     state = runtime(request)
-    sessions = await codec(request)
-    now = int(time.time())
-    session = sessions.decode(request.cookies.get(COOKIE), now)
+    session = await state.manager_sessions.resume(request.cookies.get(COOKIE))
     admin = state.access.admin
     host = client_host(request)
     if admin.configured:
@@ -104,14 +90,9 @@ async def admit(request: Request) -> Visitor:
             )
         authorization = None
         if session is None:
-            session = sessions.start(now)
-            request.state.session_to_send = session
+            request.state.token_to_send, session = await state.manager_sessions.open()
     if request.method not in SAFE_METHODS:
         await _check_csrf(request, session)
-    refreshed = sessions.refreshed(session, now)
-    if refreshed is not None:
-        session = refreshed
-        request.state.session_to_send = session
     visitor = Visitor(authorization, host, session, signed_in=admin.configured)
     request.state.visitor = visitor
     return visitor
@@ -138,19 +119,16 @@ async def form(request: Request) -> FormData:
 
 
 def remember(request: Request, response: Response) -> None:
-    """Send the session cookie when `admit` made or refreshed one (or `sign_in` opened one)."""
-    session: Session | None = getattr(request.state, "session_to_send", None)
-    sessions: SessionCodec | None = getattr(request.state, "session_codec", None)
-    if session is None or sessions is None:
-        return
-    set_cookie(request, response, sessions.encode(session), sessions.max_seconds)
+    """Send the session cookie when `admit` opened a session."""
+    token: str | None = getattr(request.state, "token_to_send", None)
+    if token is not None:
+        set_cookie(request, response, token)
 
 
-def set_cookie(request: Request, response: Response, token: str, max_age: int) -> None:
+def set_cookie(request: Request, response: Response, token: str) -> None:
     response.set_cookie(
         COOKIE,
         token,
-        max_age=max_age,
         path="/manage",
         httponly=True,
         samesite="strict",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -11,7 +10,7 @@ from starlette.responses import RedirectResponse, Response
 from clara_runner.server.deps import runtime
 from clara_runner.web.route import SIGN_IN, PageRoute, PublicRoute
 from clara_runner.web.templating import PAGE_HEADERS, render
-from clara_runner.web.visitor import codec, forget, set_cookie
+from clara_runner.web.visitor import COOKIE, forget, set_cookie
 
 public = APIRouter(route_class=PublicRoute)
 signed_in = APIRouter(route_class=PageRoute)
@@ -47,16 +46,17 @@ async def sign_in(
             next=_next(next),
             problem="That is not the admin key. Use the value of CLARA_ADMIN_KEY set on the server.",
         )
-    sessions = await codec(request)
+    token, _ = await runtime(request).manager_sessions.open()
     response = RedirectResponse(_next(next), status_code=303, headers=PAGE_HEADERS)
-    set_cookie(request, response, sessions.encode(sessions.start(int(time.time()))), sessions.max_seconds)
+    set_cookie(request, response, token)
     return response
 
 
 @signed_in.post("/manage/sign-out", include_in_schema=False)
 async def sign_out(request: Request) -> Response:
-    target = SIGN_IN if runtime(request).access.admin.configured else HOME
+    state = runtime(request)
+    await state.manager_sessions.close(request.cookies.get(COOKIE))
+    target = SIGN_IN if state.access.admin.configured else HOME
     response = RedirectResponse(target, status_code=303, headers=PAGE_HEADERS)
     forget(response)
-    request.state.session_to_send = None
     return response
