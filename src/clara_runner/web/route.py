@@ -9,10 +9,12 @@ from urllib.parse import quote
 
 import structlog
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.responses import RedirectResponse, Response
 
 from clara_runner.errors import ClaraError
+from clara_runner.server.errors import validation_failed
 from clara_runner.web.templating import PAGE_HEADERS, render
 from clara_runner.web.visitor import SignInRequired, admit, remember
 
@@ -39,6 +41,8 @@ class PageRoute(APIRoute):
                 return _to_sign_in(request)
             except ClaraError as exc:
                 response = error_page(request, exc)
+            except RequestValidationError as exc:
+                response = error_page(request, validation_failed(exc))
             except Exception as exc:
                 log.exception("manager_page_failed", exc_info=exc)
                 response = error_page(request, ClaraError("An unexpected error occurred; the server log has details"))

@@ -81,6 +81,10 @@ async def test_rollback_makes_an_earlier_version_current(signed_in: httpx2.Async
     assert (await signed_in.get("/api/workflows/greeter")).json()["workflow"]["version"] == 1
     missing = await signed_in.post("/manage/deployments/greeter/rollback", data={"csrf": csrf, "version": "9"})
     assert missing.status_code == 404
+    not_a_number = await signed_in.post("/manage/deployments/greeter/rollback", data={"csrf": csrf, "version": "x"})
+    assert not_a_number.status_code == 400
+    assert "validation_failed" in not_a_number.text
+    assert "version:" in not_a_number.text
     assert deployment["slug"] == "greeter"
 
 
