@@ -109,3 +109,20 @@ async def test_the_dialog_of_a_missing_deployment_says_so(signed_in: httpx2.Asyn
     response = await signed_in.get("/manage/deployments/nothing-here/deploy")
     assert response.status_code == 404
     assert "workflow_not_found" in response.text
+
+
+async def test_without_scripts_the_dialog_is_a_plain_form(signed_in: httpx2.AsyncClient) -> None:
+    csrf = await page_csrf(signed_in, "/manage/deploy")
+    refused = await signed_in.post("/manage/deploy", data={"csrf": csrf, "name": "Plain", "workflow": '{"nodes": 1}'})
+    assert refused.status_code == 400
+    assert refused.text.startswith("<!DOCTYPE html>")
+    assert "must be fixed before deploying" in refused.text
+    assert "&#34;nodes&#34;: 1" in refused.text, "what was sent is in the form again"
+    assert 'value="Plain"' in refused.text
+
+    deployed = await signed_in.post(
+        "/manage/deploy", data={"csrf": csrf, "workflow": json.dumps(HELLO_WORLD), "name": "Plain"}
+    )
+    assert deployed.status_code == 200
+    assert deployed.text.startswith("<!DOCTYPE html>")
+    assert 'data-key-for="plain">clara_sk_' in deployed.text

@@ -69,7 +69,7 @@ async def test_overview_and_docs_show_the_endpoint_fields_and_snippets(signed_in
 
 
 async def test_rollback_makes_an_earlier_version_current(signed_in: httpx2.AsyncClient) -> None:
-    deployment = await deployed(signed_in)
+    await deployed(signed_in)
     admin = bearer(ADMIN_KEY)
     assert (await signed_in.put("/api/workflows/greeter", json={"workflow": HELLO_WORLD}, headers=admin)).is_success
     versions = (await signed_in.get("/manage/deployments/greeter/versions")).text
@@ -85,7 +85,6 @@ async def test_rollback_makes_an_earlier_version_current(signed_in: httpx2.Async
     assert not_a_number.status_code == 400
     assert "validation_failed" in not_a_number.text
     assert "version:" in not_a_number.text
-    assert deployment["slug"] == "greeter"
 
 
 async def test_undeploy_needs_the_slug_typed(signed_in: httpx2.AsyncClient) -> None:

@@ -56,7 +56,8 @@ async def test_a_named_key_is_shown_once_listed_by_prefix_and_revoked(
     assert '<span class="badge deleted">revoked</span>' in (await signed_in.get("/manage/deployments/keyed/keys")).text
 
 
-async def test_bad_key_requests_are_explained(signed_in: httpx2.AsyncClient, deployment: dict[str, Any]) -> None:
+@pytest.mark.usefixtures("deployment")
+async def test_bad_key_requests_are_explained(signed_in: httpx2.AsyncClient) -> None:
     csrf = await page_csrf(signed_in, "/manage/deployments/keyed/keys")
     unnamed = await signed_in.post(
         "/manage/deployments/keyed/keys", data={"csrf": csrf}, headers={"HX-Request": "true"}
@@ -75,7 +76,6 @@ async def test_bad_key_requests_are_explained(signed_in: httpx2.AsyncClient, dep
         "/manage/deployments/keyed/keys/00000000-0000-0000-0000-000000000000/revoke", data={"csrf": csrf}
     )
     assert unknown.status_code == 404
-    assert deployment["slug"] == "keyed"
 
 
 async def test_regenerate_can_keep_the_old_keys_for_an_overlap(
@@ -96,3 +96,11 @@ async def test_regenerate_can_keep_the_old_keys_for_an_overlap(
     )
     newest = shown_key(again.text, "keyed")
     assert (await execute(signed_in, newest), await execute(signed_in, new_key)) == (200, 401)
+
+
+@pytest.mark.usefixtures("deployment")
+async def test_without_scripts_a_new_key_is_a_page_of_its_own(signed_in: httpx2.AsyncClient) -> None:
+    csrf = await page_csrf(signed_in, "/manage/deployments/keyed/keys")
+    response = await signed_in.post("/manage/deployments/keyed/keys", data={"csrf": csrf, "name": "plain"})
+    assert response.text.startswith("<!DOCTYPE html>")
+    assert await execute(signed_in, shown_key(response.text, "keyed")) == 200

@@ -3,6 +3,7 @@ the key once with ready-to-run snippets. A new version of a deployment is the sa
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -15,7 +16,7 @@ from clara_runner.errors import ValidationFailed
 from clara_runner.server.deps import checked_slug, links, runtime
 from clara_runner.service.deployments.preview import DeployPreview
 from clara_runner.web.forms import FormProblem, deploy_body
-from clara_runner.web.route import PageRoute
+from clara_runner.web.route import PageRoute, is_htmx
 from clara_runner.web.templating import render
 from clara_runner.web.visitor import Visitor
 
@@ -83,9 +84,8 @@ async def _deploy(request: Request, version_of: str | None) -> Response:
     state = runtime(request)
     body, checked = await _checked(request, version_of)
     if not checked.deployable:
-        return render(request, "_preview.html", preview=checked, endpoint=None, empty=False, named=True)
+        return await _refused(request, version_of, body, checked)
     body = {**body, "name": checked.name, "description": checked.description}
-    link = links(request)
     try:
         if version_of is None:
             deployed = await state.deployments.deploy(body)
@@ -100,17 +100,39 @@ async def _deploy(request: Request, version_of: str | None) -> Response:
     except ValidationFailed as exc:
         problems = tuple(exc.details.get("validationErrors", [exc.message]))
         failed = DeployPreview(checked.name, checked.description, checked.slug, False, None, problems, ())
-        return render(request, "_preview.html", preview=failed, endpoint=None, empty=False, named=True)
-    endpoint = link.endpoint(record.slug)
+        return await _refused(request, version_of, body, failed)
+    endpoint = links(request).endpoint(record.slug)
     return render(
         request,
-        "_deployed.html",
+        "_deployed.html" if is_htmx(request) else "deployed.html",
         record=record,
         endpoint=endpoint,
         api_key=api_key,
         warnings=warnings,
         snippets=ready_snippets(contract, endpoint, api_key, state.settings.max_execution_seconds),
         headers={"HX-Retarget": "#deploy-dialog", "HX-Reswap": "innerHTML"},
+    )
+
+
+async def _refused(request: Request, version_of: str | None, body: dict[str, Any], checked: DeployPreview) -> Response:
+    """The problems, in the dialog's preview (htmx), or the whole dialog again with what was sent."""
+    if is_htmx(request):
+        return render(request, "_preview.html", preview=checked, endpoint=None, empty=False, named=True)
+    target = None if version_of is None else await runtime(request).deployments.get(version_of)
+    form = {
+        **{key: body.get(key) or "" for key in ("name", "slug", "description")},
+        "workflow": json.dumps(body["workflow"], indent=2) if "workflow" in body else "",
+    }
+    return render(
+        request,
+        "deploy.html",
+        status_code=400,
+        target=target,
+        form=form,
+        preview=checked,
+        endpoint=None,
+        empty=False,
+        named=True,
     )
 
 

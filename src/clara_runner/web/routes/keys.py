@@ -14,7 +14,8 @@ from clara_runner.errors import ValidationFailed
 from clara_runner.server.deps import checked_id, checked_slug, links, runtime
 from clara_runner.service.keys.manage import key_status, parse_overlap
 from clara_runner.service.pages import PageRequest
-from clara_runner.web.route import PageRoute
+from clara_runner.store.records import DeploymentRecord
+from clara_runner.web.route import PageRoute, is_htmx
 from clara_runner.web.templating import PAGE_HEADERS, render
 
 router = APIRouter(route_class=PageRoute)
@@ -51,7 +52,7 @@ async def create(
     if expires:
         body["expiresAt"] = _start_of(expires)
     created = await state.keys.create(record, body)
-    return render(request, "_new_key.html", record=record, api_key=created.plaintext, name=created.listing.name)
+    return _shown_once(request, record, created.plaintext, created.listing.name)
 
 
 @router.post("/manage/deployments/{slug}/keys/{key_id}/revoke", include_in_schema=False)
@@ -68,7 +69,13 @@ async def regenerate(request: Request, slug: str, overlap: Annotated[int, Form()
     record = await state.deployments.get(checked_slug(slug))
     _, api_key, until = await state.deployments.regenerate_key(record.id, parse_overlap({"overlapSeconds": overlap}))
     name = "default" if until is None else f"default (the old keys work until {iso(until)})"
-    return render(request, "_new_key.html", record=record, api_key=api_key, name=name)
+    return _shown_once(request, record, api_key, name)
+
+
+def _shown_once(request: Request, record: DeploymentRecord, api_key: str, name: str) -> Response:
+    """The new key, in the keys page's result area (htmx) or on a page of its own."""
+    template = "_new_key.html" if is_htmx(request) else "new_key.html"
+    return render(request, template, record=record, api_key=api_key, name=name, section="keys", links=links(request))
 
 
 def _start_of(day: str) -> str:
