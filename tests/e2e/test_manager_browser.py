@@ -173,10 +173,13 @@ def run_in_console(page: Page, base_url: str, slug: str, inputs: dict[str, Any],
     expect(page.locator("#console-execution #execution-status")).to_have_text("success")
 
 
-def test_a_wrong_admin_key_is_refused_and_pages_need_a_session(browser: Browser, manager: LiveServer) -> None:
+def test_a_wrong_admin_key_is_refused_and_pages_need_a_session(
+    browser: Browser, manager: LiveServer, screenshots: Path
+) -> None:
     with recorded_page(browser) as (page, recorded):
         page.goto(f"{manager.base_url}/manage/deploy")
         expect(page).to_have_url(f"{manager.base_url}/manage/sign-in?next=/manage/deploy")
+        inspect(page, screenshots, "00-sign-in")
         page.locator("#admin-key").fill("not-the-key")
         page.get_by_role("button", name="Sign in").click()
         expect(page.get_by_role("alert")).to_contain_text("not the admin key")
@@ -263,6 +266,7 @@ def test_each_shared_export_deploys_through_the_dialog_and_runs_in_the_console(
     slug, _ = deploy_through_dialog(page, manager.base_url, export_for(export, services))
     run_in_console(page, manager.base_url, slug, EXPORTS[export], tmp_path)
     assert recorded.foreign(manager.base_url) == []
+    assert recorded.policy_violations() == []
 
 
 def test_every_shared_export_is_deployed_by_the_browser_tests() -> None:
@@ -420,3 +424,19 @@ def test_pages_fit_a_phone_and_200_percent_zoom(
         page.screenshot(path=screenshots / f"15-{name}-keys.png", full_page=True)
     finally:
         context.close()
+
+
+def test_an_export_dropped_on_the_dialog_is_read(signed_in: tuple[Page, Recorded], manager: LiveServer) -> None:
+    page, _ = signed_in
+    page.goto(f"{manager.base_url}/manage/deploy")
+    dropped = page.evaluate_handle(
+        """text => {
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([text], "flow.json", {type: "application/json"}));
+            return transfer;
+        }""",
+        json.dumps({**HELLO_WORLD, "name": "Dropped Flow"}),
+    )
+    page.locator("#drop-zone").dispatch_event("drop", {"dataTransfer": dropped})
+    expect(page.locator("#endpoint-preview")).to_have_text(f"{manager.base_url}/api/workflows/dropped-flow/execute")
+    expect(page.locator("#name")).to_have_value("Dropped Flow")
