@@ -133,3 +133,15 @@ async def test_the_console_form_follows_the_input_schema(signed_in: httpx2.Async
     assert '<input id="input-count" name="count" type="number" step="any"' in page
     assert '<div class="field" data-field="config" data-kind="json">' in page
     assert '<input id="input-photo" name="photo" type="file" accept="image/' in page
+
+
+async def test_a_malformed_slug_is_a_page_saying_so(signed_in: httpx2.AsyncClient) -> None:
+    for path in (
+        "/manage/deployments/Not_A_Slug",
+        "/manage/deployments/Not_A_Slug/history",
+        "/manage/deployments/x%20y/keys",
+    ):
+        response = await signed_in.get(path)
+        assert response.status_code == 400, path
+        assert "invalid_slug" in response.text
+        assert response.text.startswith("<!DOCTYPE html>")
