@@ -152,6 +152,20 @@ class Settings(BaseSettings):
         alias="CLARA_ADMIN_KEY",
         description="Bearer token for deploy, list, delete and regenerate; unset means loopback clients only",
     )
+    manager_idle_minutes: int = Field(
+        30,
+        alias="MANAGER_SESSION_IDLE_MINUTES",
+        ge=1,
+        le=1440,
+        description="A Deployment Manager sign-in ends after this many minutes without a request",
+    )
+    manager_session_hours: int = Field(
+        12,
+        alias="MANAGER_SESSION_HOURS",
+        ge=1,
+        le=720,
+        description="A Deployment Manager sign-in ends this many hours after it began, however active",
+    )
 
     max_input_size: int = Field(
         10 * 1024 * 1024,

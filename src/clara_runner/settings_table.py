@@ -50,7 +50,7 @@ def regenerated(document: str) -> str:
     return REGION.sub(lambda match: f"{match[1]}\n{settings_table(match[2].split())}\n{match[4]}", document)
 
 
-DOCUMENTS = ("README.md", "docs/DEPLOYMENT.md")
+DOCUMENTS = ("README.md", "docs/DEPLOYMENT.md", "docs/MANAGER.md")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from clara_runner.runtime.outbound import outbound_http
 from clara_runner.security.admin import HOW_TO_SET, AdminPolicy
 from clara_runner.security.rate_limits import Counters, RateLimit, RateLimiter, RedisCounters
 from clara_runner.security.redaction import Redactor
+from clara_runner.security.sessions import SessionLifetime
 from clara_runner.service.access import Access
 from clara_runner.service.deployments.loaded import VersionCache
 from clara_runner.service.deployments.manage import DeploymentService
@@ -42,6 +43,7 @@ from clara_runner.service.housekeeping.retention import ExecutionRetention, prun
 from clara_runner.service.keys.authenticate import KeyAuthenticator
 from clara_runner.service.keys.manage import KeyAdmin
 from clara_runner.service.keys.secret import ServerSecret
+from clara_runner.service.manager_sessions import ManagerSessions
 from clara_runner.service.stats.report import StatsService
 from clara_runner.service.webhooks.deliverer import Deliverer
 from clara_runner.service.webhooks.manage import WebhookAdmin
@@ -94,6 +96,8 @@ class Runtime:
     deliverer: Deliverer
     keys: KeyAdmin
     stats: StatsService
+    manager_sessions: ManagerSessions
+    """Sign-in sessions of the Deployment Manager (`web/`)."""
     started_at: float = field(default_factory=time.monotonic)
     _loops: list[Periodic] = field(default_factory=list)
 
@@ -188,6 +192,12 @@ class Runtime:
         event_recorder = EventRecorder(database)
         detached = DetachedRuns(executions, event_recorder, render)
         event_recorder.on_stored = detached.forget
+        manager_sessions = ManagerSessions(
+            database,
+            secret,
+            settings.admin_key,
+            SessionLifetime(settings.manager_idle_minutes * 60, settings.manager_session_hours * 3600),
+        )
         housekeeping = Housekeeper(
             [
                 ("executions", ExecutionRetention(database, settings.execution_retention_days).prune),
@@ -195,6 +205,7 @@ class Runtime:
                 ("rate_limit_windows", lambda: prune_windows(database)),
                 ("process_leases", lambda: prune_leases(database)),
                 ("execution_callbacks", webhooks.prune_callbacks),
+                ("manager_sessions", manager_sessions.prune),
             ]
         )
         return cls(
@@ -226,6 +237,7 @@ class Runtime:
             deliverer=deliverer,
             keys=KeyAdmin(database, secret, keys),
             stats=StatsService(database),
+            manager_sessions=manager_sessions,
         )
 
     async def start(self) -> None:

@@ -28,6 +28,7 @@ from clara_runner.server.replies import render_execution
 from clara_runner.server.routes import deployments, docs, executions, keys, stats, system, versions, webhooks, workflows
 from clara_runner.server.signals import drain_first
 from clara_runner.settings import Settings
+from clara_runner.web.install import install_manager
 
 _VENDOR_ASSETS = Path(fastapi_offline.__file__).parent / "static"
 _APP_ASSETS = Path(__file__).parent / "static"
@@ -81,6 +82,7 @@ def create_app(
     app.include_router(stats.router)
     app.include_router(docs.router)
     app.include_router(system.router)
+    install_manager(app)
     return app
 
 

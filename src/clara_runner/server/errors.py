@@ -84,10 +84,14 @@ def _allowed_methods(request: Request) -> str:
     return ", ".join(allowed)
 
 
+def validation_failed(exc: RequestValidationError) -> ValidationFailed:
+    """FastAPI's parameter errors as ours: each problem named by the parameter it is about."""
+    return ValidationFailed([f"{'.'.join(str(p) for p in item['loc'][1:])}: {item['msg']}" for item in exc.errors()])
+
+
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    problems = [f"{'.'.join(str(p) for p in item['loc'][1:])}: {item['msg']}" for item in exc.errors()]
-    return error_response(ValidationFailed(problems))
+    return error_response(validation_failed(exc))
 
 
 def install_error_handlers(app: Starlette) -> None:

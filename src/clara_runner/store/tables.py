@@ -309,3 +309,17 @@ execution_callbacks = Table(
 """A run's `callbackUrl`, waiting for the run to end: stored before the run starts, when its execution row
 may not exist yet (a quick run writes only its final row), hence no foreign key to `executions`. When the
 run is final its delivery row is inserted and this row removed (`service/webhooks/outbox.py`)."""
+
+manager_sessions = Table(
+    "manager_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("csrf", String(64), nullable=False),
+    Column("admin_fingerprint", String(64), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_manager_sessions_expires_at", "expires_at"),
+)
+"""Deployment Manager sessions: the SHA-256 of each session's cookie token (never the token), its CSRF
+token, a fingerprint of the admin key it was opened with (a new admin key ends it), and when it ends
+unless used again (`expires_at`, moved on by use, never past `started_at` plus the session lifetime)."""

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from clara_runner import __version__
 from clara_runner.clock import iso_now
@@ -128,8 +128,3 @@ async def management_redoc() -> HTMLResponse:
         redoc_page("Clara Agent Runner", "/api/openapi.json"),
         headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY},
     )
-
-
-@router.get("/", include_in_schema=False)
-async def root() -> RedirectResponse:
-    return RedirectResponse("/api/docs")

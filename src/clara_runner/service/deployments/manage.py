@@ -10,8 +10,10 @@ from clara_runner.clock import utcnow
 from clara_runner.errors import WorkflowNotFound
 from clara_runner.flow.limits import WorkflowLimits
 from clara_runner.flow.nodes.registry import NodeRegistry
+from clara_runner.service.deployments.browse import Listing, ListingRequest, list_deployments
 from clara_runner.service.deployments.deploy import Deployed, deploy, parse_deploy_request
 from clara_runner.service.deployments.loaded import LoadedVersion, VersionCache
+from clara_runner.service.deployments.preview import DeployPreview, preview_deploy
 from clara_runner.service.keys.authenticate import KeyAuthenticator
 from clara_runner.service.keys.issue import issue_key
 from clara_runner.service.keys.secret import ServerSecret
@@ -43,10 +45,18 @@ class DeploymentService:
         request = parse_deploy_request(body)
         return await deploy(self._database, self._registry, await self._secret.load(), self._limits, request)
 
+    async def preview(self, body: Any, version_of: str | None = None) -> DeployPreview:
+        """What `deploy(body)` (or a new version of the deployment `version_of`) would do; writes nothing."""
+        return await preview_deploy(self._database, self._registry, self._limits, body, version_of=version_of)
+
     async def list(self, user_id: str | None, page: PageRequest) -> Page[DeploymentRecord]:
         async with self._database.read() as conn:
             rows = await deployment_queries.list_live(conn, user_id=user_id, limit=page.limit + 1, offset=page.offset)
         return Page.from_overfetch(rows, page)
+
+    async def browse(self, request: ListingRequest) -> Listing:
+        """The Deployment Manager's list: live and deleted deployments, searched, a page at a time."""
+        return await list_deployments(self._database, request)
 
     async def get(self, slug: str) -> DeploymentRecord:
         async with self._database.read() as conn:
