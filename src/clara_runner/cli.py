@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from clara_runner import __version__
 from clara_runner.settings import DeprecatedSettingWarning, Settings
 from clara_runner.store.migrate import upgrade
+from clara_runner.telemetry.exposition import prepare_multiprocess, serve_on_port
 
 _CONNECTIONS_CLOSE_SECONDS = 3
 """After the app has drained (SHUTDOWN_GRACE_SECONDS, `server/signals.py`), how long uvicorn waits for the
@@ -35,6 +36,7 @@ def _serve(args: argparse.Namespace) -> int:
             os.environ[name] = str(value)
     settings = Settings()
     _check_port_free(settings.host, settings.port)
+    _serve_metrics(settings)
     upgrade(settings.resolved_database_url)
     print(
         f"Clara Agent Runner {__version__} starting on http://{settings.host}:{settings.port}",
@@ -54,6 +56,17 @@ def _serve(args: argparse.Namespace) -> int:
         access_log=args.access_log,
     )
     return 0
+
+
+def _serve_metrics(settings: Settings) -> None:
+    """Metrics are kept per process in files that a scrape sums (every worker's), and served from this
+    supervising process on `METRICS_PORT` when it is set."""
+    if not settings.metrics_enabled:
+        return
+    prepare_multiprocess(settings.data_dir / "metrics")
+    if settings.metrics_port:
+        _check_port_free(settings.host, settings.metrics_port)
+        serve_on_port(settings.host, settings.metrics_port)
 
 
 class PortUnavailable(Exception):

@@ -519,6 +519,29 @@ class Settings(BaseSettings):
         "", alias="AGENT_PROVIDER", description="The agent provider used when a node names none"
     )
 
+    # --- Operations (issue 14): metrics, usage budgets, logs, traces ---
+    metrics_enabled: bool = Field(
+        True, alias="METRICS_ENABLED", description="Expose Prometheus metrics (`/metrics`, see `METRICS_PORT`)"
+    )
+    metrics_port: int = Field(
+        0,
+        alias="METRICS_PORT",
+        ge=0,
+        le=65535,
+        description=(
+            "`0`: `/metrics` is served on the API port to the admin only (`CLARA_ADMIN_KEY`, or loopback when it is"
+            " unset); a port: served there without authentication (keep that port off public networks), and not"
+            " on the API port"
+        ),
+    )
+    metrics_deployment_labels: bool = Field(
+        True,
+        alias="METRICS_DEPLOYMENT_LABELS",
+        description="Label execution metrics with the deployment's slug and version; `false` bounds the series"
+        " when deployments are many",
+    )
+    # --- end of operations settings ---
+
     @field_validator("base_url")
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:

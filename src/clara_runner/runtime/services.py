@@ -16,6 +16,7 @@ from clara_runner.flow.nodes.registry import NodeRegistry
 from clara_runner.flow.outbound import OutboundHook
 from clara_runner.flow.sandbox import JsSandbox
 from clara_runner.runtime.outbound import outbound_http
+from clara_runner.runtime.telemetry import instrument
 from clara_runner.security.admin import HOW_TO_SET, AdminPolicy
 from clara_runner.security.rate_limits import Counters, RateLimit, RateLimiter, RedisCounters
 from clara_runner.security.redaction import Redactor
@@ -49,6 +50,7 @@ from clara_runner.settings import Settings
 from clara_runner.store.database import Database
 from clara_runner.store.rate_limits import DatabaseCounters, prune_windows
 from clara_runner.store.writer import ExecutionWriter
+from clara_runner.telemetry.llm import observe_llm_call
 
 log = structlog.get_logger(__name__)
 
@@ -124,6 +126,7 @@ class Runtime:
                 value_limits=value_limits,
                 before_outbound=before_outbound,
                 stream_tokens=stream_tokens,
+                llm_calls=observe_llm_call if settings.metrics_enabled else None,  # issue 14: metrics, traces
             )
 
         counters: Counters = RedisCounters(settings.redis_url) if settings.redis_url else DatabaseCounters(database)
@@ -192,7 +195,7 @@ class Runtime:
                 ("execution_callbacks", webhooks.prune_callbacks),
             ]
         )
-        return cls(
+        runtime = cls(
             settings=settings,
             database=database,
             registry=registry,
@@ -220,6 +223,8 @@ class Runtime:
             webhook_admin=WebhookAdmin(database, webhooks, egress, secret),
             deliverer=deliverer,
         )
+        instrument(runtime)  # issue 14: metrics wiring (runtime/telemetry.py)
+        return runtime
 
     async def start(self) -> None:
         if not self.access.admin.configured:

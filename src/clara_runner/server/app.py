@@ -22,12 +22,14 @@ from clara_runner.server.errors import install_error_handlers
 from clara_runner.server.fast_lane import PATH as FAST_PATHS
 from clara_runner.server.fast_lane import fast_lane
 from clara_runner.server.logs import configure_logging
+from clara_runner.server.observe import RequestObserver
 from clara_runner.server.openapi import ClaraApp, management_server
 from clara_runner.server.pages import ASSETS
 from clara_runner.server.replies import render_execution
-from clara_runner.server.routes import deployments, docs, executions, system, versions, webhooks, workflows
+from clara_runner.server.routes import deployments, docs, executions, metrics, system, versions, webhooks, workflows
 from clara_runner.server.signals import drain_first
 from clara_runner.settings import Settings
+from clara_runner.telemetry.exposition import process_exiting
 
 _VENDOR_ASSETS = Path(fastapi_offline.__file__).parent / "static"
 _APP_ASSETS = Path(__file__).parent / "static"
@@ -51,6 +53,7 @@ def create_app(
                 yield
         finally:
             await state.stop()
+            process_exiting()
 
     cors = cors_options(settings.cors_origins)
     app = ClaraApp(
@@ -68,6 +71,10 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    if settings.metrics_enabled:  # issue 14: request metrics, and /metrics unless it has a port of its own
+        app.observe(lambda inner: RequestObserver(inner, FAST_PATHS))
+        if settings.metrics_port == 0:
+            app.include_router(metrics.router)
     if cors is not None:
         app.add_middleware(CORSMiddleware, **cors)
     app.mount(f"{ASSETS}/vendor", StaticFiles(directory=_VENDOR_ASSETS), name="vendor-assets")

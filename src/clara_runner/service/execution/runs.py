@@ -21,6 +21,7 @@ whose caller hung up is cancelled and recorded `cancelled` (`client_closed_reque
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ from clara_runner.service.execution.record import CALLER_GONE, Disconnection, Ru
 from clara_runner.service.execution.safeguards import RunGuard, Safeguards, stored_outputs
 from clara_runner.store.records import DeploymentRecord, ExecutionWrite
 from clara_runner.store.writer import ExecutionWriter
+from clara_runner.telemetry import metrics
 
 ContextFactory = Callable[[str, EventSink, OutboundHook, bool], RunContext]
 """Builds a run's context from its execution id, event sink, outbound hook, and whether LLM nodes stream
@@ -287,7 +289,9 @@ class ExecutionService:
         try:
             async with self._capacity.slot(deployment.id, deployment.max_concurrency):
                 run.start()
-                await self._attempt(run, request, detachment)
+                metrics.queue_wait.observe(time.perf_counter() - run.began)
+                with metrics.running():
+                    await self._attempt(run, request, detachment)
         except asyncio.CancelledError:
             reason = run.interrupted_by
             details = {"executionId": str(run.execution_id)} if run.started else {}
@@ -315,6 +319,9 @@ class ExecutionService:
 
     async def _finish(self, run: RunRecord) -> ExecutionWrite:
         row = await run.finish()
+        metrics.run_finished(
+            run.principal.deployment.slug, row.version, row.status, (row.duration_ms or 0) / 1000, run.trace.entries
+        )
         await self._notifier.run_finished(row, run.principal.deployment)
         return row
 

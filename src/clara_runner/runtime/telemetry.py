@@ -1,0 +1,28 @@
+"""Metrics wiring of a process's long-lived parts: the components report through hooks (they know
+nothing of Prometheus), connected here to the metric families (`telemetry/metrics.py`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from clara_runner.telemetry import metrics
+
+if TYPE_CHECKING:
+    from clara_runner.runtime.services import Runtime
+
+
+def instrument(runtime: Runtime) -> None:
+    settings = runtime.settings
+    metrics.configure(deployment_labels=settings.metrics_deployment_labels)
+    if not settings.metrics_enabled:
+        return
+    writer = runtime.writer
+
+    def batch_stored(size: int) -> None:
+        metrics.writer_batch_size.observe(size)
+        metrics.writer_backlog.set(writer.backlog)
+
+    writer.observers.append(batch_stored)
+    runtime.database.observe_pool(metrics.db_connections_in_use.inc, metrics.db_connections_in_use.dec)
+    runtime.sandbox.on_evaluated = lambda outcome: metrics.sandbox_evaluations.labels(outcome).inc()
+    runtime.sandbox.on_worker_started = metrics.sandbox_worker_starts.inc

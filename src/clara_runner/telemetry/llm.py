@@ -1,0 +1,24 @@
+"""The server's watcher of LLM calls (`flow/llm_calls.py`): each call counted, timed and its tokens
+summed in the metrics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from clara_runner.flow.llm_calls import LlmCall
+from clara_runner.telemetry import metrics
+
+
+@contextmanager
+def observe_llm_call(call: LlmCall) -> Iterator[None]:
+    started = time.perf_counter()
+    ok = False
+    try:
+        yield
+        ok = True
+    finally:
+        metrics.llm_call(
+            call.provider, call.model, time.perf_counter() - started, call.prompt_tokens, call.completion_tokens, ok
+        )
