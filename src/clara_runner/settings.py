@@ -31,6 +31,7 @@ from clara_runner.security.egress import EgressPolicy
 from clara_runner.security.hosts import AllowedHosts, parse_allowed_hosts
 from clara_runner.service.webhooks.schedule import DEFAULT as DEFAULT_RETRY_SCHEDULE
 from clara_runner.service.webhooks.schedule import parse_schedule
+from clara_runner.telemetry.spending import parse_prices
 
 _SERVICE_URLS = (
     "openai_base_url",
@@ -540,6 +541,20 @@ class Settings(BaseSettings):
         description="Label execution metrics with the deployment's slug and version; `false` bounds the series"
         " when deployments are many",
     )
+    usage_prices: str = Field(
+        "",
+        alias="USAGE_PRICES",
+        description=(
+            'Price table for run costs, per million tokens by model (JSON, e.g. `{"gpt-4o": {"prompt": 2.5,'
+            ' "completion": 10}}`; `"*"` prices models not named); unset: no costs are reported. Nothing is fetched'
+        ),
+    )
+    usage_cache_seconds: float = Field(
+        5.0,
+        alias="USAGE_CACHE_SECONDS",
+        ge=0,
+        description="How long a process trusts a key's summed token use when checking its `usageBudget`",
+    )
     # --- end of operations settings ---
 
     @field_validator("base_url")
@@ -561,6 +576,12 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(item, strict=False)
             except ValueError as exc:
                 raise ValueError(f"EGRESS_ALLOW_CIDRS: '{item}' is not a network like 10.0.0.0/8") from exc
+        return value
+
+    @field_validator("usage_prices")
+    @classmethod
+    def _valid_prices(cls, value: str) -> str:
+        parse_prices(value)
         return value
 
     @field_validator("webhook_retry_schedule")

@@ -40,7 +40,7 @@ async def test_document_is_valid_and_every_operation_is_fully_described(client: 
     operations = [
         (path, method, operation) for path, item in document["paths"].items() for method, operation in item.items()
     ]
-    assert len(operations) == 25
+    assert len(operations) == 26
     for path, method, operation in operations:
         assert "security" in operation, (method, path)
         statuses = operation["responses"]
@@ -93,6 +93,16 @@ async def test_every_management_response_matches_the_document(
             "/api/workflows/{slug}/executions",
             await client.get("/api/workflows/hello-world/executions", params={"status": "x"}),
         ),
+        (
+            "get",
+            "/api/workflows/{slug}/usage",
+            await client.get("/api/workflows/hello-world/usage", headers=bearer(key)),
+        ),
+        (
+            "get",
+            "/api/workflows/{slug}/usage",
+            await client.get("/api/workflows/hello-world/usage", params={"period": "week"}),
+        ),
         ("put", "/api/workflows/{slug}", await client.put("/api/workflows/hello-world", json={"workflow": {}})),
         (
             "put",
@@ -133,6 +143,8 @@ async def test_every_management_response_matches_the_document(
         200,
         404,
         401,
+        200,
+        400,
         200,
         400,
         400,

@@ -25,6 +25,7 @@ from clara_runner.service.deployments.loaded import VersionCache
 from clara_runner.service.deployments.manage import DeploymentService
 from clara_runner.service.deployments.versions import VersionAdmin
 from clara_runner.service.execution.admission import Admitter
+from clara_runner.service.execution.budgets import UsageBudgets
 from clara_runner.service.execution.cancellation import POLL_SECONDS as CANCEL_POLL_SECONDS
 from clara_runner.service.execution.cancellation import CancelRequests
 from clara_runner.service.execution.capacity import ExecutionCapacity
@@ -37,6 +38,7 @@ from clara_runner.service.execution.recovery import OrphanSweeper
 from clara_runner.service.execution.run_resources import RunResources
 from clara_runner.service.execution.runs import SERVER_SHUTDOWN, ExecutionService
 from clara_runner.service.execution.safeguards import Safeguards
+from clara_runner.service.execution.usage import UsageReports
 from clara_runner.service.housekeeping.housekeeper import Housekeeper
 from clara_runner.service.housekeeping.periodic import Periodic
 from clara_runner.service.housekeeping.retention import ExecutionRetention, prune_leases
@@ -92,6 +94,7 @@ class Runtime:
     """The run core's hook: `register_callback` before a run, `run_finished` after its final row."""
     webhook_admin: WebhookAdmin
     deliverer: Deliverer
+    usage: UsageReports
     started_at: float = field(default_factory=time.monotonic)
     _loops: list[Periodic] = field(default_factory=list)
 
@@ -146,7 +149,7 @@ class Runtime:
             buffer_limit=settings.execution_buffer_limit,
         )
         lease = ProcessLease(database, "web", settings.process_lease_seconds)
-        admitter = Admitter(access, rate_limits, writer, capacity)
+        admitter = Admitter(access, rate_limits, writer, capacity, UsageBudgets(database, settings.usage_cache_seconds))
         deliverer = Deliverer(
             database,
             http.workflow,
@@ -222,6 +225,7 @@ class Runtime:
             webhooks=webhooks,
             webhook_admin=WebhookAdmin(database, webhooks, egress, secret),
             deliverer=deliverer,
+            usage=UsageReports(database, access),
         )
         instrument(runtime)  # issue 14: metrics wiring (runtime/telemetry.py)
         return runtime

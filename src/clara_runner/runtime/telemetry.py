@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from clara_runner.telemetry import metrics
+from clara_runner.telemetry import metrics, spending
+from clara_runner.telemetry.spending import parse_prices
 
 if TYPE_CHECKING:
     from clara_runner.runtime.services import Runtime
@@ -13,6 +14,7 @@ if TYPE_CHECKING:
 
 def instrument(runtime: Runtime) -> None:
     settings = runtime.settings
+    spending.configure(parse_prices(settings.usage_prices))
     metrics.configure(deployment_labels=settings.metrics_deployment_labels)
     if not settings.metrics_enabled:
         return

@@ -26,7 +26,17 @@ from clara_runner.server.observe import RequestObserver
 from clara_runner.server.openapi import ClaraApp, management_server
 from clara_runner.server.pages import ASSETS
 from clara_runner.server.replies import render_execution
-from clara_runner.server.routes import deployments, docs, executions, metrics, system, versions, webhooks, workflows
+from clara_runner.server.routes import (
+    deployments,
+    docs,
+    executions,
+    metrics,
+    system,
+    usage,
+    versions,
+    webhooks,
+    workflows,
+)
 from clara_runner.server.signals import drain_first
 from clara_runner.settings import Settings
 from clara_runner.telemetry.exposition import process_exiting
@@ -75,6 +85,7 @@ def create_app(
         app.observe(lambda inner: RequestObserver(inner, FAST_PATHS))
         if settings.metrics_port == 0:
             app.include_router(metrics.router)
+    app.include_router(usage.router)
     if cors is not None:
         app.add_middleware(CORSMiddleware, **cors)
     app.mount(f"{ASSETS}/vendor", StaticFiles(directory=_VENDOR_ASSETS), name="vendor-assets")

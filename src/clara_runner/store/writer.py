@@ -48,7 +48,8 @@ ON CONFLICT (id) DO UPDATE SET
     outputs = excluded.outputs, error_code = excluded.error_code, error_message = excluded.error_message,
     duration_ms = excluded.duration_ms, nodes_executed = excluded.nodes_executed, trace = excluded.trace,
     finished_at = excluded.finished_at, owner_id = excluded.owner_id,
-    prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens
+    prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens,
+    cost_micros = excluded.cost_micros
     WHERE executions.status IN ('queued', 'running')
 """
 """How a snapshot meets the row of its run, on both databases: it replaces an unfinished row and never a

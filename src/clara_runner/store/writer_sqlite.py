@@ -26,8 +26,8 @@ UPSERT = f"""
 INSERT INTO executions (
     id, deployment_id, version, api_key_id, status, inputs, outputs, error_code,
     error_message, duration_ms, nodes_executed, trace, created_at, finished_at, owner_id,
-    prompt_tokens, completion_tokens
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    prompt_tokens, completion_tokens, cost_micros
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 {REPLACE_UNFINISHED}"""  # noqa: S608 (built from constants only)
 ALREADY_FINAL = "SELECT id FROM executions WHERE status NOT IN ('queued', 'running') AND id IN ({})"
 """Formatted with one `?` per id of the batch."""
@@ -72,6 +72,7 @@ def _parameters(row: ExecutionWrite) -> tuple[Any, ...]:
         _uuid(row.owner_id),
         row.prompt_tokens,
         row.completion_tokens,
+        row.cost_micros,
     )
 
 

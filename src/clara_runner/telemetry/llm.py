@@ -1,5 +1,5 @@
 """The server's watcher of LLM calls (`flow/llm_calls.py`): each call counted, timed and its tokens
-summed in the metrics."""
+summed in the metrics, and priced for its run (`spending.py`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from clara_runner.flow.llm_calls import LlmCall
-from clara_runner.telemetry import metrics
+from clara_runner.telemetry import metrics, spending
 
 
 @contextmanager
@@ -22,3 +22,4 @@ def observe_llm_call(call: LlmCall) -> Iterator[None]:
         metrics.llm_call(
             call.provider, call.model, time.perf_counter() - started, call.prompt_tokens, call.completion_tokens, ok
         )
+        spending.charge((call.response_model, call.model), call.prompt_tokens, call.completion_tokens)

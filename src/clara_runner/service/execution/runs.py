@@ -46,7 +46,7 @@ from clara_runner.service.execution.record import CALLER_GONE, Disconnection, Ru
 from clara_runner.service.execution.safeguards import RunGuard, Safeguards, stored_outputs
 from clara_runner.store.records import DeploymentRecord, ExecutionWrite
 from clara_runner.store.writer import ExecutionWriter
-from clara_runner.telemetry import metrics
+from clara_runner.telemetry import metrics, spending
 
 ContextFactory = Callable[[str, EventSink, OutboundHook, bool], RunContext]
 """Builds a run's context from its execution id, event sink, outbound hook, and whether LLM nodes stream
@@ -327,6 +327,7 @@ class ExecutionService:
 
     async def _attempt(self, run: RunRecord, request: ReceivedRequest, detachment: Detachment | None) -> None:
         guard = self._safeguards.begin()
+        spent = spending.Spending()
         try:
             run.version = pinned_version(request.version_header, run.version)
             loaded = await self._versions.get(run.principal.deployment.id, run.version)
@@ -345,8 +346,9 @@ class ExecutionService:
                 events, seconds = fan_out(run.trace, detachment.log.sink(guard.stored_text)), self._max_detached_seconds
             context = self._context_factory(str(run.execution_id), events, run.store_running, detachment is not None)
             try:
-                async with asyncio.timeout(seconds):
-                    result = await run_flow(loaded.plan, values, context)
+                with spending.charged_to(spent):
+                    async with asyncio.timeout(seconds):
+                        result = await run_flow(loaded.plan, values, context)
             except TimeoutError as exc:
                 raise ExecutionTimeout(
                     f"Workflow execution timeout after {round(seconds * 1000)}ms; the run was cancelled"
@@ -375,6 +377,7 @@ class ExecutionService:
             raise
         finally:
             run.nodes_executed = sum(1 for entry in run.trace.entries if entry["status"] == "success")
+            run.cost_micros = spent.micros
             run.trace_json = guard.stored_trace(run.trace.entries)
             if run.error_message is not None:
                 run.error_message = guard.stored_text(run.error_message)
