@@ -11,12 +11,15 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+import structlog
 from pydantic import ValidationError
 
 from clara_runner import __version__
+from clara_runner.security.redaction import Redactor
 from clara_runner.settings import DeprecatedSettingWarning, Settings
 from clara_runner.store.migrate import upgrade
 from clara_runner.telemetry.exposition import prepare_multiprocess, serve_on_port
+from clara_runner.telemetry.logs import configure_logging
 
 _CONNECTIONS_CLOSE_SECONDS = 3
 """After the app has drained (SHUTDOWN_GRACE_SECONDS, `server/signals.py`), how long uvicorn waits for the
@@ -35,12 +38,15 @@ def _serve(args: argparse.Namespace) -> int:
         if value is not None:
             os.environ[name] = str(value)
     settings = Settings()
+    configure_logging(settings.log_level, Redactor(settings.secret_values()), settings.log_format)
     _check_port_free(settings.host, settings.port)
     _serve_metrics(settings)
     upgrade(settings.resolved_database_url)
-    print(
-        f"Clara Agent Runner {__version__} starting on http://{settings.host}:{settings.port}",
-        file=sys.stderr,
+    structlog.get_logger("clara_runner.cli").info(
+        "server_starting",
+        version=__version__,
+        url=f"http://{settings.host}:{settings.port}",
+        workers=settings.web_concurrency,
     )
     uvicorn.run(
         "clara_runner.server.app:create_app_from_environment",
@@ -54,6 +60,7 @@ def _serve(args: argparse.Namespace) -> int:
         http="clara_runner.server.protocol:GuardedHttpToolsProtocol",
         timeout_graceful_shutdown=_CONNECTIONS_CLOSE_SECONDS,
         access_log=args.access_log,
+        log_config=None,
     )
     return 0
 
@@ -114,7 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="seconds runs in flight get to finish after SIGTERM (env SHUTDOWN_GRACE_SECONDS, default 30)",
     )
-    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument(
+        "--access-log",
+        action="store_true",
+        help="also log uvicorn's own access line per request (the server logs one of its own: LOG_REQUESTS)",
+    )
     serve.set_defaults(handler=_serve)
 
     run = commands.add_parser(

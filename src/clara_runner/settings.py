@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic.fields import FieldInfo
@@ -521,6 +521,17 @@ class Settings(BaseSettings):
     )
 
     # --- Operations (issue 14): metrics, usage budgets, logs, traces ---
+    log_format: Literal["json", "console"] = Field(
+        "json",
+        alias="LOG_FORMAT",
+        description="`json`: one JSON object per line (every library's lines too); `console`: readable text",
+    )
+    log_requests: bool = Field(
+        True,
+        alias="LOG_REQUESTS",
+        description="Log one line per HTTP request and per run (at `info`: request id, execution id, deployment, "
+        "key prefix, status, duration)",
+    )
     metrics_enabled: bool = Field(
         True, alias="METRICS_ENABLED", description="Expose Prometheus metrics (`/metrics`, see `METRICS_PORT`)"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from clara_runner.telemetry import metrics, spending
+from clara_runner.telemetry import metrics, runs, spending
 from clara_runner.telemetry.spending import parse_prices
 
 if TYPE_CHECKING:
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 def instrument(runtime: Runtime) -> None:
     settings = runtime.settings
     spending.configure(parse_prices(settings.usage_prices))
+    runs.configure(log_runs=settings.log_requests)
     metrics.configure(deployment_labels=settings.metrics_deployment_labels)
     if not settings.metrics_enabled:
         return

@@ -21,7 +21,6 @@ from clara_runner.server.cors import cors_options
 from clara_runner.server.errors import install_error_handlers
 from clara_runner.server.fast_lane import PATH as FAST_PATHS
 from clara_runner.server.fast_lane import fast_lane
-from clara_runner.server.logs import configure_logging
 from clara_runner.server.observe import RequestObserver
 from clara_runner.server.openapi import ClaraApp, management_server
 from clara_runner.server.pages import ASSETS
@@ -40,6 +39,7 @@ from clara_runner.server.routes import (
 from clara_runner.server.signals import drain_first
 from clara_runner.settings import Settings
 from clara_runner.telemetry.exposition import process_exiting
+from clara_runner.telemetry.logs import configure_logging
 
 _VENDOR_ASSETS = Path(fastapi_offline.__file__).parent / "static"
 _APP_ASSETS = Path(__file__).parent / "static"
@@ -51,7 +51,7 @@ def create_app(
     """An app for `settings` (read from the environment when omitted). With `drain_on_signals` (the
     server's own processes), SIGTERM and SIGINT drain the runs in flight first (`signals.py`)."""
     settings = settings or Settings()
-    configure_logging(settings.log_level, Redactor(settings.secret_values()))
+    configure_logging(settings.log_level, Redactor(settings.secret_values()), settings.log_format)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -81,10 +81,11 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    if settings.metrics_enabled:  # issue 14: request metrics, and /metrics unless it has a port of its own
-        app.observe(lambda inner: RequestObserver(inner, FAST_PATHS))
-        if settings.metrics_port == 0:
-            app.include_router(metrics.router)
+    if settings.metrics_enabled or settings.log_requests:  # issue 14: request metrics and log lines
+        count, log_requests = settings.metrics_enabled, settings.log_requests
+        app.observe(lambda inner: RequestObserver(inner, FAST_PATHS, count=count, log_requests=log_requests))
+    if settings.metrics_enabled and settings.metrics_port == 0:
+        app.include_router(metrics.router)
     app.include_router(usage.router)
     if cors is not None:
         app.add_middleware(CORSMiddleware, **cors)

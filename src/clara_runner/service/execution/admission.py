@@ -17,12 +17,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
+
 from clara_runner.errors import ClaraError, DatabaseUnavailable
+from clara_runner.security.api_keys import log_prefix
 from clara_runner.security.rate_limits import Quota, RateLimiter
 from clara_runner.service.access import Access
 from clara_runner.service.execution.budgets import UsageBudgets
 from clara_runner.service.execution.capacity import ExecutionCapacity
-from clara_runner.service.keys.authenticate import Principal
+from clara_runner.service.keys.authenticate import Principal, bearer_token
 from clara_runner.store.writer import ExecutionWriter
 
 SHUTDOWN_RETRY_SECONDS = 5
@@ -81,6 +84,9 @@ class Admitter:
 
     async def admit(self, slug: str, authorization: str | None) -> Admission:
         principal = await self._access.key_holder(authorization, slug, "execute")
+        structlog.contextvars.bind_contextvars(
+            deployment=slug, key_prefix=log_prefix(bearer_token(authorization) or "")
+        )
         self.check_open()
         deployment = principal.deployment
         self._capacity.check_room(deployment.id, deployment.max_concurrency)

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+import structlog
+
 from clara_runner.contract.multipart import is_multipart, parse_multipart
 from clara_runner.contract.payload import parse_payload
 from clara_runner.errors import ClaraError, ClientClosedRequest, ExecutionTimeout
@@ -47,6 +49,7 @@ from clara_runner.service.execution.safeguards import RunGuard, Safeguards, stor
 from clara_runner.store.records import DeploymentRecord, ExecutionWrite
 from clara_runner.store.writer import ExecutionWriter
 from clara_runner.telemetry import metrics, spending
+from clara_runner.telemetry import runs as runs_told
 
 ContextFactory = Callable[[str, EventSink, OutboundHook, bool], RunContext]
 """Builds a run's context from its execution id, event sink, outbound hook, and whether LLM nodes stream
@@ -265,6 +268,7 @@ class ExecutionService:
             None if detachment is None else detachment.execution_id,
         )
         self.in_flight.add(run)
+        structlog.contextvars.bind_contextvars(execution_id=str(run.execution_id))
         try:
             with admission.stamped():
                 row = await self._run(run, request, detachment)
@@ -319,9 +323,7 @@ class ExecutionService:
 
     async def _finish(self, run: RunRecord) -> ExecutionWrite:
         row = await run.finish()
-        metrics.run_finished(
-            run.principal.deployment.slug, row.version, row.status, (row.duration_ms or 0) / 1000, run.trace.entries
-        )
+        runs_told.run_finished(run.principal.deployment.slug, row, run.trace.entries)
         await self._notifier.run_finished(row, run.principal.deployment)
         return row
 
