@@ -566,6 +566,21 @@ class Settings(BaseSettings):
         ge=0,
         description="How long a process trusts a key's summed token use when checking its `usageBudget`",
     )
+    otel_exporter_otlp_endpoint: str = Field(
+        "",
+        alias="OTEL_EXPORTER_OTLP_ENDPOINT",
+        description="OTLP/HTTP collector to send traces to (e.g. `http://otel-collector:4318`; spans go to its"
+        " `/v1/traces`); unset: no tracing, at no cost",
+    )
+    otel_service_name: str = Field(
+        "clara-agent-runner", alias="OTEL_SERVICE_NAME", description="`service.name` of the traces"
+    )
+    otel_capture_message_content: bool = Field(
+        False,
+        alias="OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
+        description="Put LLM prompts and replies on their spans (`gen_ai.input.messages`, `gen_ai.output.messages`;"
+        " secrets redacted); off: model, token counts and finish reason only",
+    )
     # --- end of operations settings ---
 
     @field_validator("base_url")

@@ -58,7 +58,9 @@ async def test_each_call_reports_model_tokens_and_finish_reason(
 
     (openai_call, openai_failed), (anthropic_call, anthropic_failed) = watched.calls
     assert (openai_failed, anthropic_failed) == (False, False)
-    assert openai_call == LlmCall("openai", "gpt-test", 50, 0.7, "gpt-test", 11, 7, "stop")
+    assert openai_call == LlmCall(
+        "openai", "gpt-test", 50, 0.7, "gpt-test", 11, 7, "stop", [{"role": "user", "content": "hi"}], "echo: hi"
+    )
     assert anthropic_call.provider == "anthropic"
     assert anthropic_call.temperature is None, "Anthropic gets no temperature the node did not choose"
     assert (anthropic_call.prompt_tokens, anthropic_call.completion_tokens) == (13, 5)

@@ -1,4 +1,5 @@
-"""What an LLM call tells whoever watches the run: provider, model, token counts and finish reason.
+"""What an LLM call tells whoever watches the run: provider, model, token counts and finish reason
+(and the node observer, which sees each node run).
 
 The engine knows nothing of metrics or tracing; a server that wants them puts an `LlmObserver` on the
 run's context (`RunContext.llm_calls`). Each chat call is made inside `observer(call)`, a context manager
@@ -8,9 +9,10 @@ time it, count it and wrap it in a span the call's own HTTP requests nest under.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(slots=True)
@@ -25,6 +27,12 @@ class LlmCall:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     finish_reason: str | None = None
+    messages: Sequence[Mapping[str, Any]] = ()
+    """The prompt, for an observer told to record it (tracing with message content)."""
+    content: str | None = None
+    """The reply's text."""
 
 
 LlmObserver = Callable[[LlmCall], AbstractContextManager[object]]
+NodeObserver = Callable[[str, str], AbstractContextManager[object]]
+"""Called with a node's id and type; the node runs inside the context it returns."""

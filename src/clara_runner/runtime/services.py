@@ -16,7 +16,7 @@ from clara_runner.flow.nodes.registry import NodeRegistry
 from clara_runner.flow.outbound import OutboundHook
 from clara_runner.flow.sandbox import JsSandbox
 from clara_runner.runtime.outbound import outbound_http
-from clara_runner.runtime.telemetry import instrument
+from clara_runner.runtime.telemetry import instrument, llm_observer, node_observer
 from clara_runner.security.admin import HOW_TO_SET, AdminPolicy
 from clara_runner.security.rate_limits import Counters, RateLimit, RateLimiter, RedisCounters
 from clara_runner.security.redaction import Redactor
@@ -52,7 +52,6 @@ from clara_runner.settings import Settings
 from clara_runner.store.database import Database
 from clara_runner.store.rate_limits import DatabaseCounters, prune_windows
 from clara_runner.store.writer import ExecutionWriter
-from clara_runner.telemetry.llm import observe_llm_call
 
 log = structlog.get_logger(__name__)
 
@@ -116,6 +115,7 @@ class Runtime:
         endpoints = settings.service_endpoints()
         sandbox = JsSandbox(settings.sandbox_limits())
         value_limits = settings.value_limits()
+        llm_calls, nodes = llm_observer(settings), node_observer()
 
         def run_context(
             execution_id: str, events: EventSink, before_outbound: OutboundHook, stream_tokens: bool
@@ -129,7 +129,8 @@ class Runtime:
                 value_limits=value_limits,
                 before_outbound=before_outbound,
                 stream_tokens=stream_tokens,
-                llm_calls=observe_llm_call if settings.metrics_enabled else None,  # issue 14: metrics, traces
+                llm_calls=llm_calls,  # issue 14: metrics, costs, traces
+                nodes=nodes,
             )
 
         counters: Counters = RedisCounters(settings.redis_url) if settings.redis_url else DatabaseCounters(database)

@@ -5,17 +5,31 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from clara_runner.telemetry import metrics, runs, spending
+from clara_runner.flow.llm_calls import LlmObserver, NodeObserver
+from clara_runner.settings import Settings
+from clara_runner.telemetry import metrics, runs, spending, tracing
+from clara_runner.telemetry.llm import observe_llm_call
 from clara_runner.telemetry.spending import parse_prices
 
 if TYPE_CHECKING:
     from clara_runner.runtime.services import Runtime
 
 
+def llm_observer(settings: Settings) -> LlmObserver | None:
+    """The run context's watcher of LLM calls, when anything watches them (metrics, traces, prices)."""
+    watched = settings.metrics_enabled or tracing.enabled() or bool(settings.usage_prices)
+    return observe_llm_call if watched else None
+
+
+def node_observer() -> NodeObserver | None:
+    return tracing.node_span if tracing.enabled() else None
+
+
 def instrument(runtime: Runtime) -> None:
     settings = runtime.settings
     spending.configure(parse_prices(settings.usage_prices))
     runs.configure(log_runs=settings.log_requests)
+    tracing.trace_engine(runtime.database.engine.sync_engine)
     metrics.configure(deployment_labels=settings.metrics_deployment_labels)
     if not settings.metrics_enabled:
         return

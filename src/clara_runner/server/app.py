@@ -38,6 +38,7 @@ from clara_runner.server.routes import (
 )
 from clara_runner.server.signals import drain_first
 from clara_runner.settings import Settings
+from clara_runner.telemetry import tracing
 from clara_runner.telemetry.exposition import process_exiting
 from clara_runner.telemetry.logs import configure_logging
 
@@ -52,6 +53,12 @@ def create_app(
     server's own processes), SIGTERM and SIGINT drain the runs in flight first (`signals.py`)."""
     settings = settings or Settings()
     configure_logging(settings.log_level, Redactor(settings.secret_values()), settings.log_format)
+    if settings.otel_exporter_otlp_endpoint:  # issue 14: traces
+        tracing.install_otlp(
+            settings.otel_exporter_otlp_endpoint,
+            settings.otel_service_name,
+            capture_content=settings.otel_capture_message_content,
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -64,6 +71,7 @@ def create_app(
         finally:
             await state.stop()
             process_exiting()
+            tracing.shutdown()
 
     cors = cors_options(settings.cors_origins)
     app = ClaraApp(
@@ -81,7 +89,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    if settings.metrics_enabled or settings.log_requests:  # issue 14: request metrics and log lines
+    if settings.metrics_enabled or settings.log_requests or tracing.enabled():  # issue 14: metrics, logs, traces
         count, log_requests = settings.metrics_enabled, settings.log_requests
         app.observe(lambda inner: RequestObserver(inner, FAST_PATHS, count=count, log_requests=log_requests))
     if settings.metrics_enabled and settings.metrics_port == 0:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from contextlib import nullcontext
 from typing import Any
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clara_runner.server import execute
-from clara_runner.telemetry import metrics
+from clara_runner.telemetry import metrics, tracing
 
 UNMATCHED = "unmatched"
 """The route label of a request no route matched (a 404, a refused host)."""
@@ -51,22 +52,28 @@ class RequestObserver:
                 message["headers"] = [*message.get("headers", ()), echoed]
             await send(message)
 
-        try:
-            await self._app(scope, receive, sending)
-        finally:
-            seconds = time.perf_counter() - started
-            route = self._route(scope)
-            if self._count:
-                metrics.request_answered(scope["method"], route, status, seconds)
-            if self._log:
-                log.info(
-                    "request",
-                    method=scope["method"],
-                    route=route,
-                    path=scope["path"],
-                    status=status,
-                    duration_ms=round(seconds * 1000, 3),
-                )
+        traced = tracing.request_span(scope["method"], scope["headers"]) if tracing.enabled() else nullcontext()
+        with traced as span:
+            try:
+                await self._app(scope, receive, sending)
+            finally:
+                route = self._route(scope)
+                if span is not None:
+                    tracing.request_answered(span, scope["method"], route, status)
+                self._answered(scope, route, status, time.perf_counter() - started)
+
+    def _answered(self, scope: Scope, route: str, status: int, seconds: float) -> None:
+        if self._count:
+            metrics.request_answered(scope["method"], route, status, seconds)
+        if self._log:
+            log.info(
+                "request",
+                method=scope["method"],
+                route=route,
+                path=scope["path"],
+                status=status,
+                duration_ms=round(seconds * 1000, 3),
+            )
 
     def _route(self, scope: Scope) -> str:
         route: Any = scope.get("route")

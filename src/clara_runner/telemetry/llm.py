@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from clara_runner.flow.llm_calls import LlmCall
-from clara_runner.telemetry import metrics, spending
+from clara_runner.telemetry import metrics, spending, tracing
 
 
 @contextmanager
@@ -16,7 +16,8 @@ def observe_llm_call(call: LlmCall) -> Iterator[None]:
     started = time.perf_counter()
     ok = False
     try:
-        yield
+        with tracing.llm_span(call):
+            yield
         ok = True
     finally:
         metrics.llm_call(

@@ -90,13 +90,13 @@ async def chat(endpoint: Endpoint, request: ChatRequest, on_token: TokenSink | N
     if endpoint.observer is None:
         return await _chat(endpoint, request, on_token)
     temperature = request.temperature if request.temperature_chosen or endpoint.wire is Wire.OPENAI else None
-    call = LlmCall(endpoint.wire.value, request.model, request.max_tokens, temperature)
+    call = LlmCall(endpoint.wire.value, request.model, request.max_tokens, temperature, messages=request.messages)
     with endpoint.observer(call):
         reply = await _chat(endpoint, request, on_token)
         usage = reported_usage(reply.usage)
         if usage is not None:
             call.prompt_tokens, call.completion_tokens = usage
-        call.response_model, call.finish_reason = reply.model, reply.finish_reason
+        call.response_model, call.finish_reason, call.content = reply.model, reply.finish_reason, reply.content
     return reply
 
 

@@ -48,7 +48,7 @@ from clara_runner.service.execution.record import CALLER_GONE, Disconnection, Ru
 from clara_runner.service.execution.safeguards import RunGuard, Safeguards, stored_outputs
 from clara_runner.store.records import DeploymentRecord, ExecutionWrite
 from clara_runner.store.writer import ExecutionWriter
-from clara_runner.telemetry import metrics, spending
+from clara_runner.telemetry import metrics, spending, tracing
 from clara_runner.telemetry import runs as runs_told
 
 ContextFactory = Callable[[str, EventSink, OutboundHook, bool], RunContext]
@@ -270,7 +270,7 @@ class ExecutionService:
         self.in_flight.add(run)
         structlog.contextvars.bind_contextvars(execution_id=str(run.execution_id))
         try:
-            with admission.stamped():
+            with admission.stamped(), tracing.run_span(admission.principal.deployment.slug, run.version):
                 row = await self._run(run, request, detachment)
         finally:
             self.in_flight.discard(run)
