@@ -7,6 +7,8 @@ import errno
 import os
 import socket
 import sys
+import urllib.error
+import urllib.request
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -94,6 +96,32 @@ def _check_port_free(host: str, port: int) -> None:
         ) from exc
 
 
+_HEALTH_TIMEOUT_SECONDS = 5
+_EVERY_INTERFACE = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 (compared with, never bound)
+
+
+def _health(_: argparse.Namespace) -> int:
+    """Ask the server on this machine (`HOST`, `PORT`) for `/health`: exit 0 when it answers 200, 1 when
+    not (the container's HEALTHCHECK). The request names a host the server answers to."""
+    settings = Settings()
+    host = "127.0.0.1" if settings.host in _EVERY_INTERFACE else settings.host
+    address = f"[{host}]" if ":" in host else host
+    url = f"http://{address}:{settings.port}/health"
+    allowed = settings.hosts()
+    named = "localhost" if allowed.any_host or "localhost" in allowed.names else min(allowed.names, default=host)
+    request = urllib.request.Request(url, headers={"Host": f"[{named}]" if ":" in named else named})
+    try:
+        with urllib.request.urlopen(request, timeout=_HEALTH_TIMEOUT_SECONDS) as response:  # noqa: S310 (http only)
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    except OSError as exc:
+        print(f"clara-runner: unhealthy: {url}: {exc}", file=sys.stderr)
+        return 1
+    print(f"{url}: {status}", file=sys.stderr)
+    return 0 if status == 200 else 1
+
+
 def _migrate(_: argparse.Namespace) -> int:
     settings = Settings()
     upgrade(settings.resolved_database_url)
@@ -142,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = commands.add_parser("migrate", help="bring the database (env DATABASE_URL) to the latest schema")
     migrate.set_defaults(handler=_migrate)
+
+    health = commands.add_parser("health", help="exit 0 if the server on this machine (HOST, PORT) is healthy, else 1")
+    health.set_defaults(handler=_health)
     return parser
 
 
