@@ -17,7 +17,8 @@ import structlog
 
 from clara_runner.security.redaction import Redactor, log_processor
 
-LOG_FORMATS = ("json", "console")
+_HANDLER = "clara-runner"
+"""The name of the root handler installed here, replaced (not added again) when logging is configured anew."""
 _LIBRARY_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 """Loggers uvicorn may have given handlers of their own: they are made to use the root's."""
 
@@ -49,8 +50,9 @@ def configure_logging(level: str, server_secrets: Redactor | None = None, log_fo
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
         )
     )
+    handler.set_name(_HANDLER)
     root = logging.getLogger()
-    root.handlers = [handler]
+    root.handlers = [*(kept for kept in root.handlers if kept.get_name() != _HANDLER), handler]
     root.setLevel(numeric)
     for name in _LIBRARY_LOGGERS:
         library = logging.getLogger(name)
