@@ -3,6 +3,7 @@ nothing of Prometheus), connected here to the metric families (`telemetry/metric
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from clara_runner.flow.llm_calls import LlmObserver, NodeObserver
@@ -21,6 +22,12 @@ def llm_observer(settings: Settings) -> LlmObserver | None:
     return observe_llm_call if watched else None
 
 
+def logs_requests(settings: Settings) -> bool:
+    """The request and run lines are on (`LOG_REQUESTS`) and their level (`info`) is logged."""
+    level = logging.getLevelNamesMapping().get(settings.log_level.upper(), logging.INFO)
+    return settings.log_requests and level <= logging.INFO
+
+
 def node_observer() -> NodeObserver | None:
     return tracing.node_span if tracing.enabled() else None
 
@@ -28,9 +35,9 @@ def node_observer() -> NodeObserver | None:
 def instrument(runtime: Runtime) -> None:
     settings = runtime.settings
     spending.configure(parse_prices(settings.usage_prices))
-    runs.configure(log_runs=settings.log_requests)
+    runs.configure(log_runs=logs_requests(settings))
     tracing.trace_engine(runtime.database.engine.sync_engine)
-    metrics.configure(deployment_labels=settings.metrics_deployment_labels)
+    metrics.configure(enabled=settings.metrics_enabled, deployment_labels=settings.metrics_deployment_labels)
     if not settings.metrics_enabled:
         return
     writer = runtime.writer

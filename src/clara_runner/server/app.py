@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 
 from clara_runner import __version__
 from clara_runner.runtime.services import Runtime
+from clara_runner.runtime.telemetry import logs_requests
 from clara_runner.security.redaction import Redactor
 from clara_runner.server import execute
 from clara_runner.server.cors import cors_options
@@ -89,8 +90,8 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    if settings.metrics_enabled or settings.log_requests or tracing.enabled():  # issue 14: metrics, logs, traces
-        count, log_requests = settings.metrics_enabled, settings.log_requests
+    count, log_requests = settings.metrics_enabled, logs_requests(settings)
+    if count or log_requests or tracing.enabled():  # issue 14: request metrics, log lines, spans
         app.observe(lambda inner: RequestObserver(inner, FAST_PATHS, count=count, log_requests=log_requests))
     if settings.metrics_enabled and settings.metrics_port == 0:
         app.include_router(metrics.router)

@@ -9,8 +9,8 @@ new one; the response carries it back, and every log line of the request names i
 from __future__ import annotations
 
 import re
+import secrets
 import time
-import uuid
 from contextlib import nullcontext
 from typing import Any
 
@@ -87,5 +87,5 @@ class RequestObserver:
 def _request_id(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == REQUEST_ID_HEADER:
-            return value.decode() if _REQUEST_ID.fullmatch(value) else uuid.uuid4().hex
-    return uuid.uuid4().hex
+            return value.decode() if _REQUEST_ID.fullmatch(value) else secrets.token_hex(16)
+    return secrets.token_hex(16)

@@ -18,7 +18,7 @@ costs a dictionary lookup per observation instead of the library's locked valida
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Generic, TypeVar
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -131,10 +131,14 @@ class _Bounded:
         return value
 
 
-class Labels:
-    """How deployments are named in labels: by slug, or not at all."""
-
+class Config:
+    enabled = True
+    """False with `METRICS_ENABLED=false`: the hot paths then record nothing."""
     deployments = True
+    """Deployments are named in labels by slug, or not at all."""
+
+
+_NOTHING = nullcontext()
 
 
 _requests = _Children(http_requests)
@@ -146,8 +150,8 @@ _nodes = _Children(node_duration)
 _models = _Bounded(MAX_MODELS)
 
 
-def configure(*, deployment_labels: bool) -> None:
-    Labels.deployments = deployment_labels
+def configure(*, enabled: bool, deployment_labels: bool) -> None:
+    Config.enabled, Config.deployments = enabled, deployment_labels
 
 
 def request_answered(method: str, route: str, status: int, seconds: float) -> None:
@@ -156,13 +160,16 @@ def request_answered(method: str, route: str, status: int, seconds: float) -> No
 
 
 def error_answered(code: str) -> None:
-    _errors(code).inc()
+    if Config.enabled:
+        _errors(code).inc()
 
 
 def run_finished(slug: str, version: int, status: str, seconds: float, nodes: Iterable[Mapping[str, Any]]) -> None:
     """A run's final row: the run, and each node of its trace (`type`, `status`, `durationMs`)."""
-    deployment = slug if Labels.deployments else ""
-    _executions(deployment, str(version) if Labels.deployments else "", status).inc()
+    if not Config.enabled:
+        return
+    deployment = slug if Config.deployments else ""
+    _executions(deployment, str(version) if Config.deployments else "", status).inc()
     _execution_durations(deployment, status).observe(seconds)
     for node in nodes:
         duration = node.get("durationMs")
@@ -171,6 +178,8 @@ def run_finished(slug: str, version: int, status: str, seconds: float, nodes: It
 
 
 def llm_call(provider: str, model: str, seconds: float, prompt: int | None, completion: int | None, ok: bool) -> None:
+    if not Config.enabled:
+        return
     model = _models(model)
     llm_calls.labels(provider, model, "ok" if ok else "error").inc()
     llm_duration.labels(provider, model).observe(seconds)
@@ -181,9 +190,13 @@ def llm_call(provider: str, model: str, seconds: float, prompt: int | None, comp
 
 
 def webhook_attempt(delivered: bool, retried: bool) -> None:
-    webhook_deliveries.labels("delivered" if delivered else "retry" if retried else "failed").inc()
+    if Config.enabled:
+        webhook_deliveries.labels("delivered" if delivered else "retry" if retried else "failed").inc()
 
 
-def running() -> AbstractContextManager[None]:
-    """Count a run as in flight for the block."""
+def slot_taken(waited_seconds: float) -> AbstractContextManager[None]:
+    """A run got its execution slot after waiting `waited_seconds`: count it as in flight for the block."""
+    if not Config.enabled:
+        return _NOTHING
+    queue_wait.observe(waited_seconds)
     return runs_in_flight.track_inprogress()

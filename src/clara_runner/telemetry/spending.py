@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -91,12 +91,17 @@ def configure(table: PriceTable | None) -> None:
     Prices.table = table
 
 
+def charged_to(spending: Spending) -> AbstractContextManager[None]:
+    """Charge the LLM calls made inside the block (and in the tasks it starts) to `spending` (nothing to do
+    without a price table)."""
+    return _NOTHING if Prices.table is None else _charging(spending)
+
+
+_NOTHING = nullcontext()
+
+
 @contextmanager
-def charged_to(spending: Spending) -> Iterator[None]:
-    """Charge the LLM calls made inside the block (and in the tasks it starts) to `spending`."""
-    if Prices.table is None:
-        yield
-        return
+def _charging(spending: Spending) -> Iterator[None]:
     token = _current.set(spending)
     try:
         yield

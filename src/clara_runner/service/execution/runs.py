@@ -293,8 +293,7 @@ class ExecutionService:
         try:
             async with self._capacity.slot(deployment.id, deployment.max_concurrency):
                 run.start()
-                metrics.queue_wait.observe(time.perf_counter() - run.began)
-                with metrics.running():
+                with metrics.slot_taken(time.perf_counter() - run.began):
                     await self._attempt(run, request, detachment)
         except asyncio.CancelledError:
             reason = run.interrupted_by
