@@ -69,18 +69,19 @@ async def test_metrics_sum_every_worker_and_move_with_requests(
     def moved(name: str, **labels: str) -> float:
         return value(after, name, **labels) - value(before, name, **labels)
 
-    assert moved("clara_http_requests_total", route=EXECUTE, status="200", method="POST") == RUNS
+    assert moved("clara_http_request_duration_seconds_count", route=EXECUTE, status="200", method="POST") == RUNS
     assert moved("clara_http_request_duration_seconds_count", route=EXECUTE, method="POST") == RUNS + 1
     assert moved("clara_executions_total", deployment="ask", version="1", status="success") == RUNS
     assert moved("clara_execution_duration_seconds_count", deployment="ask", status="success") == RUNS
     assert moved("clara_node_duration_seconds_count", node_type="llm", status="success") == RUNS
+    assert value(after, "clara_node_duration_seconds_count", node_type="input") == 0, "pure nodes are not timed"
     assert moved("clara_llm_calls_total", provider="openai", outcome="ok") == RUNS
     assert moved("clara_llm_tokens_total", provider="openai", kind="prompt") == 11 * RUNS
     assert moved("clara_llm_tokens_total", provider="openai", kind="completion") == 7 * RUNS
     assert moved("clara_http_errors_total", code="invalid_api_key_format") == 1
     assert moved("clara_execution_queue_wait_seconds_count") == RUNS
     assert moved("clara_writer_batch_size_sum") == 2 * RUNS, "a `running` row before the model call, then the final"
-    assert value(after, "clara_http_requests_total", route="unmatched") == 0
+    assert value(after, "clara_http_request_duration_seconds_count", route="unmatched") == 0
 
 
 async def test_metrics_on_a_port_of_their_own_without_deployment_labels(

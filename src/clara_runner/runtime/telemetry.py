@@ -37,7 +37,13 @@ def instrument(runtime: Runtime) -> None:
     spending.configure(parse_prices(settings.usage_prices))
     runs.configure(log_runs=logs_requests(settings))
     tracing.trace_engine(runtime.database.engine.sync_engine)
-    metrics.configure(enabled=settings.metrics_enabled, deployment_labels=settings.metrics_deployment_labels)
+    registry = runtime.registry
+    inline = frozenset(name for name in registry.names() if (found := registry.get(name)) is not None and found.inline)
+    metrics.configure(
+        enabled=settings.metrics_enabled,
+        deployment_labels=settings.metrics_deployment_labels,
+        untimed_node_types=inline,
+    )
     if not settings.metrics_enabled:
         return
     writer = runtime.writer

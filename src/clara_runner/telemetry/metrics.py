@@ -31,13 +31,11 @@ _LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 """Seconds: from a cached hello-world execute to the longest run the defaults allow."""
 _SIZES = (1, 2, 5, 10, 20, 50, 100, 200, 500)
 
-http_requests = Counter(
-    "clara_http_requests_total", "HTTP requests answered, by route template and status", ["method", "route", "status"]
-)
 http_duration = Histogram(
     "clara_http_request_duration_seconds",
-    "Time from a request's first byte to its response's last, by route template",
-    ["method", "route"],
+    "HTTP requests answered (`_count`) and their time from first byte to the response's last, by route template "
+    "and status",
+    ["method", "route", "status"],
     buckets=_LATENCY,
 )
 http_errors = Counter(
@@ -57,7 +55,10 @@ execution_duration = Histogram(
     buckets=_LATENCY,
 )
 node_duration = Histogram(
-    "clara_node_duration_seconds", "Node duration by node type and status", ["node_type", "status"], buckets=_LATENCY
+    "clara_node_duration_seconds",
+    "Duration of the nodes that do work (not the pure, inline ones such as input and output), by type and status",
+    ["node_type", "status"],
+    buckets=_LATENCY,
 )
 queue_wait = Histogram(
     "clara_execution_queue_wait_seconds", "Time an admitted run waited for an execution slot", buckets=_LATENCY
@@ -136,12 +137,13 @@ class Config:
     """False with `METRICS_ENABLED=false`: the hot paths then record nothing."""
     deployments = True
     """Deployments are named in labels by slug, or not at all."""
+    untimed: frozenset[str] = frozenset()
+    """Node types not timed: the pure, inline ones, which take microseconds (recording costs as much)."""
 
 
 _NOTHING = nullcontext()
 
 
-_requests = _Children(http_requests)
 _durations = _Children(http_duration)
 _errors = _Children(http_errors)
 _executions = _Children(executions)
@@ -150,13 +152,12 @@ _nodes = _Children(node_duration)
 _models = _Bounded(MAX_MODELS)
 
 
-def configure(*, enabled: bool, deployment_labels: bool) -> None:
-    Config.enabled, Config.deployments = enabled, deployment_labels
+def configure(*, enabled: bool, deployment_labels: bool, untimed_node_types: frozenset[str] = frozenset()) -> None:
+    Config.enabled, Config.deployments, Config.untimed = enabled, deployment_labels, untimed_node_types
 
 
 def request_answered(method: str, route: str, status: int, seconds: float) -> None:
-    _requests(method, route, str(status)).inc()
-    _durations(method, route).observe(seconds)
+    _durations(method, route, str(status)).observe(seconds)
 
 
 def error_answered(code: str) -> None:
@@ -171,9 +172,10 @@ def run_finished(slug: str, version: int, status: str, seconds: float, nodes: It
     deployment = slug if Config.deployments else ""
     _executions(deployment, str(version) if Config.deployments else "", status).inc()
     _execution_durations(deployment, status).observe(seconds)
+    untimed = Config.untimed
     for node in nodes:
         duration = node.get("durationMs")
-        if duration is not None:
+        if duration is not None and node["type"] not in untimed:
             _nodes(node["type"], node["status"]).observe(duration / 1000)
 
 
