@@ -16,7 +16,8 @@ hits every target alike; medians of the rounds are printed. Server CPU per reque
 
 Rate-limit modes of the runner: `off` (RATE_LIMIT_ENABLED=false: the execute path itself),
 `database` (the default counter) and `redis` (REDIS_URL set). The limit is raised so that no request
-is refused.
+is refused. `no-metrics` is `off` with METRICS_ENABLED=false: `--rate-limits off,no-metrics` prints what
+the metrics cost (`off` against `no-metrics`, paired by round).
 
 `--modes sync,async` also loads every runner with `Prefer: respond-async` (async submit: 202 with the
 run's URLs, the run going on in a task of its own), in turn with the sync loads of the same server in
@@ -62,6 +63,7 @@ RATE_LIMIT_MODES: dict[str, dict[str, str]] = {
     "off": {"RATE_LIMIT_ENABLED": "false"},
     "database": {"RATE_LIMIT_MAX_REQUESTS": "1000000000"},
     "redis": {"RATE_LIMIT_MAX_REQUESTS": "1000000000", "REDIS_URL": REDIS_URL},
+    "no-metrics": {"RATE_LIMIT_ENABLED": "false", "METRICS_ENABLED": "false"},
 }
 TARGETS = {
     ("postgresql", "off"): (0.75, 2.0),
@@ -362,6 +364,19 @@ def main() -> None:
             )
     if "async" in run_modes and "sync" in run_modes:
         print_async_against_sync(results)
+    if {"off", "no-metrics"} <= set(modes):
+        print_metrics_cost(results)
+
+
+def print_metrics_cost(results: dict[str, Results]) -> None:
+    """The runner with metrics (`off`) against the same runner without (`no-metrics`), paired by round."""
+    print("\nmetrics on against metrics off (rate limits off both), same rounds")
+    print(f"{'database':<11} {'req/s on/off':>12} {'spread':>11} {'cpu on/off':>10}")
+    for kind, result in results.items():
+        on, off = result.runs["runner (rl off)"], result.runs["runner (rl no-metrics)"]
+        ratios = [a.requests_per_second / b.requests_per_second for a, b in zip(on, off, strict=True)]
+        cpu = median(on).cpu_ms_per_request / median(off).cpu_ms_per_request
+        print(f"{kind:<11} {statistics.median(ratios):>12.3f} {min(ratios):>5.2f}-{max(ratios):<5.2f} {cpu:>10.3f}")
 
 
 def print_async_against_sync(results: dict[str, Results]) -> None:

@@ -7,15 +7,21 @@ import errno
 import os
 import socket
 import sys
+import urllib.error
+import urllib.request
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+import structlog
 from pydantic import ValidationError
 
 from clara_runner import __version__
+from clara_runner.security.redaction import Redactor
 from clara_runner.settings import DeprecatedSettingWarning, Settings
 from clara_runner.store.migrate import upgrade
+from clara_runner.telemetry.exposition import multiprocess, prepare_multiprocess, serve_on_port
+from clara_runner.telemetry.logs import configure_logging
 
 _CONNECTIONS_CLOSE_SECONDS = 3
 """After the app has drained (SHUTDOWN_GRACE_SECONDS, `server/signals.py`), how long uvicorn waits for the
@@ -34,11 +40,15 @@ def _serve(args: argparse.Namespace) -> int:
         if value is not None:
             os.environ[name] = str(value)
     settings = Settings()
+    configure_logging(settings.log_level, Redactor(settings.secret_values()), settings.log_format)
     _check_port_free(settings.host, settings.port)
+    _serve_metrics(settings)
     upgrade(settings.resolved_database_url)
-    print(
-        f"Clara Agent Runner {__version__} starting on http://{settings.host}:{settings.port}",
-        file=sys.stderr,
+    structlog.get_logger("clara_runner.cli").info(
+        "server_starting",
+        version=__version__,
+        url=f"http://{settings.host}:{settings.port}",
+        workers=settings.web_concurrency,
     )
     uvicorn.run(
         "clara_runner.server.app:create_app_from_environment",
@@ -52,8 +62,22 @@ def _serve(args: argparse.Namespace) -> int:
         http="clara_runner.server.protocol:GuardedHttpToolsProtocol",
         timeout_graceful_shutdown=_CONNECTIONS_CLOSE_SECONDS,
         access_log=args.access_log,
+        log_config=None,
     )
     return 0
+
+
+def _serve_metrics(settings: Settings) -> None:
+    """With several workers, metrics are kept per process in files that a scrape sums (every worker's); one
+    worker keeps them in memory, which costs about half as much per request (unless the operator named a
+    `PROMETHEUS_MULTIPROC_DIR`). They are served from this process on `METRICS_PORT` when it is set."""
+    if not settings.metrics_enabled:
+        return
+    if settings.web_concurrency > 1 or multiprocess():
+        prepare_multiprocess(settings.data_dir / "metrics")
+    if settings.metrics_port:
+        _check_port_free(settings.host, settings.metrics_port)
+        serve_on_port(settings.host, settings.metrics_port)
 
 
 class PortUnavailable(Exception):
@@ -72,6 +96,32 @@ def _check_port_free(host: str, port: int) -> None:
         raise PortUnavailable(
             f"cannot listen on {host}:{port}: {reason}; stop that process or choose another port (--port or PORT)"
         ) from exc
+
+
+_HEALTH_TIMEOUT_SECONDS = 5
+_EVERY_INTERFACE = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 (compared with, never bound)
+
+
+def _health(_: argparse.Namespace) -> int:
+    """Ask the server on this machine (`HOST`, `PORT`) for `/health`: exit 0 when it answers 200, 1 when
+    not (the container's HEALTHCHECK). The request names a host the server answers to."""
+    settings = Settings()
+    host = "127.0.0.1" if settings.host in _EVERY_INTERFACE else settings.host
+    address = f"[{host}]" if ":" in host else host
+    url = f"http://{address}:{settings.port}/health"
+    allowed = settings.hosts()
+    named = "localhost" if allowed.any_host or "localhost" in allowed.names else min(allowed.names, default=host)
+    request = urllib.request.Request(url, headers={"Host": f"[{named}]" if ":" in named else named})
+    try:
+        with urllib.request.urlopen(request, timeout=_HEALTH_TIMEOUT_SECONDS) as response:  # noqa: S310 (http only)
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    except OSError as exc:
+        print(f"clara-runner: unhealthy: {url}: {exc}", file=sys.stderr)
+        return 1
+    print(f"{url}: {status}", file=sys.stderr)
+    return 0 if status == 200 else 1
 
 
 def _migrate(_: argparse.Namespace) -> int:
@@ -101,7 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="seconds runs in flight get to finish after SIGTERM (env SHUTDOWN_GRACE_SECONDS, default 30)",
     )
-    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument(
+        "--access-log",
+        action="store_true",
+        help="also log uvicorn's own access line per request (the server logs one of its own: LOG_REQUESTS)",
+    )
     serve.set_defaults(handler=_serve)
 
     run = commands.add_parser(
@@ -118,6 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = commands.add_parser("migrate", help="bring the database (env DATABASE_URL) to the latest schema")
     migrate.set_defaults(handler=_migrate)
+
+    health = commands.add_parser("health", help="exit 0 if the server on this machine (HOST, PORT) is healthy, else 1")
+    health.set_defaults(handler=_health)
     return parser
 
 

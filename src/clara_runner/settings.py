@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic.fields import FieldInfo
@@ -31,6 +31,7 @@ from clara_runner.security.egress import EgressPolicy
 from clara_runner.security.hosts import AllowedHosts, parse_allowed_hosts
 from clara_runner.service.webhooks.schedule import DEFAULT as DEFAULT_RETRY_SCHEDULE
 from clara_runner.service.webhooks.schedule import parse_schedule
+from clara_runner.telemetry.spending import parse_prices
 
 _SERVICE_URLS = (
     "openai_base_url",
@@ -543,6 +544,69 @@ class Settings(BaseSettings):
         "", alias="AGENT_PROVIDER", description="The agent provider used when a node names none"
     )
 
+    # --- Operations (issue 14): metrics, usage budgets, logs, traces ---
+    log_format: Literal["json", "console"] = Field(
+        "json",
+        alias="LOG_FORMAT",
+        description="`json`: one JSON object per line (every library's lines too); `console`: readable text",
+    )
+    log_requests: bool = Field(
+        True,
+        alias="LOG_REQUESTS",
+        description="Log one line per HTTP request and per run (at `info`: request id, execution id, deployment, "
+        "key prefix, status, duration)",
+    )
+    metrics_enabled: bool = Field(
+        True, alias="METRICS_ENABLED", description="Expose Prometheus metrics (`/metrics`, see `METRICS_PORT`)"
+    )
+    metrics_port: int = Field(
+        0,
+        alias="METRICS_PORT",
+        ge=0,
+        le=65535,
+        description=(
+            "`0`: `/metrics` is served on the API port to the admin only (`CLARA_ADMIN_KEY`, or loopback when it is"
+            " unset); a port: served there without authentication (keep that port off public networks), and not"
+            " on the API port"
+        ),
+    )
+    metrics_deployment_labels: bool = Field(
+        True,
+        alias="METRICS_DEPLOYMENT_LABELS",
+        description="Label execution metrics with the deployment's slug and version; `false` bounds the series"
+        " when deployments are many",
+    )
+    usage_prices: str = Field(
+        "",
+        alias="USAGE_PRICES",
+        description=(
+            'Price table for run costs, per million tokens by model (JSON, e.g. `{"gpt-4o": {"prompt": 2.5,'
+            ' "completion": 10}}`; `"*"` prices models not named); unset: no costs are reported. Nothing is fetched'
+        ),
+    )
+    usage_cache_seconds: float = Field(
+        5.0,
+        alias="USAGE_CACHE_SECONDS",
+        ge=0,
+        description="How long a process trusts a key's summed token use when checking its `usageBudget`",
+    )
+    otel_exporter_otlp_endpoint: str = Field(
+        "",
+        alias="OTEL_EXPORTER_OTLP_ENDPOINT",
+        description="OTLP/HTTP collector to send traces to (e.g. `http://otel-collector:4318`; spans go to its"
+        " `/v1/traces`); unset: no tracing, at no cost",
+    )
+    otel_service_name: str = Field(
+        "clara-agent-runner", alias="OTEL_SERVICE_NAME", description="`service.name` of the traces"
+    )
+    otel_capture_message_content: bool = Field(
+        False,
+        alias="OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
+        description="Put LLM prompts and replies on their spans (`gen_ai.input.messages`, `gen_ai.output.messages`;"
+        " secrets redacted); off: model, token counts and finish reason only",
+    )
+    # --- end of operations settings ---
+
     @field_validator("base_url")
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:
@@ -562,6 +626,12 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(item, strict=False)
             except ValueError as exc:
                 raise ValueError(f"EGRESS_ALLOW_CIDRS: '{item}' is not a network like 10.0.0.0/8") from exc
+        return value
+
+    @field_validator("usage_prices")
+    @classmethod
+    def _valid_prices(cls, value: str) -> str:
+        parse_prices(value)
         return value
 
     @field_validator("webhook_retry_schedule")

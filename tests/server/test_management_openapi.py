@@ -93,6 +93,16 @@ async def test_every_management_response_matches_the_document(
             "/api/workflows/{slug}/executions",
             await client.get("/api/workflows/hello-world/executions", params={"status": "x"}),
         ),
+        (
+            "get",
+            "/api/workflows/{slug}/usage",
+            await client.get("/api/workflows/hello-world/usage", headers=bearer(key)),
+        ),
+        (
+            "get",
+            "/api/workflows/{slug}/usage",
+            await client.get("/api/workflows/hello-world/usage", params={"period": "week"}),
+        ),
         ("put", "/api/workflows/{slug}", await client.put("/api/workflows/hello-world", json={"workflow": {}})),
         (
             "put",
@@ -133,6 +143,8 @@ async def test_every_management_response_matches_the_document(
         200,
         404,
         401,
+        200,
+        400,
         200,
         400,
         400,

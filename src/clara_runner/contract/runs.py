@@ -231,6 +231,7 @@ def execution_schemas() -> dict[str, Any]:
             "durationMs",
             "nodesExecuted",
             "usage",
+            "cost",
             "trace",
             "createdAt",
             "finishedAt",
@@ -259,6 +260,12 @@ def execution_schemas() -> dict[str, Any]:
             "usage": {
                 **_nullable(_TOKENS),
                 "description": "Tokens the run's nodes reported spending, summed; null when none reported any",
+            },
+            "cost": {
+                "type": ["number", "null"],
+                "minimum": 0,
+                "description": "What the run's LLM calls cost by the operator's price table, in its currency; null "
+                "when the server has none or no call's model is in it",
             },
             "trace": {
                 "type": ["array", "null"],

@@ -15,6 +15,7 @@ import httpx2
 from clara_runner.flow.budget import ValueLimits
 from clara_runner.flow.events import EventSink, discard
 from clara_runner.flow.http_transport import AiohttpTransport
+from clara_runner.flow.llm_calls import LlmObserver, NodeObserver
 from clara_runner.flow.outbound import OutboundHook
 from clara_runner.flow.sandbox import JsSandbox
 
@@ -132,6 +133,10 @@ class RunContext:
     before_outbound: OutboundHook | None = None
     """Awaited before every outbound HTTP request of the run (`flow/outbound.py`): the server records the run
     as `running` there, so a run that had a side effect is never lost without a trace."""
+    llm_calls: LlmObserver | None = None
+    nodes: NodeObserver | None = None
+    """Wraps every node's run (`flow/runner.py`): the server's trace spans."""
+    """Watches every LLM call of the run (`flow/llm_calls.py`): the server's metrics and traces."""
     stream_tokens: bool = False
     """Someone may be following the run's events: LLM nodes stream their replies (as with their own
     `stream: true`), so each piece of text becomes a `token` event as it arrives."""

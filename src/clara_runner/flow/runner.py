@@ -130,6 +130,14 @@ def _prepare_call(
 
 
 async def _invoke(planned: PlannedNode, call: NodeCall, budget: ValueBudget) -> Mapping[str, Any]:
+    observe = call.context.nodes
+    if observe is None:
+        return await _invoke_node(planned, call, budget)
+    with observe(planned.node.id, planned.node.type):
+        return await _invoke_node(planned, call, budget)
+
+
+async def _invoke_node(planned: PlannedNode, call: NodeCall, budget: ValueBudget) -> Mapping[str, Any]:
     node = planned.node
     emit = call.context.events
     started_at = time.time()

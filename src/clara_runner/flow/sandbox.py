@@ -30,7 +30,7 @@ Why it looks like this:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -131,6 +131,10 @@ class JsSandbox:
         self.limits = limits or SandboxLimits()
         self._pool = WorkerPool(self._spawn, self.limits.max_isolates, self.limits.spare_isolates)
         self._closed = False
+        self.on_evaluated: Callable[[str], None] | None = None
+        """Told each evaluation's outcome (`ok`, `error`, `timeout`): the server's metrics."""
+        self.on_worker_started: Callable[[], None] | None = None
+        """Told each time a worker process is started (at warm-up, and to replace one that was used up)."""
 
     async def warm(self) -> None:
         """Start the spare workers now, e.g. while a server starts."""
@@ -152,9 +156,25 @@ class JsSandbox:
         await self._pool.aclose()
 
     async def _spawn(self) -> WorkerProcess:
+        if self.on_worker_started is not None:
+            self.on_worker_started()
         return await WorkerProcess.spawn(self.limits.memory_bytes, self.limits.timeout_seconds)
 
     async def _evaluate(self, script: str, fetch: Fetch | None) -> ScriptResult:
+        if self.on_evaluated is None:
+            return await self._evaluate_once(script, fetch)
+        try:
+            result = await self._evaluate_once(script, fetch)
+        except ScriptTimedOut:
+            self.on_evaluated("timeout")
+            raise
+        except SandboxError:
+            self.on_evaluated("error")
+            raise
+        self.on_evaluated("ok")
+        return result
+
+    async def _evaluate_once(self, script: str, fetch: Fetch | None) -> ScriptResult:
         if self._closed:
             raise SandboxClosed("the JavaScript sandbox is shut down")
         try:

@@ -16,6 +16,7 @@ from clara_runner.flow.nodes.registry import NodeRegistry
 from clara_runner.flow.outbound import OutboundHook
 from clara_runner.flow.sandbox import JsSandbox
 from clara_runner.runtime.outbound import outbound_http
+from clara_runner.runtime.telemetry import instrument, llm_observer, node_observer
 from clara_runner.security.admin import HOW_TO_SET, AdminPolicy
 from clara_runner.security.rate_limits import Counters, RateLimit, RateLimiter, RedisCounters
 from clara_runner.security.redaction import Redactor
@@ -25,6 +26,7 @@ from clara_runner.service.deployments.loaded import VersionCache
 from clara_runner.service.deployments.manage import DeploymentService
 from clara_runner.service.deployments.versions import VersionAdmin
 from clara_runner.service.execution.admission import Admitter
+from clara_runner.service.execution.budgets import UsageBudgets
 from clara_runner.service.execution.cancellation import POLL_SECONDS as CANCEL_POLL_SECONDS
 from clara_runner.service.execution.cancellation import CancelRequests
 from clara_runner.service.execution.capacity import ExecutionCapacity
@@ -37,6 +39,7 @@ from clara_runner.service.execution.recovery import OrphanSweeper
 from clara_runner.service.execution.run_resources import RunResources
 from clara_runner.service.execution.runs import SERVER_SHUTDOWN, ExecutionService
 from clara_runner.service.execution.safeguards import Safeguards
+from clara_runner.service.execution.usage import UsageReports
 from clara_runner.service.housekeeping.housekeeper import Housekeeper
 from clara_runner.service.housekeeping.periodic import Periodic
 from clara_runner.service.housekeeping.retention import ExecutionRetention, prune_leases
@@ -98,6 +101,7 @@ class Runtime:
     stats: StatsService
     manager_sessions: ManagerSessions
     """Sign-in sessions of the Deployment Manager (`web/`)."""
+    usage: UsageReports
     started_at: float = field(default_factory=time.monotonic)
     _loops: list[Periodic] = field(default_factory=list)
 
@@ -119,6 +123,7 @@ class Runtime:
         endpoints = settings.service_endpoints()
         sandbox = JsSandbox(settings.sandbox_limits())
         value_limits = settings.value_limits()
+        llm_calls, nodes = llm_observer(settings), node_observer()
 
         def run_context(
             execution_id: str, events: EventSink, before_outbound: OutboundHook, stream_tokens: bool
@@ -132,6 +137,8 @@ class Runtime:
                 value_limits=value_limits,
                 before_outbound=before_outbound,
                 stream_tokens=stream_tokens,
+                llm_calls=llm_calls,  # issue 14: metrics, costs, traces
+                nodes=nodes,
             )
 
         counters: Counters = RedisCounters(settings.redis_url) if settings.redis_url else DatabaseCounters(database)
@@ -151,7 +158,7 @@ class Runtime:
             buffer_limit=settings.execution_buffer_limit,
         )
         lease = ProcessLease(database, "web", settings.process_lease_seconds)
-        admitter = Admitter(access, rate_limits, writer, capacity)
+        admitter = Admitter(access, rate_limits, writer, capacity, UsageBudgets(database, settings.usage_cache_seconds))
         deliverer = Deliverer(
             database,
             http.workflow,
@@ -208,7 +215,7 @@ class Runtime:
                 ("manager_sessions", manager_sessions.prune),
             ]
         )
-        return cls(
+        runtime = cls(
             settings=settings,
             database=database,
             registry=registry,
@@ -238,7 +245,10 @@ class Runtime:
             keys=KeyAdmin(database, secret, keys),
             stats=StatsService(database),
             manager_sessions=manager_sessions,
+            usage=UsageReports(database, access),
         )
+        instrument(runtime)  # issue 14: metrics wiring (runtime/telemetry.py)
+        return runtime
 
     async def start(self) -> None:
         if not self.access.admin.configured:

@@ -47,10 +47,24 @@ class IssuedKey:
     display_prefix: str
 
 
+_DISPLAY_LENGTH = 8
+
+
 def generate() -> IssuedKey:
     body = _base62(secrets.randbits(256), _BODY_LENGTH)
     plaintext = PREFIX + body + _checksum(body)
-    return IssuedKey(plaintext, body[:_LOOKUP_LENGTH], PREFIX + body[:8])
+    return IssuedKey(plaintext, body[:_LOOKUP_LENGTH], display_prefix(plaintext))
+
+
+def display_prefix(key: str) -> str:
+    """What identifies a key in lists without revealing it: `clara_sk_` and 8 characters."""
+    return key[: len(PREFIX) + _DISPLAY_LENGTH]
+
+
+def log_prefix(key: str) -> str:
+    """The 8 characters after `clara_sk_` of the display prefix: how logs name a key (with `clara_sk_` in
+    front, log redaction would take it for a key and hide it)."""
+    return key[len(PREFIX) : len(PREFIX) + _DISPLAY_LENGTH]
 
 
 def lookup_id(key: str) -> str:

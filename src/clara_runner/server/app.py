@@ -15,19 +15,35 @@ from fastapi.staticfiles import StaticFiles
 
 from clara_runner import __version__
 from clara_runner.runtime.services import Runtime
+from clara_runner.runtime.telemetry import logs_requests
 from clara_runner.security.redaction import Redactor
 from clara_runner.server import execute
 from clara_runner.server.cors import cors_options
 from clara_runner.server.errors import install_error_handlers
 from clara_runner.server.fast_lane import PATH as FAST_PATHS
 from clara_runner.server.fast_lane import fast_lane
-from clara_runner.server.logs import configure_logging
+from clara_runner.server.observe import RequestObserver
 from clara_runner.server.openapi import ClaraApp, management_server
 from clara_runner.server.pages import ASSETS
 from clara_runner.server.replies import render_execution
-from clara_runner.server.routes import deployments, docs, executions, keys, stats, system, versions, webhooks, workflows
+from clara_runner.server.routes import (
+    deployments,
+    docs,
+    executions,
+    keys,
+    metrics,
+    stats,
+    system,
+    usage,
+    versions,
+    webhooks,
+    workflows,
+)
 from clara_runner.server.signals import drain_first
 from clara_runner.settings import Settings
+from clara_runner.telemetry import tracing
+from clara_runner.telemetry.exposition import process_exiting
+from clara_runner.telemetry.logs import configure_logging
 from clara_runner.web.install import install_manager
 
 _VENDOR_ASSETS = Path(fastapi_offline.__file__).parent / "static"
@@ -40,7 +56,13 @@ def create_app(
     """An app for `settings` (read from the environment when omitted). With `drain_on_signals` (the
     server's own processes), SIGTERM and SIGINT drain the runs in flight first (`signals.py`)."""
     settings = settings or Settings()
-    configure_logging(settings.log_level, Redactor(settings.secret_values()))
+    configure_logging(settings.log_level, Redactor(settings.secret_values()), settings.log_format)
+    if settings.otel_exporter_otlp_endpoint:  # issue 14: traces
+        tracing.install_otlp(
+            settings.otel_exporter_otlp_endpoint,
+            settings.otel_service_name,
+            capture_content=settings.otel_capture_message_content,
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -52,6 +74,8 @@ def create_app(
                 yield
         finally:
             await state.stop()
+            process_exiting()
+            tracing.shutdown()
 
     cors = cors_options(settings.cors_origins)
     app = ClaraApp(
@@ -69,6 +93,12 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    count, log_requests = settings.metrics_enabled, logs_requests(settings)
+    if count or log_requests or tracing.enabled():  # issue 14: request metrics, log lines, spans
+        app.observe(lambda inner: RequestObserver(inner, FAST_PATHS, count=count, log_requests=log_requests))
+    if settings.metrics_enabled and settings.metrics_port == 0:
+        app.include_router(metrics.router)
+    app.include_router(usage.router)
     if cors is not None:
         app.add_middleware(CORSMiddleware, **cors)
     app.mount(f"{ASSETS}/vendor", StaticFiles(directory=_VENDOR_ASSETS), name="vendor-assets")

@@ -20,6 +20,7 @@ from clara_runner.errors import (
     ValidationFailed,
 )
 from clara_runner.security.redaction import Redactor, active_redactor
+from clara_runner.telemetry import metrics
 
 log = structlog.get_logger(__name__)
 _SHAPES = Redactor()
@@ -33,6 +34,7 @@ def error_body(error: ClaraError) -> dict[str, Any]:
 
 
 def error_response(error: ClaraError) -> JSONResponse:
+    metrics.error_answered(error.code)
     return JSONResponse(error_body(error), status_code=error.status, headers=error.headers or None)
 
 

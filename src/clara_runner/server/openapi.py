@@ -9,7 +9,7 @@ parameters, which this server never sends (a parameter problem is a 400 with the
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -81,8 +81,16 @@ class ClaraApp(FastAPI):
         self._fast_paths = fast_paths
         self.allowed_hosts = allowed_hosts
         self._documented = list(documented)
+        self._entry: ASGIApp = self._dispatch
+
+    def observe(self, wrap: Callable[[ASGIApp], ASGIApp]) -> None:
+        """Put `wrap` around everything the app serves, the fast lane and refused hosts included."""
+        self._entry = wrap(self._entry)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._entry(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             host = host_header(scope)
             if host is not None and not self.allowed_hosts.allows(host):

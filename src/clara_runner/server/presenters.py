@@ -68,6 +68,7 @@ def traffic_options(record: DeploymentRecord) -> dict[str, Any]:
         "rateLimit": record.rate_limit,
         "maxConcurrency": record.max_concurrency,
         "allowCallbackUrl": record.callbacks_allowed,
+        "usageBudget": record.usage_budget,
     }
 
 
@@ -249,10 +250,16 @@ def execution_entry(record: ExecutionRecord) -> dict[str, Any]:
         "durationMs": record.duration_ms,
         "nodesExecuted": record.nodes_executed,
         "usage": usage(record.prompt_tokens, record.completion_tokens),
+        "cost": cost(record.cost_micros),
         "trace": record.trace,
         "createdAt": iso(record.created_at),
         "finishedAt": iso(record.finished_at),
     }
+
+
+def cost(micros: int | None) -> float | None:
+    """A cost in millionths as the currency of the operator's price table (null: not priced)."""
+    return None if micros is None else micros / 1_000_000
 
 
 def usage(prompt_tokens: int | None, completion_tokens: int | None) -> dict[str, int] | None:

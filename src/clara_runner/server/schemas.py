@@ -381,6 +381,7 @@ class ExecutionEntry(_Shape):
     usage: TokenCounts | None = Field(
         description="Tokens the run's nodes reported spending, summed; null when none reported any"
     )
+    cost: float | None = Field(description="What the run's LLM calls cost by the operator's price table (USAGE_PRICES)")
     trace: Any
     createdAt: datetime
     finishedAt: datetime | None
@@ -439,3 +440,48 @@ class Info(_Shape):
     endpoints: dict[str, str]
     documentation: str
     openapi: str
+
+
+# --- Usage report (issue 14) ---
+
+
+class KeyUsageEntry(_Shape):
+    id: UUID
+    name: str
+    prefix: str = Field(description="The key's display prefix")
+    revoked: bool
+    executions: int = Field(ge=0)
+    promptTokens: int = Field(ge=0)
+    completionTokens: int = Field(ge=0)
+    totalTokens: int = Field(ge=0)
+    cost: float | None = Field(description="By the operator's price table (USAGE_PRICES); null when not priced")
+    budgetRemaining: int | None = Field(
+        description="Tokens the key may still spend this period under the deployment's usageBudget (shared with "
+        "the keys it was regenerated from); null without a budget for this period"
+    )
+
+
+class UsageTotals(_Shape):
+    executions: int = Field(ge=0)
+    promptTokens: int = Field(ge=0)
+    completionTokens: int = Field(ge=0)
+    totalTokens: int = Field(ge=0)
+    cost: float | None
+
+
+class UsageResponse(_Shape):
+    success: Literal[True]
+    workflow: WorkflowRef
+    period: Literal["day", "month"]
+    since: datetime = Field(description="Start of the period (UTC)")
+    until: datetime = Field(description="End of the period (UTC); a budget starts afresh then")
+    usageBudget: dict[str, Any] | None = Field(description="The deployment's budget: {tokens, period}, or null")
+    keys: list[KeyUsageEntry]
+    total: UsageTotals
+
+
+UsagePeriod = Annotated[
+    str | None,
+    WithJsonSchema({"type": "string", "enum": ["day", "month"]}),
+    Query(description="The current UTC day or calendar month (default: the budget's period, else month)"),
+]

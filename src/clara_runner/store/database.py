@@ -85,6 +85,12 @@ class Database:
         """Shared with the execution writer's connection (`execution_batches`)."""
         event.listen(self.engine.sync_engine, "before_cursor_execute", self._observe)
 
+    def observe_pool(self, checked_out: Callable[[], None], checked_in: Callable[[], None]) -> None:
+        """Be told each time a pooled connection is taken and given back (the pool-use gauge)."""
+        pool = self.engine.sync_engine.pool
+        event.listen(pool, "checkout", lambda *_: checked_out())
+        event.listen(pool, "checkin", lambda *_: checked_in())
+
     def _observe(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         for observer in self.statement_observers:
             observer(statement)

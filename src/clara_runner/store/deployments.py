@@ -173,10 +173,11 @@ def deployment_from_row(row: Any) -> DeploymentRecord:
         rate_limit=row["rate_limit"],
         max_concurrency=row["max_concurrency"],
         callbacks_allowed=row["callbacks_allowed"],
+        usage_budget=row["usage_budget"],
     )
 
 
 async def set_traffic_options(conn: AsyncConnection, deployment_id: uuid.UUID, values: dict[str, Any]) -> None:
     """Set the deployment's traffic columns named in `values` (`rate_limit`, `max_concurrency`,
-    `callbacks_allowed`)."""
+    `callbacks_allowed`, `usage_budget`)."""
     await conn.execute(update(deployments).where(deployments.c.id == deployment_id).values(**values))

@@ -31,6 +31,8 @@ class DeploymentRecord:
     """How many executions of this deployment one process runs at once, or None for no own limit."""
     callbacks_allowed: bool = False
     """Execute requests may name a `callbackUrl` (`allowCallbackUrl`, set by the admin)."""
+    usage_budget: dict[str, Any] | None = None
+    """`{"tokens": N, "period": "day" | "month"}`: tokens each key may spend per period (`usageBudget`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,8 @@ class ExecutionRecord:
     prompt_tokens: int | None = None
     """Tokens the run's nodes reported spending, summed (None when no node reported any)."""
     completion_tokens: int | None = None
+    cost_micros: int | None = None
+    """What the run's LLM calls cost by the operator's price table, in millionths (None: not priced)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +119,7 @@ class ExecutionWrite:
     prompt_tokens: int | None = None
     """Tokens the run's nodes reported spending so far, summed (None when no node reported any)."""
     completion_tokens: int | None = None
+    cost_micros: int | None = None
     event_log: str | None = None
     """The run's whole event log (`execution_events` chunk format), when its final row is its first: a
     detached run that ended before it was acknowledged carries its log in its row (`tables.executions`)."""

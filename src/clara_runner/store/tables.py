@@ -97,6 +97,7 @@ deployments = Table(
     Column("rate_limit", Json),
     Column("max_concurrency", Integer),
     Column("callbacks_allowed", Boolean, nullable=False, server_default=false()),
+    Column("usage_budget", Json),
     Index(
         "uq_deployments_live_slug",
         "slug",
@@ -158,6 +159,7 @@ executions = Table(
     Column("cancel_requested_at", UTCDateTime),
     Column("prompt_tokens", Integer),
     Column("completion_tokens", Integer),
+    Column("cost_micros", BigInteger),
     Column("event_log", Text),
     Column("output_mismatch", Boolean, nullable=False, server_default=false()),
     Index("ix_executions_deployment_stats", *STATS_COLUMNS),
@@ -172,7 +174,9 @@ executions = Table(
 """`owner_id` names the process lease (`process_leases`) of a run still `queued` or `running`: when that
 lease expires, the run is marked `interrupted` by any live process. `cancel_requested_at` is set when a
 cancel reaches a process other than the owner, which polls for it (`service/execution/cancellation.py`).
-`prompt_tokens` and `completion_tokens` sum the token counts the run's nodes reported (null: none did).
+`prompt_tokens` and `completion_tokens` sum the token counts the run's nodes reported (null: none did);
+`cost_micros` is what its LLM calls cost by the operator's price table, in millionths of its currency (null:
+no price table, or no priced call).
 `output_mismatch`: the outputs did not match the published output schema. The statistics of a deployment
 over a time range read only `ix_executions_deployment_stats`, never the rows.
 `event_log` holds the whole event log of a run in stream, async or wait mode that ended before it was

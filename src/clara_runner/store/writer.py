@@ -49,7 +49,8 @@ ON CONFLICT (id) DO UPDATE SET
     duration_ms = excluded.duration_ms, nodes_executed = excluded.nodes_executed, trace = excluded.trace,
     finished_at = excluded.finished_at, owner_id = excluded.owner_id,
     prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens,
-    output_mismatch = excluded.output_mismatch, event_log = excluded.event_log
+    output_mismatch = excluded.output_mismatch, event_log = excluded.event_log,
+    cost_micros = excluded.cost_micros
     WHERE executions.status IN ('queued', 'running')
 """
 """How a snapshot meets the row of its run, on both databases: it replaces an unfinished row and never a

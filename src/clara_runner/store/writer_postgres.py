@@ -26,18 +26,18 @@ WITH batch AS (
         id uuid, deployment_id uuid, version int, api_key_id uuid, status text, inputs jsonb, outputs jsonb,
         error_code text, error_message text, duration_ms int, nodes_executed int, trace jsonb,
         created_at timestamptz, finished_at timestamptz, owner_id uuid, output_mismatch bool,
-        prompt_tokens int, completion_tokens int, event_log text
+        prompt_tokens int, completion_tokens int, event_log text, cost_micros bigint
     )
 ), written AS (
     INSERT INTO executions (
         id, deployment_id, version, api_key_id, status, inputs, outputs, error_code,
         error_message, duration_ms, nodes_executed, trace, created_at, finished_at, owner_id,
-        prompt_tokens, completion_tokens, output_mismatch, event_log
+        prompt_tokens, completion_tokens, output_mismatch, event_log, cost_micros
     )
     SELECT
         id, deployment_id, version, api_key_id, status, inputs, outputs, error_code,
         error_message, duration_ms, nodes_executed, trace, created_at, finished_at, owner_id,
-        prompt_tokens, completion_tokens, output_mismatch, event_log
+        prompt_tokens, completion_tokens, output_mismatch, event_log, cost_micros
     FROM batch
     {REPLACE_UNFINISHED}
     RETURNING id, status
@@ -95,6 +95,7 @@ def _batch(rows: Sequence[ExecutionWrite]) -> bytes:
                 "prompt_tokens": row.prompt_tokens,
                 "completion_tokens": row.completion_tokens,
                 "event_log": row.event_log,
+                "cost_micros": row.cost_micros,
             }
             for row in rows
         ]

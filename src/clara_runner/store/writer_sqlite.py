@@ -26,8 +26,8 @@ UPSERT = f"""
 INSERT INTO executions (
     id, deployment_id, version, api_key_id, status, inputs, outputs, error_code,
     error_message, duration_ms, nodes_executed, trace, created_at, finished_at, owner_id,
-    prompt_tokens, completion_tokens, output_mismatch, event_log
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    prompt_tokens, completion_tokens, output_mismatch, event_log, cost_micros
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 {REPLACE_UNFINISHED}"""  # noqa: S608 (built from constants only)
 ALREADY_FINAL = "SELECT id FROM executions WHERE status NOT IN ('queued', 'running') AND id IN ({})"
 """Formatted with one `?` per id of the batch."""
@@ -74,6 +74,7 @@ def _parameters(row: ExecutionWrite) -> tuple[Any, ...]:
         row.completion_tokens,
         row.output_mismatch,
         row.event_log,
+        row.cost_micros,
     )
 
 

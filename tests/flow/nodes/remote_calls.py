@@ -7,6 +7,7 @@ from typing import Any
 
 from clara_runner.flow.context import HttpClients, RunContext, ServiceEndpoints
 from clara_runner.flow.events import EventSink, RunEvent, discard
+from clara_runner.flow.llm_calls import LlmObserver
 from clara_runner.flow.model import Node
 from clara_runner.flow.nodes.base import NodeCall, NodeType
 
@@ -19,9 +20,10 @@ def node_call(
     *,
     services: ServiceEndpoints | None = None,
     events: EventSink = discard,
+    llm_calls: LlmObserver | None = None,
 ) -> NodeCall:
     node = Node("node-1", node_type.type_name, "", dict(data or {}))
-    context = RunContext(events=events, services=services or ServiceEndpoints(), http=http)
+    context = RunContext(events=events, services=services or ServiceEndpoints(), http=http, llm_calls=llm_calls)
     return NodeCall(node, node_type, dict(inputs or {}), context)
 
 

@@ -33,10 +33,12 @@ import httpx2
 import orjson
 
 from clara_runner.flow.errors import NodeError
+from clara_runner.flow.llm_calls import LlmCall
 from clara_runner.flow.nodes.endpoints import Endpoint, Wire
 from clara_runner.flow.nodes.remote import error_detail, message_of
 from clara_runner.flow.nodes.values import as_text
 from clara_runner.flow.nodes.vision import ImageData, parse_image_url
+from clara_runner.flow.usage import reported_usage
 
 TokenSink = Callable[[str], None]
 
@@ -71,6 +73,8 @@ class ChatReply:
     model: str
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     """OpenAI form: `{id, type: "function", function: {name, arguments}}`."""
+    finish_reason: str | None = None
+    """Why the model stopped (`stop`, `length`, `tool_calls`; Anthropic's `end_turn`, `max_tokens`, ...)."""
 
     def assistant_message(self) -> dict[str, Any]:
         """The reply as a message to append to the conversation."""
@@ -81,7 +85,22 @@ class ChatReply:
 
 
 async def chat(endpoint: Endpoint, request: ChatRequest, on_token: TokenSink | None = None) -> ChatReply:
-    """Run `request` at `endpoint`; with `on_token`, stream the reply and report each piece of text."""
+    """Run `request` at `endpoint`; with `on_token`, stream the reply and report each piece of text. The
+    run's observer, if any, watches the call (`flow/llm_calls.py`)."""
+    if endpoint.observer is None:
+        return await _chat(endpoint, request, on_token)
+    temperature = request.temperature if request.temperature_chosen or endpoint.wire is Wire.OPENAI else None
+    call = LlmCall(endpoint.wire.value, request.model, request.max_tokens, temperature, messages=request.messages)
+    with endpoint.observer(call):
+        reply = await _chat(endpoint, request, on_token)
+        usage = reported_usage(reply.usage)
+        if usage is not None:
+            call.prompt_tokens, call.completion_tokens = usage
+        call.response_model, call.finish_reason, call.content = reply.model, reply.finish_reason, reply.content
+    return reply
+
+
+async def _chat(endpoint: Endpoint, request: ChatRequest, on_token: TokenSink | None) -> ChatReply:
     if endpoint.wire is Wire.ANTHROPIC:
         return await _anthropic_chat(endpoint, request, on_token)
     return await _openai_chat(endpoint, request, on_token)
@@ -219,11 +238,13 @@ def _read_completion(response: httpx2.Response, endpoint: Endpoint, model: str) 
         raise ProviderError(f"the LLM API at {endpoint.base_url} sent a completion without a message")
     calls = message.get("tool_calls")
     usage = completion.get("usage")
+    finish_reason = completion["choices"][0].get("finish_reason")
     return ChatReply(
         content=as_text(message.get("content")),
         usage=dict(usage) if isinstance(usage, Mapping) else {},
         model=as_text(completion.get("model")) or model,
         tool_calls=[dict(call) for call in calls if isinstance(call, Mapping)] if isinstance(calls, list) else [],
+        finish_reason=finish_reason if isinstance(finish_reason, str) else None,
     )
 
 
@@ -232,6 +253,7 @@ async def _read_stream(response: httpx2.Response, endpoint: Endpoint, model: str
     of text reported as it arrives, the usage from the last chunk (`include_usage`)."""
     pieces: list[str] = []
     usage: dict[str, Any] = {}
+    finish_reason: str | None = None
     try:
         async for event in httpx2.EventSource(response):
             if event.data == "[DONE]":
@@ -243,6 +265,7 @@ async def _read_stream(response: httpx2.Response, endpoint: Endpoint, model: str
             if isinstance(chunk.get("usage"), Mapping):
                 usage = dict(chunk["usage"])
             for choice in chunk.get("choices") or ():
+                finish_reason = choice.get("finish_reason") or finish_reason
                 text = (choice.get("delta") or {}).get("content")
                 if text:
                     pieces.append(text)
@@ -253,7 +276,7 @@ async def _read_stream(response: httpx2.Response, endpoint: Endpoint, model: str
         raise ProviderError(f"the LLM API at {endpoint.base_url} sent a stream that could not be read: {exc}") from exc
     except httpx2.TransportError as exc:
         raise ProviderError(f"the LLM API at {endpoint.base_url} closed the stream early: {exc}") from exc
-    return ChatReply("".join(pieces), usage, model)
+    return ChatReply("".join(pieces), usage, model, finish_reason=finish_reason)
 
 
 def _provider_error(sdk: ModuleType, exc: Exception, endpoint: Endpoint, api: str) -> ProviderError:
@@ -310,7 +333,7 @@ async def _anthropic_chat(endpoint: Endpoint, request: ChatRequest, on_token: To
         "completion_tokens": completion_tokens,
         "total_tokens": prompt_tokens + completion_tokens,
     }
-    return ChatReply(text, usage, reply.model or request.model)
+    return ChatReply(text, usage, reply.model or request.model, finish_reason=reply.stop_reason)
 
 
 def to_anthropic_messages(messages: Sequence[Mapping[str, Any]]) -> tuple[str, list[dict[str, Any]]]:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import httpx2
 
 from clara_runner.flow.context import ServiceEndpoints, url_under
+from clara_runner.flow.llm_calls import LlmObserver
 from clara_runner.flow.nodes.base import NodeCall
 from clara_runner.flow.nodes.remote import client_for
 
@@ -36,6 +37,8 @@ class Endpoint:
     base_url: str
     api_key: str
     client: httpx2.AsyncClient
+    observer: LlmObserver | None = None
+    """The run's watcher of LLM calls, if any (`flow/llm_calls.py`)."""
 
 
 def llm_endpoint(call: NodeCall, *, provider: str = "", base_url: str = "", api_key: str = "") -> Endpoint:
@@ -49,7 +52,7 @@ def llm_endpoint(call: NodeCall, *, provider: str = "", base_url: str = "", api_
     if wire is Wire.ANTHROPIC:
         url = url.removesuffix("/v1")
     key = api_key.strip() or services.key_for(url)
-    return Endpoint(wire, url, key, client_for(call, url))
+    return Endpoint(wire, url, key, client_for(call, url), call.context.llm_calls)
 
 
 def _is_anthropic(url: str, services: ServiceEndpoints) -> bool:

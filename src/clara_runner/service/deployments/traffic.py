@@ -3,13 +3,16 @@
     "rateLimit": {"enabled": false} | {"maxRequests": 50, "windowMs": 60000} | null
     "maxConcurrency": 4 | null
     "allowCallbackUrl": true | false
+    "usageBudget": {"tokens": 1000000, "period": "day" | "month"} | null
 
 `rateLimit` overrides the server's `RATE_LIMIT_*` defaults field by field; the fields it leaves out
 follow the server's settings, and `null` (or `{}`) removes the override. `maxConcurrency` caps how many
 executions of this deployment one server process runs at once; `null` removes the cap. `allowCallbackUrl`
 lets execute requests name a `callbackUrl` to be told when their run ends (a delivery the server makes
-to a URL the caller chose, so the admin opts each deployment in). A body that names none of the options
-leaves the stored options as they are.
+to a URL the caller chose, so the admin opts each deployment in). `usageBudget` caps the LLM tokens
+(prompt and completion) each API key of the deployment may spend per UTC day or calendar month; a key
+that has spent them is refused 429 `usage_budget_exhausted` until the period ends. A body that names none
+of the options leaves the stored options as they are.
 
 Use `parse_traffic_options` while checking a request body (it adds its problems to the body's list, so
 the caller reports every problem at once) and `apply_traffic_options` inside the write transaction.
@@ -28,6 +31,8 @@ from clara_runner.store.database import Connection
 MAX_REQUESTS_LIMIT = 1_000_000_000
 MAX_WINDOW_MS = 31 * 24 * 3600 * 1000
 MAX_CONCURRENCY_LIMIT = 10_000
+MAX_BUDGET_TOKENS = 10**15
+BUDGET_PERIODS = ("day", "month")
 
 SCHEMA: dict[str, Any] = {
     "rateLimit": {
@@ -49,6 +54,17 @@ SCHEMA: dict[str, Any] = {
     "allowCallbackUrl": {
         "type": "boolean",
         "description": "Execute requests may name ?callbackUrl= to be sent the run's result (default false)",
+    },
+    "usageBudget": {
+        "type": ["object", "null"],
+        "description": "LLM tokens each API key may spend per UTC day or calendar month (then 429 "
+        "usage_budget_exhausted); null for no budget",
+        "additionalProperties": False,
+        "required": ["tokens", "period"],
+        "properties": {
+            "tokens": {"type": "integer", "minimum": 1, "maximum": MAX_BUDGET_TOKENS},
+            "period": {"type": "string", "enum": list(BUDGET_PERIODS)},
+        },
     },
 }
 """The options' JSON Schema, for request-body documentation."""
@@ -103,7 +119,24 @@ def parse_traffic_options(body: Mapping[str, Any], problems: list[str]) -> Traff
         if not isinstance(allowed, bool):
             problems.append("allowCallbackUrl must be true or false")
         changes["callbacks_allowed"] = allowed is True
+    if "usageBudget" in body:
+        changes["usage_budget"] = _usage_budget(body["usageBudget"], problems)
     return TrafficOptions(changes)
+
+
+def _usage_budget(value: Any, problems: list[str]) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    wanted = 'usageBudget must be an object such as {"tokens": 1000000, "period": "day"}, or null'
+    if not isinstance(value, Mapping) or set(value) != {"tokens", "period"}:
+        problems.append(wanted)
+        return None
+    tokens, period = value["tokens"], value["period"]
+    if not (_whole(tokens) and 1 <= tokens <= MAX_BUDGET_TOKENS):
+        problems.append(f"usageBudget.tokens must be a whole number from 1 to {MAX_BUDGET_TOKENS}")
+    if period not in BUDGET_PERIODS:
+        problems.append("usageBudget.period must be day or month")
+    return {"tokens": tokens, "period": period}
 
 
 async def apply_traffic_options(conn: Connection, deployment_id: uuid.UUID, options: TrafficOptions) -> None:

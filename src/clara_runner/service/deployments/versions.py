@@ -165,12 +165,12 @@ class VersionAdmin:
     async def deploy_version(self, caller: Caller, deployment: DeploymentRecord, body: Any) -> NewVersion:
         """Check the workflow as deploy does, store it as the next version and make it current.
 
-        Traffic options (`rateLimit`, `maxConcurrency`, `allowCallbackUrl`) are the admin's to set: a key
+        Traffic options (`rateLimit`, `maxConcurrency`, `allowCallbackUrl`, `usageBudget`) are the admin's to set: a key
         holder may ship new versions of its workflow, not lift the limits the operator put on it."""
         request = parse_version_request(body, deployment.slug)
         if request.traffic.changes and not caller.is_admin:
             raise AccessDenied(
-                "Only the admin may change a deployment's rateLimit, maxConcurrency or allowCallbackUrl; "
+                "Only the admin may change a deployment's rateLimit, maxConcurrency, allowCallbackUrl or usageBudget; "
                 "send the new version without them"
             )
         contract = derive_contract(request.workflow, self._registry, self._limits, request.options)

@@ -52,6 +52,7 @@ class RunRecord:
         "_watcher",
         "_writer",
         "began",
+        "cost_micros",
         "created_at",
         "error_code",
         "error_message",
@@ -105,6 +106,7 @@ class RunRecord:
         self.error_message: str | None = None
         self.output_mismatch = False
         self.nodes_executed = 0
+        self.cost_micros: int | None = None
         self.finished_at: datetime | None = None
         self.written: str | None = None
         """The status of the latest snapshot handed to the writer, if any."""
@@ -182,6 +184,7 @@ class RunRecord:
             first=self.written is None,
             prompt_tokens=self.trace.prompt_tokens,
             completion_tokens=self.trace.completion_tokens,
+            cost_micros=self.cost_micros,
         )
 
     async def finish(self, seal: Callable[[ExecutionWrite], str | None] | None = None) -> ExecutionWrite:

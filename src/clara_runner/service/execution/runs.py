@@ -21,11 +21,14 @@ whose caller hung up is cancelled and recorded `cancelled` (`client_closed_reque
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
+
+import structlog
 
 from clara_runner.contract.multipart import is_multipart, parse_multipart
 from clara_runner.contract.payload import parse_payload
@@ -45,6 +48,8 @@ from clara_runner.service.execution.record import CALLER_GONE, Disconnection, Ru
 from clara_runner.service.execution.safeguards import RunGuard, Safeguards, stored_outputs
 from clara_runner.store.records import DeploymentRecord, ExecutionWrite
 from clara_runner.store.writer import ExecutionWriter
+from clara_runner.telemetry import metrics, spending, tracing
+from clara_runner.telemetry import runs as runs_told
 
 ContextFactory = Callable[[str, EventSink, OutboundHook, bool], RunContext]
 """Builds a run's context from its execution id, event sink, outbound hook, and whether LLM nodes stream
@@ -296,8 +301,9 @@ class ExecutionService:
             None if detachment is None else detachment.execution_id,
         )
         self.in_flight.add(run)
+        structlog.contextvars.bind_contextvars(execution_id=str(run.execution_id))
         try:
-            with admission.stamped():
+            with admission.stamped(), tracing.run_span(admission.principal.deployment.slug, run.version):
                 row = await self._run(run, request, detachment, admission.headers)
         finally:
             self.in_flight.discard(run)
@@ -310,7 +316,8 @@ class ExecutionService:
         try:
             async with self._capacity.slot(deployment.id, deployment.max_concurrency):
                 run.start()
-                await self._attempt(run, request, detachment)
+                with metrics.slot_taken(time.perf_counter() - run.began):
+                    await self._attempt(run, request, detachment)
         except asyncio.CancelledError:
             reason = run.interrupted_by
             details = {"executionId": str(run.execution_id)} if run.started else {}
@@ -340,11 +347,13 @@ class ExecutionService:
         self, run: RunRecord, seal: Callable[[ExecutionWrite], str | None] | None = None
     ) -> ExecutionWrite:
         row = await run.finish(seal)
+        runs_told.run_finished(run.principal.deployment.slug, row, run.trace.entries)
         await self._notifier.run_finished(row, run.principal.deployment)
         return row
 
     async def _attempt(self, run: RunRecord, request: ReceivedRequest, detachment: Detachment | None) -> None:
         guard = self._safeguards.begin()
+        spent = spending.Spending()
         try:
             run.version = pinned_version(request.version_header, run.version)
             loaded = await self._versions.get(run.principal.deployment.id, run.version)
@@ -363,8 +372,9 @@ class ExecutionService:
                 events, seconds = fan_out(run.trace, detachment.log.sink(guard.stored_text)), self._max_detached_seconds
             context = self._context_factory(str(run.execution_id), events, run.store_running, detachment is not None)
             try:
-                async with asyncio.timeout(seconds):
-                    result = await run_flow(loaded.plan, values, context)
+                with spending.charged_to(spent):
+                    async with asyncio.timeout(seconds):
+                        result = await run_flow(loaded.plan, values, context)
             except TimeoutError as exc:
                 raise ExecutionTimeout(
                     f"Workflow execution timeout after {round(seconds * 1000)}ms; the run was cancelled"
@@ -393,6 +403,7 @@ class ExecutionService:
             raise
         finally:
             run.nodes_executed = sum(1 for entry in run.trace.entries if entry["status"] == "success")
+            run.cost_micros = spent.micros
             run.trace_json = guard.stored_trace(run.trace.entries)
             if run.error_message is not None:
                 run.error_message = guard.stored_text(run.error_message)

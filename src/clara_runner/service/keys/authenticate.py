@@ -51,10 +51,12 @@ class Principal:
     deployment: DeploymentRecord
     quota_bucket: str
     """The rate-limit count the key draws from: its deployment and its key's quota."""
+    quota_id: uuid.UUID | None = None
+    """The key's quota (`api_keys.quota_id`), shared with the keys it was regenerated from."""
 
     @classmethod
     def of(cls, key: KeyRecord, deployment: DeploymentRecord) -> Principal:
-        return cls(key.id, deployment, f"{deployment.id}:{key.quota_id}")
+        return cls(key.id, deployment, f"{deployment.id}:{key.quota_id}", key.quota_id)
 
 
 def bearer_token(authorization: str | None) -> str | None:

@@ -36,6 +36,7 @@ from clara_runner.service.webhooks.signing import callback_secret, signed_header
 from clara_runner.store import webhooks as queries
 from clara_runner.store.database import Database
 from clara_runner.store.webhooks import FAILED, PENDING, SUCCEEDED, AttemptResult, DeliveryRecord
+from clara_runner.telemetry import metrics
 
 log = structlog.get_logger(__name__)
 
@@ -128,6 +129,7 @@ class Deliverer:
             retry_at = self._schedule.next_attempt(attempts, now)
             state = PENDING if retry_at is not None else FAILED
             result = AttemptResult(state, retry_at, status, error, [*delivery.attempt_log, entry])
+        metrics.webhook_attempt(result.state == SUCCEEDED, result.state == PENDING)
         try:
             async with self._database.write() as conn:
                 kept = await queries.record_attempt(conn, delivery.id, self._owner_id, result, now)

@@ -1,4 +1,5 @@
-"""Token usage: `executions.prompt_tokens` and `completion_tokens`, summed over the run's nodes.
+"""Token usage: `executions.prompt_tokens` and `completion_tokens`, summed over the run's nodes, and
+`cost_micros` by the operator's price table; `deployments.usage_budget`, a token budget per key.
 
 Revision ID: 0013_usage
 Revises: 0009_cancel_requests
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects.postgresql import JSONB
 
 revision: str = "0013_usage"
 down_revision: str | None = "0009_cancel_requests"
@@ -22,9 +24,15 @@ def upgrade() -> None:
     with op.batch_alter_table("executions") as table:
         table.add_column(sa.Column("prompt_tokens", sa.Integer(), nullable=True))
         table.add_column(sa.Column("completion_tokens", sa.Integer(), nullable=True))
+        table.add_column(sa.Column("cost_micros", sa.BigInteger(), nullable=True))
+    with op.batch_alter_table("deployments") as table:
+        table.add_column(sa.Column("usage_budget", sa.JSON().with_variant(JSONB(), "postgresql"), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("deployments") as table:
+        table.drop_column("usage_budget")
     with op.batch_alter_table("executions") as table:
+        table.drop_column("cost_micros")
         table.drop_column("completion_tokens")
         table.drop_column("prompt_tokens")
