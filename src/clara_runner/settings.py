@@ -544,7 +544,7 @@ class Settings(BaseSettings):
         "", alias="AGENT_PROVIDER", description="The agent provider used when a node names none"
     )
 
-    # --- Operations (issue 14): metrics, usage budgets, logs, traces ---
+    # --- Operations: metrics, usage budgets, logs, traces ---
     log_format: Literal["json", "console"] = Field(
         "json",
         alias="LOG_FORMAT",

@@ -137,7 +137,7 @@ class Runtime:
                 value_limits=value_limits,
                 before_outbound=before_outbound,
                 stream_tokens=stream_tokens,
-                llm_calls=llm_calls,  # issue 14: metrics, costs, traces
+                llm_calls=llm_calls,  # metrics, costs, traces
                 nodes=nodes,
             )
 
@@ -247,7 +247,7 @@ class Runtime:
             manager_sessions=manager_sessions,
             usage=UsageReports(database, access),
         )
-        instrument(runtime)  # issue 14: metrics wiring (runtime/telemetry.py)
+        instrument(runtime)  # metrics wiring (runtime/telemetry.py)
         return runtime
 
     async def start(self) -> None:

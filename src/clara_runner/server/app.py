@@ -57,7 +57,7 @@ def create_app(
     server's own processes), SIGTERM and SIGINT drain the runs in flight first (`signals.py`)."""
     settings = settings or Settings()
     configure_logging(settings.log_level, Redactor(settings.secret_values()), settings.log_format)
-    if settings.otel_exporter_otlp_endpoint:  # issue 14: traces
+    if settings.otel_exporter_otlp_endpoint:
         tracing.install_otlp(
             settings.otel_exporter_otlp_endpoint,
             settings.otel_service_name,
@@ -94,7 +94,7 @@ def create_app(
     )
     install_error_handlers(app)
     count, log_requests = settings.metrics_enabled, logs_requests(settings)
-    if count or log_requests or tracing.enabled():  # issue 14: request metrics, log lines, spans
+    if count or log_requests or tracing.enabled():  # request metrics, log lines, spans
         app.observe(lambda inner: RequestObserver(inner, FAST_PATHS, count=count, log_requests=log_requests))
     if settings.metrics_enabled and settings.metrics_port == 0:
         app.include_router(metrics.router)

@@ -442,7 +442,7 @@ class Info(_Shape):
     openapi: str
 
 
-# --- Usage report (issue 14) ---
+# --- Usage report ---
 
 
 class KeyUsageEntry(_Shape):
