@@ -32,7 +32,10 @@ from clara_runner.service.execution.event_recorder import FLUSH_SECONDS, EventRe
 from clara_runner.service.execution.history import ExecutionHistory
 from clara_runner.service.execution.idempotency import IdempotentExecutions, Render
 from clara_runner.service.execution.lease import ProcessLease
-from clara_runner.service.execution.recovery import OrphanSweeper
+from clara_runner.service.execution.queue_worker import QueueWorker, outbound_marker
+from clara_runner.service.execution.queued import QueuedRuns
+from clara_runner.service.execution.recovery import OrphanSweeper, QueueRetry
+from clara_runner.service.execution.relay import RunRelay
 from clara_runner.service.execution.run_resources import RunResources
 from clara_runner.service.execution.runs import SERVER_SHUTDOWN, ExecutionService
 from clara_runner.service.execution.safeguards import Safeguards
@@ -47,6 +50,7 @@ from clara_runner.service.webhooks.outbox import SWEEP_INTERVAL_SECONDS, Webhook
 from clara_runner.service.webhooks.schedule import RetrySchedule
 from clara_runner.settings import Settings
 from clara_runner.store.database import Database
+from clara_runner.store.job_queue import DEFAULT_QUEUE, STALLED_SECONDS, JobQueue, RunChanges
 from clara_runner.store.rate_limits import DatabaseCounters, prune_windows
 from clara_runner.store.writer import ExecutionWriter
 
@@ -90,13 +94,23 @@ class Runtime:
     """The run core's hook: `register_callback` before a run, `run_finished` after its final row."""
     webhook_admin: WebhookAdmin
     deliverer: Deliverer
+    # Queue backend (EXECUTION_BACKEND=queue): the job queue, the web side (queued, relay) or the worker's.
+    jobs: JobQueue | None = None
+    queued: QueuedRuns | None = None
+    run_changes: RunChanges | None = None
+    queue_worker: QueueWorker | None = None
+    # End of the queue backend's objects.
     started_at: float = field(default_factory=time.monotonic)
     _loops: list[Periodic] = field(default_factory=list)
 
     @classmethod
-    def build(cls, settings: Settings, registry: NodeRegistry | None = None, *, render: Render) -> Runtime:
+    def build(
+        cls, settings: Settings, registry: NodeRegistry | None = None, *, render: Render, role: str = "web"
+    ) -> Runtime:
         """`render` turns a run's outcome into the response body a caller gets (the server's envelopes):
-        runs nobody waits for are rendered here, as their last event."""
+        runs nobody waits for are rendered here, as their last event. `role` is `web` (a server process)
+        or `worker` (`clara-runner worker`, queue backend)."""
+        worker = role == "worker"
         database = Database(
             settings.resolved_database_url,
             pool_size=settings.db_pool_size,
@@ -111,6 +125,7 @@ class Runtime:
         endpoints = settings.service_endpoints()
         sandbox = JsSandbox(settings.sandbox_limits())
         value_limits = settings.value_limits()
+        mark_outbound = outbound_marker(database) if worker else None
 
         def run_context(
             execution_id: str, events: EventSink, before_outbound: OutboundHook, stream_tokens: bool
@@ -122,7 +137,9 @@ class Runtime:
                 http=http,
                 sandbox=sandbox,
                 value_limits=value_limits,
-                before_outbound=before_outbound,
+                before_outbound=before_outbound
+                if mark_outbound is None
+                else mark_outbound(execution_id, before_outbound),
                 stream_tokens=stream_tokens,
             )
 
@@ -142,7 +159,7 @@ class Runtime:
             spill_dir=settings.data_dir / "unwritten",
             buffer_limit=settings.execution_buffer_limit,
         )
-        lease = ProcessLease(database, "web", settings.process_lease_seconds)
+        lease = ProcessLease(database, role, settings.process_lease_seconds)
         admitter = Admitter(access, rate_limits, writer, capacity)
         deliverer = Deliverer(
             database,
@@ -180,9 +197,16 @@ class Runtime:
             ttl_seconds=settings.idempotency_ttl_seconds,
             lease_seconds=settings.max_execution_seconds + queue_seconds + _CLAIM_MARGIN_SECONDS,
         )
-        event_recorder = EventRecorder(database)
+        event_recorder = EventRecorder(database, announce=worker)
         detached = DetachedRuns(executions, event_recorder, render)
         event_recorder.on_stored = detached.forget
+        jobs = JobQueue(database) if settings.execution_backend == "queue" else None
+        relay = RunRelay() if jobs is not None and not worker else None
+        queued = (
+            QueuedRuns(database, jobs, relay, render, queue=DEFAULT_QUEUE, max_depth=settings.queue_max_depth)
+            if jobs is not None and relay is not None
+            else None
+        )
         housekeeping = Housekeeper(
             [
                 ("executions", ExecutionRetention(database, settings.execution_retention_days).prune),
@@ -190,6 +214,7 @@ class Runtime:
                 ("rate_limit_windows", lambda: prune_windows(database)),
                 ("process_leases", lambda: prune_leases(database)),
                 ("execution_callbacks", webhooks.prune_callbacks),
+                *([("queued_runs", queued.prune)] if queued is not None else []),
             ]
         )
         return cls(
@@ -204,12 +229,16 @@ class Runtime:
             history=ExecutionHistory(database, access),
             idempotent=idempotent,
             detached=detached,
-            run_resources=RunResources(database, access, executions, detached),
+            run_resources=RunResources(database, access, executions, detached, relay),
             cancel_requests=CancelRequests(database, executions.in_flight, lease.id),
             event_recorder=event_recorder,
             writer=writer,
             lease=lease,
-            sweeper=OrphanSweeper(database, lease.id),
+            sweeper=OrphanSweeper(
+                database,
+                lease.id,
+                None if jobs is None else QueueRetry(jobs, DEFAULT_QUEUE, settings.queue_max_attempts),
+            ),
             housekeeping=housekeeping,
             rate_limits=rate_limits,
             capacity=capacity,
@@ -219,6 +248,12 @@ class Runtime:
             webhooks=webhooks,
             webhook_admin=WebhookAdmin(database, webhooks, egress, secret),
             deliverer=deliverer,
+            jobs=jobs,
+            queued=queued,
+            run_changes=RunChanges(database, relay.changed) if relay is not None else None,
+            queue_worker=QueueWorker(database, executions, detached, event_recorder, render, owner_id=lease.id)
+            if jobs is not None and worker
+            else None,
         )
 
     async def start(self) -> None:
@@ -236,10 +271,14 @@ class Runtime:
         try:
             await self.lease.register()
             await self.secret.load()
+            if self.jobs is not None:
+                await self.jobs.ensure_schema()
             log.info("key_secret_loaded", source=self.secret.source)
         except DatabaseUnavailable:
             log.warning("database_unreachable_at_start", reason="the lease and the key secret follow when it answers")
         self.writer.start()
+        if self.run_changes is not None:
+            self.run_changes.start()
         self._loops = [
             Periodic("process-lease", self.lease.renew_every, self.lease.renew),
             Periodic("orphan-sweep", self.lease.renew_every, self.sweeper.sweep, first_delay=0),
@@ -254,6 +293,8 @@ class Runtime:
                 first_delay=min(self.settings.housekeeping_interval_seconds, 60.0),
             ),
         ]
+        if self.queue_worker is not None and self.jobs is not None:
+            self._loops.append(Periodic("stalled-jobs", STALLED_SECONDS / 3, self.jobs.fail_stalled))
         for loop in self._loops:
             loop.start()
         self.deliverer.start()
@@ -273,6 +314,8 @@ class Runtime:
         self.admitter.draining = True
         for loop in self._loops:
             await loop.stop()
+        if self.run_changes is not None:
+            await self.run_changes.stop()
         try:
             await self.rate_limits.aclose()
         except Exception:

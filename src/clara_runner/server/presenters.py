@@ -175,13 +175,16 @@ def execution_entry(record: ExecutionRecord) -> dict[str, Any]:
     }
 
 
-def run_accepted(execution_id: uuid.UUID, version: int, links: Links, timestamp: str) -> dict[str, Any]:
-    """The 202 body of a run that goes on without its caller: where to watch it."""
+def run_accepted(
+    execution_id: uuid.UUID, version: int, links: Links, timestamp: str, status: str = "running"
+) -> dict[str, Any]:
+    """The 202 body of a run that goes on without its caller: where to watch it (`queued` while it waits
+    for a worker of the queue backend)."""
     status_url = links.execution(execution_id)
     return {
         "success": True,
         "executionId": str(execution_id),
-        "status": "running",
+        "status": status,
         "version": version,
         "statusUrl": status_url,
         "eventsUrl": f"{status_url}/events",

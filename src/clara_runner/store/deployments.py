@@ -173,6 +173,7 @@ def deployment_from_row(row: Any) -> DeploymentRecord:
         rate_limit=row["rate_limit"],
         max_concurrency=row["max_concurrency"],
         callbacks_allowed=row["callbacks_allowed"],
+        retry_policy=row["retry_policy"],
     )
 
 

@@ -31,6 +31,8 @@ class DeploymentRecord:
     """How many executions of this deployment one process runs at once, or None for no own limit."""
     callbacks_allowed: bool = False
     """Execute requests may name a `callbackUrl` (`allowCallbackUrl`, set by the admin)."""
+    retry_policy: str | None = None
+    """Queue backend: what happens to a run whose worker died (`unstarted` when None, `always`, `never`)."""
 
 
 @dataclass(frozen=True, slots=True)

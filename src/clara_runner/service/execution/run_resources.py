@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import nullcontext
 
 from clara_runner import jsonio
 from clara_runner.clock import iso, utcnow
@@ -28,9 +29,11 @@ from clara_runner.errors import ClaraError
 from clara_runner.service.access import Access
 from clara_runner.service.execution.detached import DetachedRuns
 from clara_runner.service.execution.event_log import RUN_FAILED, TERMINAL, LoggedEvent
+from clara_runner.service.execution.relay import RunRelay
 from clara_runner.service.execution.runs import CANCEL_REQUESTED, ExecutionService
 from clara_runner.store import events as event_queries
 from clara_runner.store import executions as execution_queries
+from clara_runner.store import run_queue
 from clara_runner.store.database import Database
 from clara_runner.store.records import ExecutionRecord
 from clara_runner.store.tables import UNFINISHED
@@ -78,12 +81,19 @@ class RunFinished(ClaraError):
 
 class RunResources:
     def __init__(
-        self, database: Database, access: Access, executions: ExecutionService, detached: DetachedRuns
+        self,
+        database: Database,
+        access: Access,
+        executions: ExecutionService,
+        detached: DetachedRuns,
+        relay: RunRelay | None = None,
     ) -> None:
         self._database = database
         self._access = access
         self._executions = executions
         self._detached = detached
+        self._relay = relay
+        """Queue backend: readers of stored events are woken by the workers' notifications, not only polls."""
 
     async def get(self, execution_id: uuid.UUID, authorization: str | None, client_host: str | None) -> ExecutionRecord:
         caller = await self._access.caller(authorization, client_host)
@@ -105,8 +115,11 @@ class RunResources:
         if handle is not None:
             return handle.log.follow(after)
         async with self._database.read() as conn:
-            if not await event_queries.has_events(conn, execution_id):
-                raise NoEventLog()
+            logged = await event_queries.has_events(conn, execution_id) or (
+                self._relay is not None and await run_queue.keeps_event_log(conn, execution_id)
+            )
+        if not logged:
+            raise NoEventLog()
         return self._stored_events(execution_id, after)
 
     async def cancel(
@@ -149,25 +162,29 @@ class RunResources:
         last events are stored up to a flush interval after its row), until its last event. A run whose
         process died before storing its last event gets one said for it (`_ended_unseen`)."""
         grace = _LAST_EVENTS_POLLS
-        while True:
-            async with self._database.read() as conn:
-                rows = await event_queries.events_after(conn, execution_id, after, _PAGE)
-            for seq, name, data in rows:
-                after = seq
-                yield LoggedEvent(seq, name, data.encode())
-                if name in TERMINAL:
-                    return
-            if rows:
-                continue
-            record = await self._find(execution_id)
-            if record is None or record.status not in UNFINISHED:
-                if grace == 0:
-                    if record is not None and record.status != "success":
-                        async for event in self._ended_unseen(record, after):
-                            yield event
-                    return
-                grace -= 1
-            await asyncio.sleep(POLL_SECONDS)
+        with self._relay.watch(execution_id) if self._relay is not None else nullcontext() as changed:
+            while True:
+                async with self._database.read() as conn:
+                    rows = await event_queries.events_after(conn, execution_id, after, _PAGE)
+                for seq, name, data in rows:
+                    after = seq
+                    yield LoggedEvent(seq, name, data.encode())
+                    if name in TERMINAL:
+                        return
+                if rows:
+                    continue
+                record = await self._find(execution_id)
+                if record is None or record.status not in UNFINISHED:
+                    if grace == 0:
+                        if record is not None and record.status != "success":
+                            async for event in self._ended_unseen(record, after):
+                                yield event
+                        return
+                    grace -= 1
+                if self._relay is not None and changed is not None:
+                    await self._relay.next_change(changed, POLL_SECONDS)
+                else:
+                    await asyncio.sleep(POLL_SECONDS)
 
     async def _ended_unseen(self, record: ExecutionRecord, after: int) -> AsyncIterator[LoggedEvent]:
         """The `run.failed` a run never logged (its process was killed, or lost the database): numbered

@@ -247,9 +247,14 @@ class ExecutionService:
         return await self._admitter.admit(slug, authorization)
 
     async def run(
-        self, admission: Admission, request: ReceivedRequest, detachment: Detachment | None = None
+        self,
+        admission: Admission,
+        request: ReceivedRequest,
+        detachment: Detachment | None = None,
+        execution_id: uuid.UUID | None = None,
     ) -> ExecutionOutcome:
-        """Wait for an execution slot, run the admitted request, then record it.
+        """Wait for an execution slot, run the admitted request, then record it (under `execution_id` when
+        its row exists already: a run of the queue backend).
 
         The slot bounds work in progress, so it is given back as soon as the run ends: the row is
         written after it, and waiting writes never hold slots other requests could be running in.
@@ -260,7 +265,7 @@ class ExecutionService:
             self._writer,
             self._record_after if detachment is None else min(self._record_after, DETACHED_RECORD_AFTER_SECONDS),
             request.until_disconnected,
-            None if detachment is None else detachment.execution_id,
+            execution_id if detachment is None else detachment.execution_id,
         )
         self.in_flight.add(run)
         try:
