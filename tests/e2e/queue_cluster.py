@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,8 +13,9 @@ from tests.support import free_port
 
 
 def queue_env(env: dict[str, str], **extra: str) -> dict[str, str]:
-    """`env` of a server process, switched to the queue backend."""
-    return {**env, "EXECUTION_BACKEND": "queue", **extra}
+    """`env` of a server process, switched to the queue backend, with small connection pools: a test starts
+    up to five processes on a PostgreSQL server other tests share (docs/DEPLOYMENT.md counts them)."""
+    return {**env, "EXECUTION_BACKEND": "queue", "DB_POOL_SIZE": "3", "DB_POOL_OVERFLOW": "2", **extra}
 
 
 class LiveWorker:
@@ -43,6 +45,15 @@ class LiveWorker:
 
     def output(self) -> str:
         return self.log.read_text()
+
+    @property
+    def lease_id(self) -> str:
+        """The process lease the worker's runs name as their owner (from its start-up log line)."""
+        for line in self.output().splitlines():
+            if '"worker_started"' in line:
+                lease: str = json.loads(line)["lease_id"]
+                return lease
+        raise AssertionError("the worker logged no start")
 
     def kill(self) -> None:
         self.process.kill()

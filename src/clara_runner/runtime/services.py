@@ -50,7 +50,7 @@ from clara_runner.service.webhooks.outbox import SWEEP_INTERVAL_SECONDS, Webhook
 from clara_runner.service.webhooks.schedule import RetrySchedule
 from clara_runner.settings import Settings
 from clara_runner.store.database import Database
-from clara_runner.store.job_queue import DEFAULT_QUEUE, STALLED_SECONDS, JobQueue, RunChanges
+from clara_runner.store.job_queue import DEFAULT_QUEUE, JobQueue, RunChanges
 from clara_runner.store.rate_limits import DatabaseCounters, prune_windows
 from clara_runner.store.writer import ExecutionWriter
 
@@ -200,7 +200,11 @@ class Runtime:
         event_recorder = EventRecorder(database, announce=worker)
         detached = DetachedRuns(executions, event_recorder, render)
         event_recorder.on_stored = detached.forget
-        jobs = JobQueue(database) if settings.execution_backend == "queue" else None
+        jobs = (
+            JobQueue(database, stalled_seconds=settings.process_lease_seconds)
+            if settings.execution_backend == "queue"
+            else None
+        )
         relay = RunRelay() if jobs is not None and not worker else None
         queued = (
             QueuedRuns(database, jobs, relay, render, queue=DEFAULT_QUEUE, max_depth=settings.queue_max_depth)
@@ -294,7 +298,8 @@ class Runtime:
             ),
         ]
         if self.queue_worker is not None and self.jobs is not None:
-            self._loops.append(Periodic("stalled-jobs", STALLED_SECONDS / 3, self.jobs.fail_stalled))
+            await self.jobs.open()
+            self._loops.append(Periodic("stalled-jobs", self.lease.renew_every, self.jobs.retry_stalled))
         for loop in self._loops:
             loop.start()
         self.deliverer.start()
@@ -316,6 +321,8 @@ class Runtime:
             await loop.stop()
         if self.run_changes is not None:
             await self.run_changes.stop()
+        if self.jobs is not None:
+            await self.jobs.close()
         try:
             await self.rate_limits.aclose()
         except Exception:

@@ -39,7 +39,6 @@ async def work(runtime: Runtime, *, queues: Sequence[str], concurrency: int) -> 
         loop.add_signal_handler(signum, _on_signal, stop)
     try:
         jobs.register(queue_worker.run_job)
-        await jobs.open()
         name = f"{socket.gethostname()}:{os.getpid()}"
         taking = asyncio.create_task(jobs.run_worker(queues=queues, concurrency=concurrency, name=name))
         log.info("worker_started", queues=list(queues), concurrency=concurrency, lease_id=str(runtime.lease.id))
@@ -58,7 +57,6 @@ async def work(runtime: Runtime, *, queues: Sequence[str], concurrency: int) -> 
     finally:
         for signum in signals:
             loop.remove_signal_handler(signum)
-        await jobs.close()
         await runtime.stop()
 
 

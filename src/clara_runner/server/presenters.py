@@ -13,6 +13,7 @@ from clara_runner.service.deployments.versions import NewVersion, Rollback
 from clara_runner.service.execution.runs import ExecutionOutcome
 from clara_runner.service.pages import Page
 from clara_runner.store.records import DeploymentRecord, ExecutionRecord, VersionSummaryRecord
+from clara_runner.store.run_queue import RETRY_UNSTARTED
 
 
 class Links:
@@ -61,6 +62,7 @@ def traffic_options(record: DeploymentRecord) -> dict[str, Any]:
         "rateLimit": record.rate_limit,
         "maxConcurrency": record.max_concurrency,
         "allowCallbackUrl": record.callbacks_allowed,
+        "retryPolicy": record.retry_policy or RETRY_UNSTARTED,
     }
 
 

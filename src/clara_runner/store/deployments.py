@@ -179,5 +179,5 @@ def deployment_from_row(row: Any) -> DeploymentRecord:
 
 async def set_traffic_options(conn: AsyncConnection, deployment_id: uuid.UUID, values: dict[str, Any]) -> None:
     """Set the deployment's traffic columns named in `values` (`rate_limit`, `max_concurrency`,
-    `callbacks_allowed`)."""
+    `callbacks_allowed`, `retry_policy`)."""
     await conn.execute(update(deployments).where(deployments.c.id == deployment_id).values(**values))

@@ -34,16 +34,16 @@ log = structlog.get_logger(__name__)
 
 TASK = "clara.run"
 DEFAULT_QUEUE = "runs"
-STALLED_SECONDS = 30.0
-"""Procrastinate's own worker heartbeat bound: a `doing` job of a worker silent this long is failed (its
-run's fate is the lease sweep's to decide, which has already happened by then)."""
 
 JobHandler = Callable[[uuid.UUID], Awaitable[None]]
 
 
 class JobQueue:
-    def __init__(self, database: Database, *, pool_size: int = 4) -> None:
+    def __init__(self, database: Database, *, stalled_seconds: float, pool_size: int = 3) -> None:
         self._database = database
+        self.stalled_seconds = stalled_seconds
+        """Procrastinate's own worker heartbeat bound (the process lease's length): a job taken by a worker
+        silent this long goes back to the queue (`retry_stalled`)."""
         self._connector = procrastinate.PsycopgConnector(conninfo=database.conninfo, min_size=1, max_size=pool_size)
         self.app = procrastinate.App(connector=self._connector)
         self._handler: JobHandler | None = None
@@ -98,17 +98,23 @@ class JobQueue:
             delete_jobs="successful",
             listen_notify=True,
             fetch_job_polling_interval=1.0,
-            stalled_worker_timeout=STALLED_SECONDS,
+            update_heartbeat_interval=self.stalled_seconds / 3,
+            stalled_worker_timeout=self.stalled_seconds,
         )
 
-    async def fail_stalled(self) -> int:
-        """Fail the `doing` jobs of workers procrastinate heard nothing from for `STALLED_SECONDS`."""
+    async def retry_stalled(self) -> int:
+        """Put back in the queue the jobs taken by workers procrastinate heard nothing from for
+        `stalled_seconds` (a job another process put back first is left to it). A worker that died between
+        taking a job and claiming its run leaves the run waiting for that job: the job runs again and claims
+        it. A run it had claimed is the lease sweep's (requeued with a new job, or interrupted), and the
+        job's second run finds nothing to claim."""
         manager = self.app.job_manager
-        stalled = list(await manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_SECONDS))
+        stalled = list(await manager.get_stalled_jobs(seconds_since_heartbeat=self.stalled_seconds))
         for job in stalled:
-            assert job.id is not None
-            with contextlib.suppress(Exception):
-                await manager.finish_job_by_id_async(job.id, procrastinate.jobs.Status.FAILED, delete_job=True)
+            with contextlib.suppress(procrastinate.exceptions.ProcrastinateException):
+                await manager.retry_job(job)
+        if stalled:
+            log.warning("stalled_jobs_retried", count=len(stalled))
         return len(stalled)
 
 

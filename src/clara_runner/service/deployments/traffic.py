@@ -3,13 +3,17 @@
     "rateLimit": {"enabled": false} | {"maxRequests": 50, "windowMs": 60000} | null
     "maxConcurrency": 4 | null
     "allowCallbackUrl": true | false
+    "retryPolicy": "unstarted" | "always" | "never" | null
 
 `rateLimit` overrides the server's `RATE_LIMIT_*` defaults field by field; the fields it leaves out
 follow the server's settings, and `null` (or `{}`) removes the override. `maxConcurrency` caps how many
 executions of this deployment one server process runs at once; `null` removes the cap. `allowCallbackUrl`
 lets execute requests name a `callbackUrl` to be told when their run ends (a delivery the server makes
-to a URL the caller chose, so the admin opts each deployment in). A body that names none of the options
-leaves the stored options as they are.
+to a URL the caller chose, so the admin opts each deployment in). `retryPolicy` (queue backend) says what
+happens to a run whose worker died: `unstarted` (the default, also `null`) runs it again on another worker
+only if it had not started an outbound call (a model or API call would be repeated), `always` runs it
+again, `never` records it `interrupted`. A body that names none of the options leaves the stored options
+as they are.
 
 Use `parse_traffic_options` while checking a request body (it adds its problems to the body's list, so
 the caller reports every problem at once) and `apply_traffic_options` inside the write transaction.
@@ -24,6 +28,7 @@ from typing import Any, TypeGuard
 
 from clara_runner.store import deployments as deployment_queries
 from clara_runner.store.database import Connection
+from clara_runner.store.run_queue import RETRY_POLICIES
 
 MAX_REQUESTS_LIMIT = 1_000_000_000
 MAX_WINDOW_MS = 31 * 24 * 3600 * 1000
@@ -49,6 +54,12 @@ SCHEMA: dict[str, Any] = {
     "allowCallbackUrl": {
         "type": "boolean",
         "description": "Execute requests may name ?callbackUrl= to be sent the run's result (default false)",
+    },
+    "retryPolicy": {
+        "type": ["string", "null"],
+        "enum": [*RETRY_POLICIES, None],
+        "description": "Queue backend: a run whose worker died runs again if it had not started an outbound call"
+        " (`unstarted`, the default, also null), always (`always`), or never (`never`: recorded interrupted)",
     },
 }
 """The options' JSON Schema, for request-body documentation."""
@@ -103,6 +114,11 @@ def parse_traffic_options(body: Mapping[str, Any], problems: list[str]) -> Traff
         if not isinstance(allowed, bool):
             problems.append("allowCallbackUrl must be true or false")
         changes["callbacks_allowed"] = allowed is True
+    if "retryPolicy" in body:
+        policy = body["retryPolicy"]
+        if policy is not None and policy not in RETRY_POLICIES:
+            problems.append(f"retryPolicy must be one of {', '.join(RETRY_POLICIES)}, or null")
+        changes["retry_policy"] = policy
     return TrafficOptions(changes)
 
 
