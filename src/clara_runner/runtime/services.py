@@ -255,7 +255,9 @@ class Runtime:
             jobs=jobs,
             queued=queued,
             run_changes=RunChanges(database, relay.changed) if relay is not None else None,
-            queue_worker=QueueWorker(database, executions, detached, event_recorder, render, owner_id=lease.id)
+            queue_worker=QueueWorker(
+                database, executions, detached, event_recorder, render, jobs, owner_id=lease.id, queue=DEFAULT_QUEUE
+            )
             if jobs is not None and worker
             else None,
         )

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import procrastinate
@@ -80,12 +81,19 @@ class JobQueue:
                 raw = await _driver_connection(conn)
                 await raw.execute(self.app.schema_manager.get_schema())
 
-    async def defer(self, conn: AsyncConnection, execution_id: uuid.UUID, *, queue: str, priority: int) -> int:
-        """Defer the run's job in the caller's transaction; return the job's id."""
+    async def defer(
+        self, conn: AsyncConnection, execution_id: uuid.UUID, *, queue: str, priority: int, after: float = 0.0
+    ) -> int:
+        """Defer the run's job in the caller's transaction, to be taken `after` seconds from now at the
+        earliest; return the job's id."""
         raw = await _driver_connection(conn)
-        job_id: int = await self._task.configure(queue=queue, priority=priority, connection=raw).defer_async(
-            execution_id=str(execution_id)
+        deferrer = self._task.configure(
+            queue=queue,
+            priority=priority,
+            connection=raw,
+            schedule_at=datetime.now(UTC) + timedelta(seconds=after) if after else None,
         )
+        job_id: int = await deferrer.defer_async(execution_id=str(execution_id))
         return job_id
 
     async def run_worker(self, *, queues: Iterable[str], concurrency: int, name: str) -> None:

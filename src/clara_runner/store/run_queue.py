@@ -127,9 +127,41 @@ async def set_job(conn: AsyncConnection, execution_id: uuid.UUID, job_id: int) -
     await conn.execute(update(queued_runs).where(queued_runs.c.execution_id == execution_id).values(job_id=job_id))
 
 
-async def claim(conn: AsyncConnection, execution_id: uuid.UUID, owner_id: uuid.UUID) -> QueuedRequest | None:
+@dataclass(frozen=True, slots=True)
+class AtLimit:
+    """What `claim` returns when the deployment already runs its `maxConcurrency` runs across all workers."""
+
+    max_concurrency: int
+
+
+async def claim(conn: AsyncConnection, execution_id: uuid.UUID, owner_id: uuid.UUID) -> QueuedRequest | AtLimit | None:
     """Make this worker's lease the run's owner and return its request; None when the run is no longer
-    waiting (cancelled, swept, or taken by a job deferred again)."""
+    waiting (cancelled, swept, or taken by a job deferred again); `AtLimit` when its deployment already
+    has `maxConcurrency` runs owned by workers. Workers claiming runs of one limited deployment take turns
+    on an advisory lock, so the count and the claim are one step across the cluster."""
+    waiting = (
+        await conn.execute(
+            select(executions.c.deployment_id, deployments.c.max_concurrency)
+            .select_from(executions.join(deployments, deployments.c.id == executions.c.deployment_id))
+            .where(executions.c.id == execution_id, executions.c.status == "queued", executions.c.owner_id.is_(None))
+        )
+    ).first()
+    if waiting is None:
+        return None
+    if waiting.max_concurrency is not None:
+        await conn.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"clara-run:{waiting.deployment_id}"},
+        )
+        owned = await conn.execute(
+            select(func.count()).where(
+                executions.c.deployment_id == waiting.deployment_id,
+                executions.c.status.in_(UNFINISHED),
+                executions.c.owner_id.is_not(None),
+            )
+        )
+        if owned.scalar_one() >= waiting.max_concurrency:
+            return AtLimit(waiting.max_concurrency)
     claimed = (
         await conn.execute(
             update(executions)

@@ -1,9 +1,11 @@
 """A worker's side of the queue backend: run the job of a queued execution as the web replica would have.
 
 The job first claims the run (its row names this worker's lease from then on, so if this worker dies
-the lease sweep finds it), then runs it through the same `ExecutionService` as an in-process run: same
-execution slot, versions, validation, deadlines, records, event log; a synchronous run without an event
-log, the others as detached runs (`detached.py`). Its reply, rendered exactly as the web replica renders
+the lease sweep finds it) unless its deployment already runs its `maxConcurrency` runs on the workers
+(the job is then deferred again, `AT_LIMIT_SECONDS` later: the limit holds across the cluster), then
+runs it through the same `ExecutionService` as an in-process run: same execution slot, versions,
+validation, deadlines, records, event log; a synchronous run without an event log, the others as
+detached runs (`detached.py`). Its reply, rendered exactly as the web replica renders
 an in-process run's, is stored for the replica relaying it, which is notified (`store/run_queue.py`); a
 stream, async or wait run also says when it started (its events are stored by then).
 
@@ -33,8 +35,12 @@ from clara_runner.service.execution.runs import ExecutionService, ReceivedReques
 from clara_runner.service.keys.authenticate import Principal
 from clara_runner.store import run_queue
 from clara_runner.store.database import Database
+from clara_runner.store.job_queue import JobQueue
 
 log = structlog.get_logger(__name__)
+
+AT_LIMIT_SECONDS = 0.25
+"""A run whose deployment is at its `maxConcurrency` across the workers is offered again this much later."""
 
 
 class QueueWorker:
@@ -45,10 +51,14 @@ class QueueWorker:
         detached: DetachedRuns,
         recorder: EventRecorder,
         render: Render,
+        jobs: JobQueue,
         *,
         owner_id: uuid.UUID,
+        queue: str,
     ) -> None:
         self._database = database
+        self._jobs = jobs
+        self._queue = queue
         self._recorder = recorder
         """The run's events so far are stored before its relay hears that it started (and follows them)."""
         self._executions = executions
@@ -59,8 +69,12 @@ class QueueWorker:
     async def run_job(self, execution_id: uuid.UUID) -> None:
         async with self._database.write() as conn:
             queued = await run_queue.claim(conn, execution_id, self._owner_id)
-        if queued is None:
-            log.info("queued_run_gone", execution_id=str(execution_id))
+            if isinstance(queued, run_queue.AtLimit):
+                job_id = await self._jobs.defer(
+                    conn, execution_id, queue=self._queue, priority=0, after=AT_LIMIT_SECONDS
+                )
+                await run_queue.set_job(conn, execution_id, job_id)
+        if not isinstance(queued, run_queue.QueuedRequest):
             return
         principal = Principal(cast(uuid.UUID, queued.api_key_id), queued.deployment, "")
         admission = Admission(principal, None)

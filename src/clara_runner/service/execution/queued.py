@@ -2,7 +2,10 @@
 
 Admission is unchanged (key, rate limit, the replica open), and the body is read in full before anything
 is queued. Then one transaction inserts the run's `queued` row, its request and its job (refused with
-503 `queue_full` when the deployment already has `max_depth` runs waiting). A worker runs it exactly as
+503 `queue_full` when the deployment already has `max_depth` runs waiting: the count is read without a
+lock, so requests of one deployment queued at the same instant can pass it by as many as are in flight).
+The job's priority is minus the deployment's waiting runs, so workers serve deployments fairly
+(`store/job_queue.py`). A worker runs it exactly as
 this process would (`queue_worker.py`) and stores the reply the caller gets; this replica waits for it,
 woken by the worker's notification (`relay.py`), and answers with it, adding the caller's rate-limit
 headers, which only this replica knows:
