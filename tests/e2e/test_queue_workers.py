@@ -35,6 +35,11 @@ pytestmark = pytest.mark.skipif(not on_postgres(), reason="the queue backend run
 
 RUNS = int(os.environ.get("CLARA_QUEUE_LOAD_RUNS", "90"))
 WORKER_CONCURRENCY = 10
+CLIENTS = 40
+LEASE_SECONDS = 5
+"""Longer than the run lifecycle tests' 2 s: five busy processes on two shared cores must still renew theirs
+(a live process whose lease expires has its runs swept as a dead one's)."""
+"""Requests in flight at once (httpx's pool slows down sharply with thousands of requests queued in it)."""
 
 
 @pytest.fixture
@@ -65,12 +70,15 @@ def owned_by(engine: Engine, lease_id: str) -> int:
         return int(conn.execute(query, {"owner": lease_id}).scalar_one())
 
 
-async def submit(http: httpx.AsyncClient, server: LiveServer, deployment: dict[str, Any], question: str) -> str:
-    response = await http.post(
-        f"{server.base_url}/api/workflows/{deployment['slug']}/execute?mode=async",
-        json={"question": question},
-        headers=bearer(deployment["apiKey"]),
-    )
+async def submit(
+    http: httpx.AsyncClient, server: LiveServer, deployment: dict[str, Any], question: str, sending: asyncio.Semaphore
+) -> str:
+    async with sending:
+        response = await http.post(
+            f"{server.base_url}/api/workflows/{deployment['slug']}/execute?mode=async",
+            json={"question": question},
+            headers=bearer(deployment["apiKey"]),
+        )
     assert response.status_code == 202, response.text
     execution_id: str = response.json()["executionId"]
     return execution_id
@@ -84,6 +92,7 @@ async def test_a_worker_killed_under_load_leaves_every_run_finished_once_as_its_
         lifecycle_env(database_url, tmp_path / "data", openai_server),
         QUEUE_MAX_DEPTH=str(RUNS),
         RUN_RECORD_AFTER_MS="0",
+        PROCESS_LEASE_SECONDS=str(LEASE_SECONDS),
     )
     with (
         LiveServer(env) as first,
@@ -101,10 +110,15 @@ async def test_a_worker_killed_under_load_leaves_every_run_finished_once_as_its_
             assert response.status_code == 201, response.text
             deployments[policy] = response.json()["deployment"]
         policy_of = {deployment["id"]: policy for policy, deployment in deployments.items()}
+        sending = asyncio.Semaphore(CLIENTS)
         submitted = asyncio.gather(
             *(
                 submit(
-                    http, (first, second)[index % 2], deployments[("unstarted", "always")[index // 2 % 2]], f"q{index}"
+                    http,
+                    (first, second)[index % 2],
+                    deployments[("unstarted", "always")[index // 2 % 2]],
+                    f"q{index}",
+                    sending,
                 )
                 for index in range(RUNS)
             )

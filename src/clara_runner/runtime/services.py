@@ -63,6 +63,9 @@ _INTERRUPTED_ANSWER_SECONDS = 2.0
 _WRITER_DRAIN_SECONDS = 3.0
 """How long the writer keeps trying to store its last rows at shutdown before it spills them to disk."""
 _QUOTA_RETURN_SECONDS = 1.0
+_STALLED_FLOOR_SECONDS = 10.0
+"""Queue backend: a job is put back once procrastinate heard nothing from its worker for twice the lease,
+and never sooner than this (a loaded worker's heartbeat can be late; a job put back too soon runs twice)."""
 
 
 @dataclass
@@ -201,7 +204,7 @@ class Runtime:
         detached = DetachedRuns(executions, event_recorder, render)
         event_recorder.on_stored = detached.forget
         jobs = (
-            JobQueue(database, stalled_seconds=settings.process_lease_seconds)
+            JobQueue(database, stalled_seconds=max(2 * settings.process_lease_seconds, _STALLED_FLOOR_SECONDS))
             if settings.execution_backend == "queue"
             else None
         )

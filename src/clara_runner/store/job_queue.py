@@ -43,8 +43,8 @@ class JobQueue:
     def __init__(self, database: Database, *, stalled_seconds: float, pool_size: int = 3) -> None:
         self._database = database
         self.stalled_seconds = stalled_seconds
-        """Procrastinate's own worker heartbeat bound (the process lease's length): a job taken by a worker
-        silent this long goes back to the queue (`retry_stalled`)."""
+        """Procrastinate's own worker heartbeat bound: a job taken by a worker silent this long goes back to
+        the queue (`retry_stalled`)."""
         self._connector = procrastinate.PsycopgConnector(conninfo=database.conninfo, min_size=1, max_size=pool_size)
         self.app = procrastinate.App(connector=self._connector)
         self._handler: JobHandler | None = None

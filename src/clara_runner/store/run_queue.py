@@ -253,10 +253,11 @@ async def requeue_orphans(
     conn: AsyncConnection, now: datetime, sweeper: uuid.UUID, max_attempts: int
 ) -> Sequence[uuid.UUID]:
     """Put back in the queue the unfinished runs of workers whose lease expired, where their deployment's
-    retry policy allows it (`unstarted`, the default: only runs that had not started an outbound call;
-    `always`; `never`) and they were not already given to workers `max_attempts` times. Their rows become
-    `queued` with no owner and their logged events are dropped (the run starts over); the caller defers a
-    new job for each in this transaction. Rows locked by another sweep are left to it."""
+        retry policy allows it (`unstarted`, the default: only runs that had not started an outbound call;
+        `always`; `never`) and they were not already given to workers `max_attempts` times. Their rows become
+        `queued` with no owner and their logged events are dropped (the run starts over); the caller defers a
+        new job for each in this transaction. Rows are locked in id order: a sweep that waited for another's
+    finds the rows it requeued no longer orphaned (and never marks a run the other requeued)."""
     policy = func.coalesce(deployments.c.retry_policy, RETRY_UNSTARTED)
     candidates = (
         select(executions.c.id)
@@ -276,7 +277,8 @@ async def requeue_orphans(
                 and_(policy == RETRY_UNSTARTED, queued_runs.c.outbound_at.is_(None)),
             ),
         )
-        .with_for_update(of=executions, skip_locked=True)
+        .order_by(executions.c.id)
+        .with_for_update(of=executions)
     )
     ids = list((await conn.execute(candidates)).scalars())
     if not ids:

@@ -7,7 +7,8 @@ runs it through the same `ExecutionService` as an in-process run: same execution
 validation, deadlines, records, event log; a synchronous run without an event log, the others as
 detached runs (`detached.py`). Its reply, rendered exactly as the web replica renders
 an in-process run's, is stored for the replica relaying it, which is notified (`store/run_queue.py`); a
-stream, async or wait run also says when it started (its events are stored by then).
+stream or wait run also says when it started (its events are stored by then). An async run's caller
+was answered when it was queued: it is followed through its row and events, so it stores neither.
 
 Before its first outbound call a run is marked (`outbound_at`, awaited like its `running` row): that is
 what the default retry policy reads when its worker dies, since running it again would repeat a side
@@ -30,7 +31,7 @@ from clara_runner.service.execution.admission import Admission
 from clara_runner.service.execution.detached import DetachedRuns
 from clara_runner.service.execution.event_recorder import EventRecorder
 from clara_runner.service.execution.idempotency import Render, Reply
-from clara_runner.service.execution.queued import SYNC
+from clara_runner.service.execution.queued import ASYNC, SYNC
 from clara_runner.service.execution.runs import ExecutionService, ReceivedRequest
 from clara_runner.service.keys.authenticate import Principal
 from clara_runner.store import run_queue
@@ -84,9 +85,10 @@ class QueueWorker:
         if queued.mode == SYNC:
             reply = await self._sync(admission, request, execution_id)
         else:
-            reply = await self._detached_run(admission, request, execution_id)
-        async with self._database.write() as conn:
-            await run_queue.store_reply(conn, execution_id, reply.status, reply.headers, reply.body)
+            reply = await self._detached_run(admission, request, execution_id, relayed=queued.mode != ASYNC)
+        if queued.mode != ASYNC:
+            async with self._database.write() as conn:
+                await run_queue.store_reply(conn, execution_id, reply.status, reply.headers, reply.body)
 
     async def _sync(self, admission: Admission, request: ReceivedRequest, execution_id: uuid.UUID) -> Reply:
         try:
@@ -97,7 +99,10 @@ class QueueWorker:
             log.exception("queued_run_failed", execution_id=str(execution_id))
             return self._render(ClaraError())
 
-    async def _detached_run(self, admission: Admission, request: ReceivedRequest, execution_id: uuid.UUID) -> Reply:
+    async def _detached_run(
+        self, admission: Admission, request: ReceivedRequest, execution_id: uuid.UUID, *, relayed: bool
+    ) -> Reply:
+        """Run it as a detached run; a `relayed` one (stream, wait: a replica waits on it) says when it started."""
         try:
             handle = await self._detached.start(admission, request, execution_id)
         except ClaraError as exc:
@@ -105,10 +110,11 @@ class QueueWorker:
         except Exception:
             log.exception("queued_run_failed", execution_id=str(execution_id))
             return self._render(ClaraError())
-        with suppress(DatabaseUnavailable):
-            await self._recorder.flush_soon()
-        async with self._database.write() as conn:
-            await run_queue.mark_started(conn, execution_id, handle.version)
+        if relayed:
+            with suppress(DatabaseUnavailable):
+                await self._recorder.flush_soon()
+            async with self._database.write() as conn:
+                await run_queue.mark_started(conn, execution_id, handle.version)
         return await handle.task
 
 

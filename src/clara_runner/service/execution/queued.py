@@ -41,6 +41,7 @@ from clara_runner.store.job_queue import JobQueue
 from clara_runner.store.tables import UNFINISHED
 
 SYNC = "sync"
+ASYNC = "async"
 REPLIES_KEPT_SECONDS = 3600
 """How long a finished run's request and reply are kept (its relay is over long before)."""
 _REPLY_AFTER_ROW_SECONDS = 3.0
@@ -105,7 +106,7 @@ class QueuedRuns:
         """A run the caller does not wait for: `Queued` once it is queued (async) or started (stream,
         wait), or the error reply that refused it before it started."""
         execution_id, version = await self._enqueue(admission, request, mode)
-        if mode == "async":
+        if mode == ASYNC:
             return Queued(execution_id, version, "queued")
         with self._relay.watch(execution_id) as changed:
             while True:
