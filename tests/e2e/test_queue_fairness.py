@@ -4,18 +4,21 @@
 * a deployment's `maxConcurrency` holds across the workers (its runs owned by workers never exceed it);
 * a tenant with a backlog delays another tenant's new run by at most one run slot: once a slot frees,
   it goes to the newcomer (counted in model calls of the backlog made meanwhile, not in time);
-* a deployment's queue is bounded: past `QUEUE_MAX_DEPTH` waiting runs, execute answers 503 `queue_full`.
+* a deployment's queue is bounded: past `QUEUE_MAX_DEPTH` waiting runs, execute answers 503 `queue_full`;
+* a run waiting for a worker is cancelled at once, and a caller waiting on it told `run_cancelled`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
+from httpx_sse import aconnect_sse
 from sqlalchemy import create_engine, text
 
 from clara_runner.store.database import sync_database_url
@@ -156,3 +159,63 @@ async def test_a_full_queue_answers_503_queue_full(
     accepted = sum(response.status_code == 202 for response in answers)
     assert accepted + len(refused) == DEPTH + 12
     await until_finished(url, slow, accepted)
+
+
+def waiting_runs(url: str, deployment: Any) -> list[tuple[str, str]]:
+    """The deployment's runs no worker holds yet, as (id, mode)."""
+    engine = create_engine(sync_database_url(url))
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(
+                text(
+                    "SELECT e.id, q.mode FROM executions e JOIN queued_runs q ON q.execution_id = e.id"
+                    " WHERE e.deployment_id = :id AND e.status = 'queued' AND e.owner_id IS NULL"
+                ),
+                {"id": deployment["id"]},
+            )
+            return [(str(row[0]), row[1]) for row in found]
+    finally:
+        engine.dispose()
+
+
+async def test_a_run_waiting_for_a_worker_is_cancelled_at_once_and_its_caller_told(
+    cluster: tuple[LiveServer, str], model: FakeOpenAI, http: httpx.AsyncClient
+) -> None:
+    web, url = cluster
+    single = await deployed(http, web, "Single Lane", model, maxConcurrency=1)
+    model.delay = 3.0
+    try:
+        for question in ("first", "second"):
+            assert (await submit(http, web, single, question)).status_code == 202
+        sync_call = asyncio.create_task(
+            http.post(
+                f"{web.base_url}/api/workflows/{single['slug']}/execute",
+                json={"question": "third"},
+                headers=bearer(single["apiKey"]),
+            )
+        )
+        while len(waiting_runs(url, single)) < 2:  # noqa: ASYNC110 (the database is polled: no event to wait on)
+            await asyncio.sleep(0.02)
+        modes = {mode: execution_id for execution_id, mode in waiting_runs(url, single)}
+        cancelled = {
+            mode: await http.post(
+                f"{web.base_url}/api/executions/{modes[mode]}/cancel", headers=bearer(single["apiKey"])
+            )
+            for mode in ("async", "sync")
+        }
+        answer = await sync_call
+    finally:
+        model.delay = 0.3
+    for response in cancelled.values():
+        assert (response.status_code, response.json()["execution"]["status"]) == (200, "cancelled")
+        assert response.json()["execution"]["errorCode"] == "run_cancelled"
+    assert (answer.status_code, answer.json()["code"]) == (409, "run_cancelled")
+    assert answer.json()["executionId"] == modes["sync"]
+    events_url = f"{web.base_url}/api/executions/{modes['async']}/events"
+    async with aconnect_sse(http, "GET", events_url, headers=bearer(single["apiKey"])) as source:
+        events = [(event.event, json.loads(event.data).get("code")) async for event in source.aiter_sse()]
+    assert events == [("run.failed", "run_cancelled")]
+    await until_finished(url, single, 3)
+    assert len(model.completions()) == len(
+        {completion["messages"][-1]["content"] for completion in model.completions()}
+    )

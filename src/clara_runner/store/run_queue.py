@@ -249,6 +249,30 @@ async def state(conn: AsyncConnection, execution_id: uuid.UUID) -> RunState | No
     )
 
 
+async def cancel_waiting(
+    conn: AsyncConnection, execution_id: uuid.UUID, code: str, message: str, now: datetime
+) -> bool:
+    """Record a run still waiting for a worker `cancelled` (counted on its deployment, announced to its
+    relay); False when a worker holds it or it ended (the owner then cancels it, `cancellation.py`)."""
+    cancelled = (
+        await conn.execute(
+            update(executions)
+            .where(executions.c.id == execution_id, executions.c.status == "queued", executions.c.owner_id.is_(None))
+            .values(status="cancelled", error_code=code, error_message=message, finished_at=now, duration_ms=0)
+            .returning(executions.c.deployment_id)
+        )
+    ).first()
+    if cancelled is None:
+        return False
+    await conn.execute(
+        update(deployments)
+        .where(deployments.c.id == cancelled.deployment_id)
+        .values(execution_count=deployments.c.execution_count + 1)
+    )
+    await announce(conn, [execution_id])
+    return True
+
+
 async def requeue_orphans(
     conn: AsyncConnection, now: datetime, sweeper: uuid.UUID, max_attempts: int
 ) -> Sequence[uuid.UUID]:

@@ -17,8 +17,9 @@ headers, which only this replica knows:
 * async: 202 as soon as the job is queued (the run has not started, so a refusal becomes the run's
   recorded failure, read on its resource).
 
-A run that ends without a reply was interrupted by the lease sweep (its worker died and its retry
-policy did not allow another attempt): the caller gets 503 `process_lost`, as the row says.
+A run that ends without a reply was cancelled while it waited for a worker (409 `run_cancelled`, as
+in-process) or interrupted by the lease sweep (its worker died and its retry policy did not allow another
+attempt): the caller gets 503 `process_lost`, as the row says.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from clara_runner.service.deployments.versions import pinned_version
 from clara_runner.service.execution.admission import Admission
 from clara_runner.service.execution.idempotency import Render, Reply
 from clara_runner.service.execution.relay import RunRelay
-from clara_runner.service.execution.runs import ReceivedRequest
+from clara_runner.service.execution.runs import ReceivedRequest, RunCancelled
 from clara_runner.store import run_queue
 from clara_runner.store.database import Database
 from clara_runner.store.job_queue import JobQueue
@@ -113,7 +114,7 @@ class QueuedRuns:
                 state = await self._state(execution_id)
                 if state.started_version is not None:
                     return Queued(execution_id, state.started_version, "running")
-                if state.reply_status is not None or self._lost(state):
+                if state.reply_status is not None or self._ended_unreplied(state, execution_id) is not None:
                     break
                 await self._relay.next_change(changed)
         reply = await self._reply(admission, execution_id, None)
@@ -159,11 +160,17 @@ class QueuedRuns:
         return execution_id, version
 
     @staticmethod
-    def _lost(state: run_queue.RunState) -> bool:
-        """The run ended without a reply from a worker: a sweep ended it (its worker died)."""
+    def _ended_unreplied(state: run_queue.RunState, execution_id: uuid.UUID) -> ClaraError | None:
+        """How a run that ended without a worker's reply ended: cancelled while it waited for a worker, or
+        interrupted by a sweep (its worker died); None while a reply may still come."""
         if state.status in UNFINISHED or state.reply_status is not None or state.finished_at is None:
-            return False
-        return (utcnow() - state.finished_at).total_seconds() >= _REPLY_AFTER_ROW_SECONDS
+            return None
+        details = {"executionId": str(execution_id)}
+        if state.status == "cancelled":
+            return RunCancelled(state.error_message, details=details)
+        if (utcnow() - state.finished_at).total_seconds() < _REPLY_AFTER_ROW_SECONDS:
+            return None
+        return RunLost(state.error_message, details=details)
 
     async def _state(self, execution_id: uuid.UUID) -> run_queue.RunState:
         async with self._database.read() as conn:
@@ -181,9 +188,9 @@ class QueuedRuns:
                     assert state.reply_body is not None
                     headers = {**admission.headers, **(state.reply_headers or {})}
                     return Reply(state.reply_status, state.reply_body, headers)
-                if self._lost(state):
-                    lost = RunLost(state.error_message, details={"executionId": str(execution_id)})
-                    reply = self._render(lost)
+                ended = self._ended_unreplied(state, execution_id)
+                if ended is not None:
+                    reply = self._render(ended)
                     return Reply(reply.status, reply.body, {**admission.headers, **reply.headers})
                 now = time.monotonic()
                 if deadline is not None and now >= deadline:

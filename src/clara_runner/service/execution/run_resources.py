@@ -12,8 +12,9 @@ answer in the response, and keeping a log for every run would cost writes on the
 
 Cancel: a run going on in this process is cancelled at once and recorded `cancelled` (`run_cancelled`);
 a run going on in another process is marked for its owner, which stops it within a poll interval
-(`cancellation.py`); either way the answer waits up to `_CANCEL_SETTLE_SECONDS` for the `cancelled` row.
-A finished run is left as it is (409 `run_finished`).
+(`cancellation.py`), and the answer waits up to `_CANCEL_SETTLE_SECONDS` for its `cancelled` row; a run
+of the queue backend still waiting for a worker is recorded `cancelled` at once. A finished run is left
+as it is (409 `run_finished`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from clara_runner.service.access import Access
 from clara_runner.service.execution.detached import DetachedRuns
 from clara_runner.service.execution.event_log import RUN_FAILED, TERMINAL, LoggedEvent
 from clara_runner.service.execution.relay import RunRelay
-from clara_runner.service.execution.runs import CANCEL_REQUESTED, ExecutionService
+from clara_runner.service.execution.runs import CANCEL_REQUESTED, CANCELLED_MESSAGE, ExecutionService, RunCancelled
 from clara_runner.store import events as event_queries
 from clara_runner.store import executions as execution_queries
 from clara_runner.store import run_queue
@@ -142,7 +143,12 @@ class RunResources:
         """Mark the run for the process that owns it, then wait a while for its `cancelled` row (a run
         whose process died is marked `interrupted` by the lease sweep instead)."""
         async with self._database.write() as conn:
-            marked = await execution_queries.request_cancel(conn, record.id, utcnow())
+            waiting = self._relay is not None and await run_queue.cancel_waiting(
+                conn, record.id, RunCancelled.code, CANCELLED_MESSAGE, utcnow()
+            )
+            marked = waiting or await execution_queries.request_cancel(conn, record.id, utcnow())
+        if waiting:
+            return await self._find(record.id) or record
         latest = await self._find(record.id) or record
         if not marked:
             raise RunFinished(f"The run already finished with status '{latest.status}'")

@@ -55,7 +55,7 @@ SERVER_SHUTDOWN = "server_shutdown"
 CANCEL_REQUESTED = "cancel_requested"
 _INTERRUPTED = "The server shut down before the run finished; it was cancelled"
 _ABANDONED = "The caller closed the connection before the run finished; it was cancelled"
-_CANCELLED = "The run was cancelled by a request to its cancel URL"
+CANCELLED_MESSAGE = "The run was cancelled by a request to its cancel URL"
 
 
 class RunCancelled(ClaraError):
@@ -300,7 +300,7 @@ class ExecutionService:
                 if reason == CALLER_GONE:
                     run.fail(CALLER_GONE, _ABANDONED, "cancelled")
                 elif reason == CANCEL_REQUESTED:
-                    run.fail(RunCancelled.code, _CANCELLED, "cancelled")
+                    run.fail(RunCancelled.code, CANCELLED_MESSAGE, "cancelled")
                 else:
                     run.fail(reason or SERVER_SHUTDOWN, _INTERRUPTED, "interrupted")
                 await self._finish(run)
@@ -310,7 +310,7 @@ class ExecutionService:
             if reason == CALLER_GONE:
                 raise ClientClosedRequest(_ABANDONED, details=details) from None
             if reason == CANCEL_REQUESTED:
-                raise RunCancelled(_CANCELLED, details=details) from None
+                raise RunCancelled(CANCELLED_MESSAGE, details=details) from None
             raise ShuttingDown(_INTERRUPTED, details=details) from None
         except BaseException:
             if run.started:
