@@ -154,3 +154,30 @@ async def test_a_worker_killed_under_load_leaves_every_run_finished_once_as_its_
             assert calls[question] == 1, f"the model was called {calls[question]} times for one run"
         else:
             assert 1 <= calls[question] <= row["attempts"]
+
+
+async def test_sigterm_lets_a_worker_finish_its_runs_then_exit(
+    database_url: str, tmp_path: Path, openai_server: FakeOpenAI, http: httpx.AsyncClient, engine: Engine
+) -> None:
+    openai_server.delay = 1.5
+    env = queue_env(lifecycle_env(database_url, tmp_path / "data", openai_server), SHUTDOWN_GRACE_SECONDS="20")
+    with LiveServer(env) as web, LiveWorker(env, 2) as worker:
+        response = await http.post(
+            f"{web.base_url}/api/deploy", json={"name": "Ask", "workflow": ask_flow(openai_server.base_url)}
+        )
+        deployment = response.json()["deployment"]
+        answer = asyncio.create_task(
+            http.post(
+                f"{web.base_url}/api/workflows/{deployment['slug']}/execute",
+                json={"question": "finish me"},
+                headers=bearer(deployment["apiKey"]),
+            )
+        )
+        while owned_by(engine, worker.lease_id) < 1:  # noqa: ASYNC110 (the database is polled: no event to wait on)
+            await asyncio.sleep(0.02)
+        worker.process.terminate()
+        reply = await answer
+        assert worker.process.wait(timeout=60) == 0, worker.output()
+    assert (reply.status_code, reply.json()["outputs"]) == (200, {"answer": "echo: finish me"})
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM process_leases WHERE kind = 'worker'")).scalar_one() == 0
