@@ -1,6 +1,9 @@
 """The queue backend answers exactly as in-process: two `clara-runner serve` processes on one PostgreSQL
 database, one running its requests itself and one queueing them for a `clara-runner worker`, get the same
 requests on the same deployments; their bodies and streamed events match once ids and times are set aside.
+Every shared Studio export (tests/fixtures/workflows, LLM nodes pointed at the loopback model) is run on
+both with the same inputs: eight answer 200; research-assistant-flow fails at its search API and
+audio-transcription at its transcription service (neither is configured here), identically on both.
 
 PostgreSQL only, by design: the queue backend is procrastinate on PostgreSQL."""
 
@@ -18,8 +21,9 @@ from httpx_sse import aconnect_sse
 
 from tests.e2e.lifecycle import lifecycle_env
 from tests.e2e.queue_cluster import LiveWorker, queue_env
+from tests.e2e.test_llm_workflows import pointed_at
 from tests.fakes.openai_server import FakeOpenAI
-from tests.support import HELLO_WORLD, LiveServer, ask_flow, bearer, on_postgres
+from tests.support import HELLO_WORLD, WORKFLOWS, LiveServer, ask_flow, bearer, on_postgres, shared_workflow
 
 pytestmark = pytest.mark.skipif(not on_postgres(), reason="the queue backend runs on PostgreSQL only")
 
@@ -164,3 +168,41 @@ async def test_an_async_run_is_queued_then_run_by_a_worker(pair: Pair, http: htt
     record = (await http.get(accepted["statusUrl"], headers=bearer(deployment["apiKey"]))).json()["execution"]
     assert record["status"] == "success"
     assert record["outputs"] == {"greeting": "Ada"}
+
+
+_SAMPLE_VALUES: dict[str, Any] = {
+    "string": "Tell me about queues",
+    "number": 2,
+    "integer": 2,
+    "boolean": True,
+    "object": {},
+    "array": [],
+}
+
+
+def sample_inputs(schema: dict[str, Any]) -> dict[str, Any]:
+    """A value of each input's type (the same on both backends, whatever the workflow makes of it)."""
+    inputs: dict[str, Any] = {}
+    for name, field in schema.get("properties", {}).items():
+        kind = field.get("type", "string")
+        if "contentEncoding" in field or "base64" in field.get("description", "").lower():
+            inputs[name] = "data:text/plain;base64,aGVsbG8gcXVldWVz"
+        else:
+            inputs[name] = _SAMPLE_VALUES.get(kind[0] if isinstance(kind, list) else kind, "text")
+    return inputs
+
+
+@pytest.mark.parametrize("export", sorted(path.name for path in WORKFLOWS.glob("*.json")))
+async def test_every_shared_export_answers_the_same_on_both_backends(
+    pair: Pair, http: httpx.AsyncClient, export: str
+) -> None:
+    workflow = pointed_at(shared_workflow(export), pair.model.base_url)
+    response = await http.post(
+        f"{pair.inprocess.base_url}/api/deploy", json={"name": f"Export {export[:40]}", "workflow": workflow}
+    )
+    assert response.status_code == 201, response.text
+    deployment = response.json()["deployment"]
+    body = sample_inputs(deployment["schema"]["input"])
+    expected = await answer(http, pair.inprocess, deployment, body)
+    got = await answer(http, pair.queued, deployment, body)
+    assert got == expected
