@@ -111,3 +111,26 @@ def test_a_busy_port_is_an_error_and_nothing_claims_to_listen(tmp_path: Path) ->
         f"clara-runner: error: cannot listen on 127.0.0.1:{port}: it is in use by another process;"
         " stop that process or choose another port (--port or PORT)"
     )
+
+
+def test_the_queue_backend_without_postgresql_is_a_clear_startup_error(tmp_path: Path) -> None:
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}", "EXECUTION_BACKEND": "queue"}
+    for command in ("serve", "worker"):
+        completed = subprocess.run(
+            [sys.executable, "-m", "clara_runner", command], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert completed.returncode == 2
+        assert completed.stderr.splitlines() == [
+            "clara-runner: error: invalid setting (environment or .env):",
+            "  EXECUTION_BACKEND='queue': Value error, the queue backend needs PostgreSQL: set"
+            " DATABASE_URL=postgresql://user:pass@host:5432/db, or use EXECUTION_BACKEND=inprocess",
+        ]
+
+
+def test_a_worker_without_the_queue_backend_says_what_to_set(tmp_path: Path) -> None:
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}", "EXECUTION_BACKEND": "inprocess"}
+    completed = subprocess.run(
+        [sys.executable, "-m", "clara_runner", "worker"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert completed.returncode == 1
+    assert "set EXECUTION_BACKEND=queue" in completed.stderr

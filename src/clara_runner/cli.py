@@ -1,9 +1,10 @@
-"""`clara-runner`: serve the API, run a flow locally, migrate the database."""
+"""`clara-runner`: serve the API, run queued runs (worker), run a flow locally, migrate the database."""
 
 from __future__ import annotations
 
 import argparse
 import errno
+import importlib
 import os
 import socket
 import sys
@@ -131,6 +132,32 @@ def _migrate(_: argparse.Namespace) -> int:
     return 0
 
 
+def _worker(args: argparse.Namespace) -> int:
+    for name, value in (("MAX_CONCURRENT_EXECUTIONS", args.concurrency), ("SHUTDOWN_GRACE_SECONDS", args.grace)):
+        if value is not None:
+            os.environ[name] = str(value)
+    settings = Settings()
+    if settings.execution_backend != "queue":
+        raise WorkerNotNeeded(
+            "clara-runner worker runs the jobs of the queue backend: set EXECUTION_BACKEND=queue (and a PostgreSQL"
+            " DATABASE_URL) for it and for the servers"
+        )
+    upgrade(settings.resolved_database_url)
+    queues = [queue.strip() for queue in args.queues.split(",") if queue.strip()]
+    print(
+        f"Clara Agent Runner {__version__} worker: queues {', '.join(queues)}, "
+        f"{settings.max_concurrent_executions} runs at once",
+        file=sys.stderr,
+    )
+    entry = importlib.import_module("clara_runner.server.worker")
+    result: int = entry.main(settings, queues=queues, concurrency=settings.max_concurrent_executions)
+    return result
+
+
+class WorkerNotNeeded(Exception):
+    """`clara-runner worker` was started without the queue backend."""
+
+
 def _run(args: argparse.Namespace) -> int:
     from clara_runner import local_run
 
@@ -169,6 +196,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--input-file", action="append", default=[], metavar="FIELD=PATH", help="an input field set to a file, base64"
     )
     run.set_defaults(handler=_run)
+
+    worker = commands.add_parser(
+        "worker",
+        help="run the executions of the queue backend (EXECUTION_BACKEND=queue, PostgreSQL DATABASE_URL)",
+    )
+    worker.add_argument("--concurrency", type=int, help="runs at once (env MAX_CONCURRENT_EXECUTIONS, default 10)")
+    worker.add_argument(
+        "--queues", default="runs", help="comma-separated procrastinate queues to take jobs from (default: runs)"
+    )
+    worker.add_argument(
+        "--grace",
+        type=float,
+        help="seconds runs in flight get to finish after SIGTERM (env SHUTDOWN_GRACE_SECONDS, default 30)",
+    )
+    worker.set_defaults(handler=_worker)
 
     migrate = commands.add_parser("migrate", help="bring the database (env DATABASE_URL) to the latest schema")
     migrate.set_defaults(handler=_migrate)

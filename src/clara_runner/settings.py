@@ -12,7 +12,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -358,6 +358,33 @@ class Settings(BaseSettings):
             " rows unwritten at shutdown are saved under `CLARA_DATA_DIR/unwritten/` and written by the next start"
         ),
     )
+    # Queue backend (issue 12, docs/DEPLOYMENT.md): runs executed by `clara-runner worker` processes.
+    execution_backend: Literal["inprocess", "queue"] = Field(
+        "inprocess",
+        alias="EXECUTION_BACKEND",
+        description=(
+            "`inprocess`: each server process runs its own requests; `queue` (PostgreSQL only): every run is a"
+            " job run by `clara-runner worker` processes, and the replica holding the request relays its result"
+        ),
+    )
+    queue_max_depth: int = Field(
+        1000,
+        alias="QUEUE_MAX_DEPTH",
+        ge=1,
+        description=(
+            "Queue backend: most runs of one deployment waiting for a worker; past it execute gets 503 `queue_full`"
+        ),
+    )
+    queue_max_attempts: int = Field(
+        3,
+        alias="QUEUE_MAX_ATTEMPTS",
+        ge=1,
+        description=(
+            "Queue backend: most times a run is given to a worker; a run whose worker died this often is recorded"
+            " `interrupted` whatever its deployment's `retryPolicy`"
+        ),
+    )
+    # End of the queue backend's settings.
     request_header_timeout_seconds: float = Field(
         10.0,
         alias="REQUEST_HEADER_TIMEOUT_SECONDS",
@@ -638,6 +665,16 @@ class Settings(BaseSettings):
     @classmethod
     def _valid_schedule(cls, value: str) -> str:
         parse_schedule(value)
+        return value
+
+    @field_validator("execution_backend")
+    @classmethod
+    def _queue_needs_postgres(cls, value: str, info: ValidationInfo) -> str:
+        if value == "queue" and not str(info.data.get("database_url", "")).startswith("postgresql"):
+            raise ValueError(
+                "the queue backend needs PostgreSQL: set DATABASE_URL=postgresql://user:pass@host:5432/db,"
+                " or use EXECUTION_BACKEND=inprocess"
+            )
         return value
 
     def webhook_retry_delays(self) -> tuple[float, ...]:

@@ -311,6 +311,20 @@ async def test_a_new_version_can_change_the_traffic_options(client: httpx2.Async
     assert any("maxConcurrency" in problem for problem in refused.json()["validationErrors"])
 
 
+async def test_the_retry_policy_of_a_deployment_is_set_by_deploy_and_update(client: httpx2.AsyncClient) -> None:
+    deployed = await deploy(client)
+    assert deployed["retryPolicy"] == "unstarted"
+    put = await client.put("/api/workflows/hello-world", json={"workflow": HELLO_WORLD, "retryPolicy": "always"})
+    assert put.status_code == 200, put.text
+    assert put.json()["deployment"]["retryPolicy"] == "always"
+    assert (await client.get("/api/workflows/hello-world")).json()["workflow"]["retryPolicy"] == "always"
+    reset = await client.put("/api/workflows/hello-world", json={"workflow": HELLO_WORLD, "retryPolicy": None})
+    assert reset.json()["deployment"]["retryPolicy"] == "unstarted"
+    refused = await client.put("/api/workflows/hello-world", json={"workflow": HELLO_WORLD, "retryPolicy": "twice"})
+    assert (refused.status_code, refused.json()["code"]) == (400, "validation_failed")
+    assert "retryPolicy must be one of unstarted, always, never, or null" in refused.json()["validationErrors"]
+
+
 async def test_a_new_version_is_held_to_the_deploy_size_limits(database_url: str, tmp_path: Path) -> None:
     app = create_app(make_settings(database_url, tmp_path, MAX_WORKFLOW_NODES=3))
     async with app.router.lifespan_context(app), asgi_client(app) as client:

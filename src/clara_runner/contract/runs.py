@@ -197,7 +197,10 @@ def run_accepted_schema() -> dict[str, Any]:
         {
             "success": {"const": True},
             "executionId": _UUID,
-            "status": {"const": "running"},
+            "status": {
+                "enum": ["running", "queued"],
+                "description": "`queued` when the run waits for a worker (queue backend), else `running`",
+            },
             "version": {"type": "integer", "minimum": 1, "description": "The version running"},
             "statusUrl": {
                 "type": "string",

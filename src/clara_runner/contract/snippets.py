@@ -10,7 +10,7 @@ Three modes, each in the three languages. The only thing to change is `YOUR_API_
   lines are read by hand (`event:` then `data:`), so no SSE package is needed: Python uses `httpx`,
   whose `iter_lines` yields each line as it arrives, JavaScript a reader over the response body.
 * **async**: `Prefer: respond-async`, print the 202, then poll its `statusUrl` every second until the
-  run is no longer `running` and print it.
+  run is no longer `queued` or `running` and print it.
 
 JavaScript uses the built-in `fetch` with top-level `await`, as in a browser console, Deno or a
 Node.js ES module. A snippet's key names its mode and language (`pythonStream`); `SNIPPETS` lists them
@@ -124,14 +124,14 @@ def _curl_async(call: _Call) -> str:
     auth = f"-H 'Authorization: Bearer {API_KEY_PLACEHOLDER}'"
     start = _curl_post(call, f"--max-time {call.wait}", headers=("Prefer: respond-async",))
     return (
-        "# 202 at once: the run goes on in the server; poll its statusUrl until it is no longer running\n"
+        "# 202 at once: the run goes on in the server; poll its statusUrl until it is no longer queued or running\n"
         f"run=$({start})\n"
         'echo "$run"\n'
         'status_url=$(printf \'%s\' "$run" | sed -n \'s/.*"statusUrl":"\\([^"]*\\)".*/\\1/p\')\n'
         'while [ -n "$status_url" ]; do\n'
         f"  sleep {POLL_SECONDS}\n"
         f'  run=$(curl -sS --max-time 30 {auth} "$status_url")\n'
-        '  case "$run" in *\'"status":"running"\'*) ;; *) echo "$run"; break ;; esac\n'
+        '  case "$run" in *\'"status":"running"\'*|*\'"status":"queued"\'*) ;; *) echo "$run"; break ;; esac\n'
         "done\n"
     )
 
@@ -201,7 +201,7 @@ def _python_async(call: _Call) -> str:
         "    while True:\n"
         f"        time.sleep({POLL_SECONDS})\n"
         "        run = httpx.get(status_url, headers=headers, timeout=30).json()\n"
-        '        if run.get("execution", {}).get("status") != "running":\n'
+        '        if run.get("execution", {}).get("status") not in ("queued", "running"):\n'
         "            break\n"
         "print(run)\n"
     )
@@ -263,7 +263,7 @@ def _javascript_async(call: _Call) -> str:
         f'      headers: {{ "Authorization": "Bearer {API_KEY_PLACEHOLDER}" }},\n'
         "    });\n"
         "    run = await polled.json();\n"
-        '  } while (run.execution?.status === "running");\n'
+        '  } while (["queued", "running"].includes(run.execution?.status));\n'
         "}\n"
         "console.log(JSON.stringify(run, null, 2));\n"
     )

@@ -35,7 +35,10 @@ from clara_runner.service.execution.event_recorder import FLUSH_SECONDS, EventRe
 from clara_runner.service.execution.history import ExecutionHistory
 from clara_runner.service.execution.idempotency import IdempotentExecutions, Render
 from clara_runner.service.execution.lease import ProcessLease
-from clara_runner.service.execution.recovery import OrphanSweeper
+from clara_runner.service.execution.queue_worker import QueueWorker, outbound_marker
+from clara_runner.service.execution.queued import QueuedRuns
+from clara_runner.service.execution.recovery import OrphanSweeper, QueueRetry
+from clara_runner.service.execution.relay import RunRelay
 from clara_runner.service.execution.run_resources import RunResources
 from clara_runner.service.execution.runs import SERVER_SHUTDOWN, ExecutionService
 from clara_runner.service.execution.safeguards import Safeguards
@@ -54,6 +57,7 @@ from clara_runner.service.webhooks.outbox import SWEEP_INTERVAL_SECONDS, Webhook
 from clara_runner.service.webhooks.schedule import RetrySchedule
 from clara_runner.settings import Settings
 from clara_runner.store.database import Database
+from clara_runner.store.job_queue import DEFAULT_QUEUE, JobQueue, RunChanges
 from clara_runner.store.rate_limits import DatabaseCounters, prune_windows
 from clara_runner.store.writer import ExecutionWriter
 
@@ -66,6 +70,9 @@ _INTERRUPTED_ANSWER_SECONDS = 2.0
 _WRITER_DRAIN_SECONDS = 3.0
 """How long the writer keeps trying to store its last rows at shutdown before it spills them to disk."""
 _QUOTA_RETURN_SECONDS = 1.0
+_STALLED_FLOOR_SECONDS = 10.0
+"""Queue backend: a job is put back once procrastinate heard nothing from its worker for twice the lease,
+and never sooner than this (a loaded worker's heartbeat can be late; a job put back too soon runs twice)."""
 
 
 @dataclass
@@ -102,13 +109,23 @@ class Runtime:
     manager_sessions: ManagerSessions
     """Sign-in sessions of the Deployment Manager (`web/`)."""
     usage: UsageReports
+    # Queue backend (EXECUTION_BACKEND=queue): the job queue, the web side (queued, relay) or the worker's.
+    jobs: JobQueue | None = None
+    queued: QueuedRuns | None = None
+    run_changes: RunChanges | None = None
+    queue_worker: QueueWorker | None = None
+    # End of the queue backend's objects.
     started_at: float = field(default_factory=time.monotonic)
     _loops: list[Periodic] = field(default_factory=list)
 
     @classmethod
-    def build(cls, settings: Settings, registry: NodeRegistry | None = None, *, render: Render) -> Runtime:
+    def build(
+        cls, settings: Settings, registry: NodeRegistry | None = None, *, render: Render, role: str = "web"
+    ) -> Runtime:
         """`render` turns a run's outcome into the response body a caller gets (the server's envelopes):
-        runs nobody waits for are rendered here, as their last event."""
+        runs nobody waits for are rendered here, as their last event. `role` is `web` (a server process)
+        or `worker` (`clara-runner worker`, queue backend)."""
+        worker = role == "worker"
         database = Database(
             settings.resolved_database_url,
             pool_size=settings.db_pool_size,
@@ -124,6 +141,7 @@ class Runtime:
         sandbox = JsSandbox(settings.sandbox_limits())
         value_limits = settings.value_limits()
         llm_calls, nodes = llm_observer(settings), node_observer()
+        mark_outbound = outbound_marker(database) if worker else None
 
         def run_context(
             execution_id: str, events: EventSink, before_outbound: OutboundHook, stream_tokens: bool
@@ -135,7 +153,9 @@ class Runtime:
                 http=http,
                 sandbox=sandbox,
                 value_limits=value_limits,
-                before_outbound=before_outbound,
+                before_outbound=before_outbound
+                if mark_outbound is None
+                else mark_outbound(execution_id, before_outbound),
                 stream_tokens=stream_tokens,
                 llm_calls=llm_calls,  # metrics, costs, traces
                 nodes=nodes,
@@ -157,7 +177,7 @@ class Runtime:
             spill_dir=settings.data_dir / "unwritten",
             buffer_limit=settings.execution_buffer_limit,
         )
-        lease = ProcessLease(database, "web", settings.process_lease_seconds)
+        lease = ProcessLease(database, role, settings.process_lease_seconds)
         admitter = Admitter(access, rate_limits, writer, capacity, UsageBudgets(database, settings.usage_cache_seconds))
         deliverer = Deliverer(
             database,
@@ -196,7 +216,7 @@ class Runtime:
             ttl_seconds=settings.idempotency_ttl_seconds,
             lease_seconds=settings.max_execution_seconds + queue_seconds + _CLAIM_MARGIN_SECONDS,
         )
-        event_recorder = EventRecorder(database)
+        event_recorder = EventRecorder(database, announce=worker)
         detached = DetachedRuns(executions, event_recorder, render)
         event_recorder.on_stored = detached.forget
         manager_sessions = ManagerSessions(
@@ -204,6 +224,17 @@ class Runtime:
             secret,
             settings.admin_key,
             SessionLifetime(settings.manager_idle_minutes * 60, settings.manager_session_hours * 3600),
+        )
+        jobs = (
+            JobQueue(database, stalled_seconds=max(2 * settings.process_lease_seconds, _STALLED_FLOOR_SECONDS))
+            if settings.execution_backend == "queue"
+            else None
+        )
+        relay = RunRelay() if jobs is not None and not worker else None
+        queued = (
+            QueuedRuns(database, jobs, relay, render, queue=DEFAULT_QUEUE, max_depth=settings.queue_max_depth)
+            if jobs is not None and relay is not None
+            else None
         )
         housekeeping = Housekeeper(
             [
@@ -213,6 +244,7 @@ class Runtime:
                 ("process_leases", lambda: prune_leases(database)),
                 ("execution_callbacks", webhooks.prune_callbacks),
                 ("manager_sessions", manager_sessions.prune),
+                *([("queued_runs", queued.prune)] if queued is not None else []),
             ]
         )
         runtime = cls(
@@ -227,12 +259,16 @@ class Runtime:
             history=ExecutionHistory(database, access),
             idempotent=idempotent,
             detached=detached,
-            run_resources=RunResources(database, access, executions, detached),
+            run_resources=RunResources(database, access, executions, detached, relay),
             cancel_requests=CancelRequests(database, executions.in_flight, lease.id),
             event_recorder=event_recorder,
             writer=writer,
             lease=lease,
-            sweeper=OrphanSweeper(database, lease.id),
+            sweeper=OrphanSweeper(
+                database,
+                lease.id,
+                None if jobs is None else QueueRetry(jobs, DEFAULT_QUEUE, settings.queue_max_attempts),
+            ),
             housekeeping=housekeeping,
             rate_limits=rate_limits,
             capacity=capacity,
@@ -246,6 +282,14 @@ class Runtime:
             stats=StatsService(database),
             manager_sessions=manager_sessions,
             usage=UsageReports(database, access),
+            jobs=jobs,
+            queued=queued,
+            run_changes=RunChanges(database, relay.changed) if relay is not None else None,
+            queue_worker=QueueWorker(
+                database, executions, detached, event_recorder, render, jobs, owner_id=lease.id, queue=DEFAULT_QUEUE
+            )
+            if jobs is not None and worker
+            else None,
         )
         instrument(runtime)  # metrics wiring (runtime/telemetry.py)
         return runtime
@@ -265,10 +309,14 @@ class Runtime:
         try:
             await self.lease.register()
             await self.secret.load()
+            if self.jobs is not None:
+                await self.jobs.ensure_schema()
             log.info("key_secret_loaded", source=self.secret.source)
         except DatabaseUnavailable:
             log.warning("database_unreachable_at_start", reason="the lease and the key secret follow when it answers")
         self.writer.start()
+        if self.run_changes is not None:
+            self.run_changes.start()
         self._loops = [
             Periodic("process-lease", self.lease.renew_every, self.lease.renew),
             Periodic("orphan-sweep", self.lease.renew_every, self.sweeper.sweep, first_delay=0),
@@ -283,6 +331,9 @@ class Runtime:
                 first_delay=min(self.settings.housekeeping_interval_seconds, 60.0),
             ),
         ]
+        if self.queue_worker is not None and self.jobs is not None:
+            await self.jobs.open()
+            self._loops.append(Periodic("stalled-jobs", self.lease.renew_every, self.jobs.retry_stalled))
         for loop in self._loops:
             loop.start()
         self.deliverer.start()
@@ -302,6 +353,10 @@ class Runtime:
         self.admitter.draining = True
         for loop in self._loops:
             await loop.stop()
+        if self.run_changes is not None:
+            await self.run_changes.stop()
+        if self.jobs is not None:
+            await self.jobs.close()
         try:
             await self.rate_limits.aclose()
         except Exception:

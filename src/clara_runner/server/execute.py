@@ -28,6 +28,7 @@ from clara_runner.service.deployments.slugs import MAX_SLUG_LENGTH, SLUG_PATTERN
 from clara_runner.service.deployments.versions import VERSION_HEADER
 from clara_runner.service.execution.admission import Admission
 from clara_runner.service.execution.idempotency import Produce, Reply
+from clara_runner.service.execution.queued import QueuedRuns
 from clara_runner.service.execution.runs import ReceivedRequest
 
 PATH = "/api/workflows/{slug}/execute"
@@ -52,7 +53,7 @@ async def execute(request: Request) -> Response:
     version_header = headers.get(VERSION_HEADER)
     idempotency_key = headers.get("idempotency-key")
     callback_url = request.query_params.get("callbackUrl")
-    if not mode.detached and idempotency_key is None and callback_url is None:
+    if not mode.detached and idempotency_key is None and callback_url is None and state.queued is None:
         return success_response(
             await state.executions.execute(
                 slug, authorization, read_body, content_type, version_header, until_disconnected
@@ -88,6 +89,8 @@ def _producer(state: Runtime, mode: RunMode, links: Links, callback_url: str | N
 
     async def produce(admission: Admission, received: ReceivedRequest) -> Reply:
         received.callback_url = callback_url
+        if state.queued is not None:
+            return await _queued(state.queued, admission, received, mode, links)
         if not mode.detached:
             return render_execution(await state.executions.run(admission, received))
         handle = await state.detached.start(admission, received)
@@ -95,11 +98,34 @@ def _producer(state: Runtime, mode: RunMode, links: Links, callback_url: str | N
             await asyncio.wait((handle.task,), timeout=mode.wait_seconds)
             if handle.task.done():
                 return _with_preference(handle.task.result(), mode)
-        body = presenters.run_accepted(handle.execution_id, handle.version, links, iso_now())
-        headers = {**admission.headers, "Location": links.execution(handle.execution_id), "content-type": JSON}
-        return _with_preference(Reply(202, jsonio.dumps(body), headers), mode)
+        return _accepted(admission, handle.execution_id, handle.version, mode, links)
 
     return produce
+
+
+async def _queued(
+    queued: QueuedRuns, admission: Admission, received: ReceivedRequest, mode: RunMode, links: Links
+) -> Reply:
+    """`produce` on the queue backend: the same replies, from a worker's run (`service/execution/queued.py`)."""
+    if not mode.detached:
+        return await queued.run(admission, received)
+    started = await queued.start(admission, received, mode.name)
+    if isinstance(started, Reply):
+        return started
+    if mode.name == "wait":
+        reply = await queued.wait(admission, started.execution_id, mode.wait_seconds)
+        if reply is not None:
+            return _with_preference(reply, mode)
+    return _accepted(admission, started.execution_id, started.version, mode, links, started.status)
+
+
+def _accepted(
+    admission: Admission, execution_id: uuid.UUID, version: int, mode: RunMode, links: Links, status: str = "running"
+) -> Reply:
+    """202: the run goes on without the caller, at its resource."""
+    body = presenters.run_accepted(execution_id, version, links, iso_now(), status)
+    headers = {**admission.headers, "Location": links.execution(execution_id), "content-type": JSON}
+    return _with_preference(Reply(202, jsonio.dumps(body), headers), mode)
 
 
 def _with_preference(reply: Reply, mode: RunMode) -> Reply:

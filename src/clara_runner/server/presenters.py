@@ -20,6 +20,7 @@ from clara_runner.service.pages import Page
 from clara_runner.service.stats.report import DeploymentStats, DeploymentSummary, Usage
 from clara_runner.store.keys import KeyListing
 from clara_runner.store.records import DeploymentRecord, ExecutionRecord, VersionSummaryRecord
+from clara_runner.store.run_queue import RETRY_UNSTARTED
 
 
 class Links:
@@ -69,6 +70,7 @@ def traffic_options(record: DeploymentRecord) -> dict[str, Any]:
         "maxConcurrency": record.max_concurrency,
         "allowCallbackUrl": record.callbacks_allowed,
         "usageBudget": record.usage_budget,
+        "retryPolicy": record.retry_policy or RETRY_UNSTARTED,
     }
 
 
@@ -273,13 +275,16 @@ def usage(prompt_tokens: int | None, completion_tokens: int | None) -> dict[str,
     }
 
 
-def run_accepted(execution_id: uuid.UUID, version: int, links: Links, timestamp: str) -> dict[str, Any]:
-    """The 202 body of a run that goes on without its caller: where to watch it."""
+def run_accepted(
+    execution_id: uuid.UUID, version: int, links: Links, timestamp: str, status: str = "running"
+) -> dict[str, Any]:
+    """The 202 body of a run that goes on without its caller: where to watch it (`queued` while it waits
+    for a worker of the queue backend)."""
     status_url = links.execution(execution_id)
     return {
         "success": True,
         "executionId": str(execution_id),
-        "status": "running",
+        "status": status,
         "version": version,
         "statusUrl": status_url,
         "eventsUrl": f"{status_url}/events",

@@ -408,7 +408,7 @@ class RunAccepted(_Shape):
 
     success: Literal[True]
     executionId: UUID
-    status: Literal["running"]
+    status: Literal["running", "queued"]
     version: int
     statusUrl: str = Field(description="GET it for the run's status and, once finished, its outputs (also `Location`)")
     eventsUrl: str = Field(description="GET it for the run's Server-Sent Events, from the start or after Last-Event-ID")

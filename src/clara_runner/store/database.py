@@ -137,8 +137,13 @@ class Database:
         if self.is_sqlite:
             assert self.url.database is not None
             return SqliteBatches(self.url.database, self.write_lock, self.statement_observers)
-        conninfo = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        return PostgresBatches(conninfo, self.statement_observers)
+        return PostgresBatches(self.conninfo, self.statement_observers)
+
+    @property
+    def conninfo(self) -> str:
+        """The PostgreSQL database as a libpq URL, for connections the engine does not pool (the writer's,
+        LISTEN, procrastinate's)."""
+        return self.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -174,10 +174,11 @@ def deployment_from_row(row: Any) -> DeploymentRecord:
         max_concurrency=row["max_concurrency"],
         callbacks_allowed=row["callbacks_allowed"],
         usage_budget=row["usage_budget"],
+        retry_policy=row["retry_policy"],
     )
 
 
 async def set_traffic_options(conn: AsyncConnection, deployment_id: uuid.UUID, values: dict[str, Any]) -> None:
     """Set the deployment's traffic columns named in `values` (`rate_limit`, `max_concurrency`,
-    `callbacks_allowed`, `usage_budget`)."""
+    `callbacks_allowed`, `usage_budget`, `retry_policy`)."""
     await conn.execute(update(deployments).where(deployments.c.id == deployment_id).values(**values))

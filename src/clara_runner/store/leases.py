@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists, insert, not_, or_, update
+from sqlalchemy import ColumnElement, and_, delete, exists, insert, not_, or_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from clara_runner.store.tables import UNFINISHED, deployments, executions, process_leases
+from clara_runner.store.tables import UNFINISHED, deployments, executions, process_leases, queued_runs
 
 
 async def register(
@@ -50,6 +50,10 @@ def owner_gone(owner: Any, now: datetime) -> ColumnElement[bool]:
     return not_(live)
 
 
+_queued_for_a_worker = exists().where(queued_runs.c.execution_id == executions.c.id)
+"""A run of the queue backend (`run_queue.py`): while it has no owner, it waits for a worker, not a process."""
+
+
 async def interrupt_orphans(
     conn: AsyncConnection, now: datetime, code: str, message: str, sweeper: uuid.UUID
 ) -> Sequence[uuid.UUID]:
@@ -57,7 +61,8 @@ async def interrupt_orphans(
     deployment, and return the ids marked. Sweeps running at once in several processes mark each run once:
     the update only changes rows still unfinished, and only what it changed is counted. The sweeping
     process's own runs are never its orphans: after a database outage longer than the lease, its sweep
-    may run before its renewal, and its runs are alive and will write their own final rows."""
+    may run before its renewal, and its runs are alive and will write their own final rows. A run of the
+    queue backend waiting for a worker has no owner: its job owns it (`run_queue.py`)."""
     marked = (
         await conn.execute(
             update(executions)
@@ -65,6 +70,7 @@ async def interrupt_orphans(
                 executions.c.status.in_(UNFINISHED),
                 or_(executions.c.owner_id.is_(None), executions.c.owner_id != sweeper),
                 owner_gone(executions.c.owner_id, now),
+                not_(and_(executions.c.owner_id.is_(None), _queued_for_a_worker)),
             )
             .values(status="interrupted", error_code=code, error_message=message, finished_at=now)
             .returning(executions.c.id, executions.c.deployment_id)

@@ -33,6 +33,8 @@ class DeploymentRecord:
     """Execute requests may name a `callbackUrl` (`allowCallbackUrl`, set by the admin)."""
     usage_budget: dict[str, Any] | None = None
     """`{"tokens": N, "period": "day" | "month"}`: tokens each key may spend per period (`usageBudget`)."""
+    retry_policy: str | None = None
+    """Queue backend: what happens to a run whose worker died (`unstarted` when None, `always`, `never`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,6 +98,7 @@ deployments = Table(
     Column("max_concurrency", Integer),
     Column("callbacks_allowed", Boolean, nullable=False, server_default=false()),
     Column("usage_budget", Json),
+    Column("retry_policy", String(16)),
     Index(
         "uq_deployments_live_slug",
         "slug",
@@ -195,6 +196,30 @@ execution_events = Table(
 `seq` to `last_seq` (SSE ids) that one flush stored, as a JSON array of `[seq, name, data]` with `data`
 the exact JSON text sent live (a string), so a replay is byte for byte what a live reader got. One row
 per run per flush, not per event: a quick run's whole log is one row. Deleted with its run."""
+
+queued_runs = Table(
+    "queued_runs",
+    metadata,
+    Column("execution_id", Uuid, ForeignKey("executions.id", ondelete="CASCADE"), primary_key=True),
+    Column("mode", String(8), nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("content_type", Text),
+    Column("version_header", String(64)),
+    Column("callback_url", Text),
+    Column("job_id", BigInteger),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("outbound_at", UTCDateTime),
+    Column("started_version", Integer),
+    Column("reply_status", Integer),
+    Column("reply_headers", Json),
+    Column("reply_body", LargeBinary),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+"""A run of the queue backend (`EXECUTION_BACKEND=queue`), from its `queued` row to the reply its web replica
+relays: the request as received (body, content type, pinned version, callback), the procrastinate job that
+runs it (`job_id`, replaced when the run is retried), how many times a worker took it (`attempts`), when it
+first started an outbound call (`outbound_at`: past that, a retry would repeat a side effect), the version
+it started with, and its reply (status, headers, body) as the caller gets it. Deleted with its run."""
 
 rate_limit_windows = Table(
     "rate_limit_windows",

@@ -4,6 +4,7 @@
     "maxConcurrency": 4 | null
     "allowCallbackUrl": true | false
     "usageBudget": {"tokens": 1000000, "period": "day" | "month"} | null
+    "retryPolicy": "unstarted" | "always" | "never" | null
 
 `rateLimit` overrides the server's `RATE_LIMIT_*` defaults field by field; the fields it leaves out
 follow the server's settings, and `null` (or `{}`) removes the override. `maxConcurrency` caps how many
@@ -11,8 +12,11 @@ executions of this deployment one server process runs at once; `null` removes th
 lets execute requests name a `callbackUrl` to be told when their run ends (a delivery the server makes
 to a URL the caller chose, so the admin opts each deployment in). `usageBudget` caps the LLM tokens
 (prompt and completion) each API key of the deployment may spend per UTC day or calendar month; a key
-that has spent them is refused 429 `usage_budget_exhausted` until the period ends. A body that names none
-of the options leaves the stored options as they are.
+that has spent them is refused 429 `usage_budget_exhausted` until the period ends. `retryPolicy`
+(queue backend) says what happens to a run whose worker died: `unstarted` (the default, also `null`) runs
+it again on another worker only if it had not started an outbound call (a model or API call would be
+repeated), `always` runs it again, `never` records it `interrupted`. A body that names none of the
+options leaves the stored options as they are.
 
 Use `parse_traffic_options` while checking a request body (it adds its problems to the body's list, so
 the caller reports every problem at once) and `apply_traffic_options` inside the write transaction.
@@ -27,6 +31,7 @@ from typing import Any, TypeGuard
 
 from clara_runner.store import deployments as deployment_queries
 from clara_runner.store.database import Connection
+from clara_runner.store.run_queue import RETRY_POLICIES
 
 MAX_REQUESTS_LIMIT = 1_000_000_000
 MAX_WINDOW_MS = 31 * 24 * 3600 * 1000
@@ -65,6 +70,12 @@ SCHEMA: dict[str, Any] = {
             "tokens": {"type": "integer", "minimum": 1, "maximum": MAX_BUDGET_TOKENS},
             "period": {"type": "string", "enum": list(BUDGET_PERIODS)},
         },
+    },
+    "retryPolicy": {
+        "type": ["string", "null"],
+        "enum": [*RETRY_POLICIES, None],
+        "description": "Queue backend: a run whose worker died runs again if it had not started an outbound call"
+        " (`unstarted`, the default, also null), always (`always`), or never (`never`: recorded interrupted)",
     },
 }
 """The options' JSON Schema, for request-body documentation."""
@@ -121,6 +132,11 @@ def parse_traffic_options(body: Mapping[str, Any], problems: list[str]) -> Traff
         changes["callbacks_allowed"] = allowed is True
     if "usageBudget" in body:
         changes["usage_budget"] = _usage_budget(body["usageBudget"], problems)
+    if "retryPolicy" in body:
+        policy = body["retryPolicy"]
+        if policy is not None and policy not in RETRY_POLICIES:
+            problems.append(f"retryPolicy must be one of {', '.join(RETRY_POLICIES)}, or null")
+        changes["retry_policy"] = policy
     return TrafficOptions(changes)
 
 

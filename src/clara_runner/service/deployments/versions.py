@@ -170,8 +170,8 @@ class VersionAdmin:
         request = parse_version_request(body, deployment.slug)
         if request.traffic.changes and not caller.is_admin:
             raise AccessDenied(
-                "Only the admin may change a deployment's rateLimit, maxConcurrency, allowCallbackUrl or usageBudget; "
-                "send the new version without them"
+                "Only the admin may change a deployment's rateLimit, maxConcurrency, allowCallbackUrl, usageBudget "
+                "or retryPolicy; send the new version without them"
             )
         contract = derive_contract(request.workflow, self._registry, self._limits, request.options)
         result = await self._insert(deployment.id, request, contract)

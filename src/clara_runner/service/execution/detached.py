@@ -83,10 +83,13 @@ class DetachedRuns:
         """The run, if it is still going in this process (its log is then complete in memory)."""
         return self._handles.get(execution_id)
 
-    async def start(self, admission: Admission, request: ReceivedRequest) -> RunHandle:
-        """Start the run; return once a row of it is stored (its `running` row, or its final row if it
-        ended first), or raise what refused it."""
-        execution_id = uuid.uuid4()
+    async def start(
+        self, admission: Admission, request: ReceivedRequest, execution_id: uuid.UUID | None = None
+    ) -> RunHandle:
+        """Start the run (under `execution_id` when its row exists already: a run of the queue backend);
+        return once a row of it is stored (its `running` row, or its final row if it ended first), or raise
+        what refused it."""
+        execution_id = execution_id or uuid.uuid4()
         events = RunEventLog(execution_id)
         loop = asyncio.get_running_loop()
         started: asyncio.Future[int] = loop.create_future()

@@ -19,6 +19,7 @@ from clara_runner.clock import utcnow
 from clara_runner.errors import DatabaseUnavailable
 from clara_runner.service.execution.event_log import RunEventLog
 from clara_runner.store import events as event_queries
+from clara_runner.store import run_queue
 from clara_runner.store.database import Database
 
 FLUSH_SECONDS = 0.1
@@ -27,8 +28,10 @@ logger = structlog.get_logger(__name__)
 
 
 class EventRecorder:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, announce: bool = False) -> None:
         self._database = database
+        self._announce = announce
+        """Queue backend workers: announce each flush's runs to the replicas relaying their events."""
         self.on_stored: Callable[[RunEventLog], None] = lambda _log: None
         """Called when a closed log has been stored in full and is no longer tracked."""
         self._logs: set[RunEventLog] = set()
@@ -104,5 +107,7 @@ class EventRecorder:
             return
         async with self._database.write() as conn:
             await event_queries.insert_chunks(conn, chunks, utcnow())
+            if self._announce:
+                await run_queue.announce(conn, [chunk.execution_id for chunk in chunks])
         for log, count in counts:
             log.persisted = count

@@ -13,8 +13,9 @@ answer in the response, and keeping a log for every run would cost writes on the
 
 Cancel: a run going on in this process is cancelled at once and recorded `cancelled` (`run_cancelled`);
 a run going on in another process is marked for its owner, which stops it within a poll interval
-(`cancellation.py`); either way the answer waits up to `_CANCEL_SETTLE_SECONDS` for the `cancelled` row.
-A finished run is left as it is (409 `run_finished`).
+(`cancellation.py`), and the answer waits up to `_CANCEL_SETTLE_SECONDS` for its `cancelled` row; a run
+of the queue backend still waiting for a worker is recorded `cancelled` at once. A finished run is left
+as it is (409 `run_finished`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import nullcontext
 
 from clara_runner import jsonio
 from clara_runner.clock import iso, utcnow
@@ -29,9 +31,11 @@ from clara_runner.errors import ClaraError
 from clara_runner.service.access import Access
 from clara_runner.service.execution.detached import DetachedRuns
 from clara_runner.service.execution.event_log import RUN_FAILED, TERMINAL, LoggedEvent
-from clara_runner.service.execution.runs import CANCEL_REQUESTED, ExecutionService
+from clara_runner.service.execution.relay import RunRelay
+from clara_runner.service.execution.runs import CANCEL_REQUESTED, CANCELLED_MESSAGE, ExecutionService, RunCancelled
 from clara_runner.store import events as event_queries
 from clara_runner.store import executions as execution_queries
+from clara_runner.store import run_queue
 from clara_runner.store.database import Database
 from clara_runner.store.records import ExecutionRecord
 from clara_runner.store.tables import UNFINISHED
@@ -84,12 +88,19 @@ async def _replayed(events: list[event_queries.StoredEvent]) -> AsyncIterator[Lo
 
 class RunResources:
     def __init__(
-        self, database: Database, access: Access, executions: ExecutionService, detached: DetachedRuns
+        self,
+        database: Database,
+        access: Access,
+        executions: ExecutionService,
+        detached: DetachedRuns,
+        relay: RunRelay | None = None,
     ) -> None:
         self._database = database
         self._access = access
         self._executions = executions
         self._detached = detached
+        self._relay = relay
+        """Queue backend: readers of stored events are woken by the workers' notifications, not only polls."""
 
     async def get(self, execution_id: uuid.UUID, authorization: str | None, client_host: str | None) -> ExecutionRecord:
         caller = await self._access.caller(authorization, client_host)
@@ -111,12 +122,13 @@ class RunResources:
         if handle is not None:
             return handle.log.follow(after)
         async with self._database.read() as conn:
-            if await event_queries.has_events(conn, execution_id):
-                return self._stored_events(execution_id, after)
-            sealed = await event_queries.sealed_log(conn, execution_id)
-        if sealed is None:
-            raise NoEventLog()
-        return _replayed(event_queries.events_in(sealed, after))
+            if not await event_queries.has_events(conn, execution_id):
+                sealed = await event_queries.sealed_log(conn, execution_id)
+                if sealed is not None:
+                    return _replayed(event_queries.events_in(sealed, after))
+                if self._relay is None or not await run_queue.keeps_event_log(conn, execution_id):
+                    raise NoEventLog()
+        return self._stored_events(execution_id, after)
 
     async def cancel(
         self, execution_id: uuid.UUID, authorization: str | None, client_host: str | None
@@ -138,7 +150,12 @@ class RunResources:
         """Mark the run for the process that owns it, then wait a while for its `cancelled` row (a run
         whose process died is marked `interrupted` by the lease sweep instead)."""
         async with self._database.write() as conn:
-            marked = await execution_queries.request_cancel(conn, record.id, utcnow())
+            waiting = self._relay is not None and await run_queue.cancel_waiting(
+                conn, record.id, RunCancelled.code, CANCELLED_MESSAGE, utcnow()
+            )
+            marked = waiting or await execution_queries.request_cancel(conn, record.id, utcnow())
+        if waiting:
+            return await self._find(record.id) or record
         latest = await self._find(record.id) or record
         if not marked:
             raise RunFinished(f"The run already finished with status '{latest.status}'")
@@ -155,28 +172,40 @@ class RunResources:
 
     async def _stored_events(self, execution_id: uuid.UUID, after: int) -> AsyncIterator[LoggedEvent]:
         """Stored events, polled while the run is unfinished, and for a short while after it finished (its
-        last events are stored up to a flush interval after its row), until its last event. A run whose
-        process died before storing its last event gets one said for it (`_ended_unseen`)."""
+        last events are stored up to a flush interval after its row), until its last event. A run that
+        ended before any chunk of its log was stored (a quick run a queue worker sealed) is replayed from
+        its row. A run whose process died before storing its last event gets one said for it
+        (`_ended_unseen`)."""
         grace = _LAST_EVENTS_POLLS
-        while True:
-            async with self._database.read() as conn:
-                rows = await event_queries.events_after(conn, execution_id, after, _PAGE)
-            for seq, name, data in rows:
-                after = seq
-                yield LoggedEvent(seq, name, data.encode())
-                if name in TERMINAL:
-                    return
-            if rows:
-                continue
-            record = await self._find(execution_id)
-            if record is None or record.status not in UNFINISHED:
-                if grace == 0:
-                    if record is not None and record.status != "success":
-                        async for event in self._ended_unseen(record, after):
+        with self._relay.watch(execution_id) if self._relay is not None else nullcontext() as changed:
+            while True:
+                async with self._database.read() as conn:
+                    rows = await event_queries.events_after(conn, execution_id, after, _PAGE)
+                for seq, name, data in rows:
+                    after = seq
+                    yield LoggedEvent(seq, name, data.encode())
+                    if name in TERMINAL:
+                        return
+                if rows:
+                    continue
+                record = await self._find(execution_id)
+                if record is None or record.status not in UNFINISHED:
+                    async with self._database.read() as conn:
+                        sealed = await event_queries.sealed_log(conn, execution_id)
+                    if sealed is not None:
+                        async for event in _replayed(event_queries.events_in(sealed, after)):
                             yield event
-                    return
-                grace -= 1
-            await asyncio.sleep(POLL_SECONDS)
+                        return
+                    if grace == 0:
+                        if record is not None and record.status != "success":
+                            async for event in self._ended_unseen(record, after):
+                                yield event
+                        return
+                    grace -= 1
+                if self._relay is not None and changed is not None:
+                    await self._relay.next_change(changed, POLL_SECONDS)
+                else:
+                    await asyncio.sleep(POLL_SECONDS)
 
     async def _ended_unseen(self, record: ExecutionRecord, after: int) -> AsyncIterator[LoggedEvent]:
         """The `run.failed` a run never logged (its process was killed, or lost the database): numbered

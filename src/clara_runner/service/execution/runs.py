@@ -60,7 +60,7 @@ SERVER_SHUTDOWN = "server_shutdown"
 CANCEL_REQUESTED = "cancel_requested"
 _INTERRUPTED = "The server shut down before the run finished; it was cancelled"
 _ABANDONED = "The caller closed the connection before the run finished; it was cancelled"
-_CANCELLED = "The run was cancelled by a request to its cancel URL"
+CANCELLED_MESSAGE = "The run was cancelled by a request to its cancel URL"
 
 
 class RunCancelled(ClaraError):
@@ -285,9 +285,14 @@ class ExecutionService:
         return await self._admitter.admit(slug, authorization)
 
     async def run(
-        self, admission: Admission, request: ReceivedRequest, detachment: Detachment | None = None
+        self,
+        admission: Admission,
+        request: ReceivedRequest,
+        detachment: Detachment | None = None,
+        execution_id: uuid.UUID | None = None,
     ) -> ExecutionOutcome:
-        """Wait for an execution slot, run the admitted request, then record it.
+        """Wait for an execution slot, run the admitted request, then record it (under `execution_id` when
+        its row exists already: a run of the queue backend).
 
         The slot bounds work in progress, so it is given back as soon as the run ends: the row is
         written after it, and waiting writes never hold slots other requests could be running in.
@@ -298,7 +303,7 @@ class ExecutionService:
             self._writer,
             self._record_after if detachment is None else self._detached_record_after,
             request.until_disconnected,
-            None if detachment is None else detachment.execution_id,
+            execution_id if detachment is None else detachment.execution_id,
         )
         self.in_flight.add(run)
         structlog.contextvars.bind_contextvars(execution_id=str(run.execution_id))
@@ -325,7 +330,7 @@ class ExecutionService:
                 if reason == CALLER_GONE:
                     run.fail(CALLER_GONE, _ABANDONED, "cancelled")
                 elif reason == CANCEL_REQUESTED:
-                    run.fail(RunCancelled.code, _CANCELLED, "cancelled")
+                    run.fail(RunCancelled.code, CANCELLED_MESSAGE, "cancelled")
                 else:
                     run.fail(reason or SERVER_SHUTDOWN, _INTERRUPTED, "interrupted")
                 await self._finish(run)
@@ -335,7 +340,7 @@ class ExecutionService:
             if reason == CALLER_GONE:
                 raise ClientClosedRequest(_ABANDONED, details=details) from None
             if reason == CANCEL_REQUESTED:
-                raise RunCancelled(_CANCELLED, details=details) from None
+                raise RunCancelled(CANCELLED_MESSAGE, details=details) from None
             raise ShuttingDown(_INTERRUPTED, details=details) from None
         except BaseException as exc:
             if run.started:

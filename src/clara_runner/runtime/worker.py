@@ -1,0 +1,67 @@
+"""`clara-runner worker`: a process that runs the jobs of the queue backend until it is told to stop.
+
+It is built by the same composition root as a server process (`Runtime.build(..., role="worker")`: node
+library, sandbox pool, egress policy, HTTP clients, writer, lease, sweeps), so a run behaves on a worker
+exactly as it would in-process. Its procrastinate worker takes at most `concurrency` jobs at once, the
+same number as its execution slots, so a job it takes starts at once.
+
+SIGTERM or SIGINT: the worker stops taking jobs, gives the runs in flight `SHUTDOWN_GRACE_SECONDS` to
+finish, then interrupts the rest (recorded `interrupted`, `server_shutdown`; their callers are answered
+503 `shutting_down` by the replica relaying them), and exits. A second signal exits at once; its runs are
+then found by the lease sweep like those of a killed worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+from collections.abc import Sequence
+
+import structlog
+
+from clara_runner.runtime.services import Runtime
+
+log = structlog.get_logger(__name__)
+
+
+async def work(runtime: Runtime, *, queues: Sequence[str], concurrency: int) -> None:
+    jobs, queue_worker = runtime.jobs, runtime.queue_worker
+    if jobs is None or queue_worker is None:
+        raise RuntimeError("clara-runner worker needs EXECUTION_BACKEND=queue")
+    await runtime.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for signum in signals:
+        loop.add_signal_handler(signum, _on_signal, stop)
+    try:
+        jobs.register(queue_worker.run_job)
+        name = f"{socket.gethostname()}:{os.getpid()}"
+        taking = asyncio.create_task(jobs.run_worker(queues=queues, concurrency=concurrency, name=name))
+        log.info("worker_started", queues=list(queues), concurrency=concurrency, lease_id=str(runtime.lease.id))
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait((taking, stopping), return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if taking.done():
+            taking.result()
+        else:
+            log.info("worker_stopping", runs_in_flight=len(runtime.executions.in_flight))
+            draining = asyncio.create_task(runtime.drain())
+            taking.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await taking
+            await draining
+    finally:
+        for signum in signals:
+            loop.remove_signal_handler(signum)
+        await runtime.stop()
+
+
+def _on_signal(stop: asyncio.Event) -> None:
+    if stop.is_set():
+        log.warning("worker_exit_now", reason="second signal")
+        os._exit(1)
+    stop.set()

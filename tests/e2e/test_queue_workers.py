@@ -1,0 +1,183 @@
+"""Workers of the queue backend dying under load: 2 web replicas and 3 workers (`clara-runner serve` and
+`clara-runner worker` children) on one PostgreSQL database, a loopback model answering in 200 ms, async
+runs spread over both replicas, and one worker killed with SIGKILL while it runs some of them.
+
+Every run ends exactly once, and the runs the dead worker held follow their deployment's retry policy:
+with the default (`unstarted`) a run that had called the model is recorded `interrupted` (`process_lost`)
+and the model was called once for it, never twice; with `always` it runs again on another worker and
+succeeds. Nothing is left `queued` or `running`.
+
+`CLARA_QUEUE_LOAD_RUNS` sets the number of runs (default 90, so the test takes seconds; the issue's 2,000
+were run once for the report, see bench/README.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from clara_runner.store.database import sync_database_url
+from tests.e2e.lifecycle import FINAL, lifecycle_env
+from tests.e2e.queue_cluster import LiveWorker, queue_env
+from tests.fakes.openai_server import FakeOpenAI
+from tests.support import LiveServer, ask_flow, bearer, on_postgres
+
+pytestmark = pytest.mark.skipif(not on_postgres(), reason="the queue backend runs on PostgreSQL only")
+
+RUNS = int(os.environ.get("CLARA_QUEUE_LOAD_RUNS", "90"))
+WORKER_CONCURRENCY = 10
+CLIENTS = 40
+LEASE_SECONDS = 5
+"""Longer than the run lifecycle tests' 2 s: five busy processes on two shared cores must still renew theirs
+(a live process whose lease expires has its runs swept as a dead one's)."""
+"""Requests in flight at once (httpx's pool slows down sharply with thousands of requests queued in it)."""
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=100)) as client:
+        yield client
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    made = create_engine(sync_database_url(database_url))
+    yield made
+    made.dispose()
+
+
+def rows(engine: Engine) -> list[dict[str, Any]]:
+    query = text(
+        "SELECT e.id, e.deployment_id, e.status, e.error_code, q.attempts, q.outbound_at, q.body "
+        "FROM executions e JOIN queued_runs q ON q.execution_id = e.id"
+    )
+    with engine.connect() as conn:
+        return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def owned_by(engine: Engine, lease_id: str) -> int:
+    query = text("SELECT count(*) FROM executions WHERE owner_id = :owner AND status IN ('queued', 'running')")
+    with engine.connect() as conn:
+        return int(conn.execute(query, {"owner": lease_id}).scalar_one())
+
+
+async def submit(
+    http: httpx.AsyncClient, server: LiveServer, deployment: dict[str, Any], question: str, sending: asyncio.Semaphore
+) -> str:
+    async with sending:
+        response = await http.post(
+            f"{server.base_url}/api/workflows/{deployment['slug']}/execute?mode=async",
+            json={"question": question},
+            headers=bearer(deployment["apiKey"]),
+        )
+    assert response.status_code == 202, response.text
+    execution_id: str = response.json()["executionId"]
+    return execution_id
+
+
+async def test_a_worker_killed_under_load_leaves_every_run_finished_once_as_its_policy_says(
+    database_url: str, tmp_path: Path, openai_server: FakeOpenAI, http: httpx.AsyncClient, engine: Engine
+) -> None:
+    openai_server.delay = 0.2
+    env = queue_env(
+        lifecycle_env(database_url, tmp_path / "data", openai_server),
+        QUEUE_MAX_DEPTH=str(RUNS),
+        RUN_RECORD_AFTER_MS="0",
+        PROCESS_LEASE_SECONDS=str(LEASE_SECONDS),
+    )
+    with (
+        LiveServer(env) as first,
+        LiveServer(env) as second,
+        LiveWorker(env, WORKER_CONCURRENCY),
+        LiveWorker(env, WORKER_CONCURRENCY),
+        LiveWorker(env, WORKER_CONCURRENCY) as victim,
+    ):
+        deployments = {}
+        for policy in ("unstarted", "always"):
+            response = await http.post(
+                f"{first.base_url}/api/deploy",
+                json={"name": f"Ask {policy}", "workflow": ask_flow(openai_server.base_url), "retryPolicy": policy},
+            )
+            assert response.status_code == 201, response.text
+            deployments[policy] = response.json()["deployment"]
+        policy_of = {deployment["id"]: policy for policy, deployment in deployments.items()}
+        sending = asyncio.Semaphore(CLIENTS)
+        submitted = asyncio.gather(
+            *(
+                submit(
+                    http,
+                    (first, second)[index % 2],
+                    deployments[("unstarted", "always")[index // 2 % 2]],
+                    f"q{index}",
+                    sending,
+                )
+                for index in range(RUNS)
+            )
+        )
+        deadline = time.monotonic() + 60
+        while owned_by(engine, victim.lease_id) < WORKER_CONCURRENCY // 2:
+            assert time.monotonic() < deadline, "the victim worker never took runs"
+            await asyncio.sleep(0.01)
+        victim.kill()
+        accepted = await submitted
+        deadline = time.monotonic() + 120
+        while any(row["status"] not in FINAL for row in rows(engine)):
+            assert time.monotonic() < deadline, f"runs left unfinished: {Counter(r['status'] for r in rows(engine))}"
+            await asyncio.sleep(0.2)
+
+    final = rows(engine)
+    assert sorted(str(row["id"]) for row in final) == sorted(accepted)
+    calls = Counter(completion["messages"][-1]["content"] for completion in openai_server.completions())
+    retried = [row for row in final if row["attempts"] > 1]
+    interrupted = [row for row in final if row["status"] == "interrupted"]
+    assert retried or interrupted, "the killed worker held no run"
+    print(f"runs {len(final)}, retried {len(retried)}, interrupted {len(interrupted)}")  # noqa: T201 (the report's figures)
+    for row in final:
+        question = json.loads(row["body"])["question"]
+        policy = policy_of[str(row["deployment_id"])]
+        if row["status"] == "interrupted":
+            assert (policy, row["error_code"]) == ("unstarted", "process_lost")
+            assert row["outbound_at"] is not None, "a run that had not called the model was not retried"
+            assert calls[question] == 1
+        else:
+            assert row["status"] == "success", row
+        if policy == "unstarted":
+            assert calls[question] == 1, f"the model was called {calls[question]} times for one run"
+        else:
+            assert 1 <= calls[question] <= row["attempts"]
+
+
+async def test_sigterm_lets_a_worker_finish_its_runs_then_exit(
+    database_url: str, tmp_path: Path, openai_server: FakeOpenAI, http: httpx.AsyncClient, engine: Engine
+) -> None:
+    openai_server.delay = 1.5
+    env = queue_env(lifecycle_env(database_url, tmp_path / "data", openai_server), SHUTDOWN_GRACE_SECONDS="20")
+    with LiveServer(env) as web, LiveWorker(env, 2) as worker:
+        response = await http.post(
+            f"{web.base_url}/api/deploy", json={"name": "Ask", "workflow": ask_flow(openai_server.base_url)}
+        )
+        deployment = response.json()["deployment"]
+        answer = asyncio.create_task(
+            http.post(
+                f"{web.base_url}/api/workflows/{deployment['slug']}/execute",
+                json={"question": "finish me"},
+                headers=bearer(deployment["apiKey"]),
+            )
+        )
+        while owned_by(engine, worker.lease_id) < 1:  # noqa: ASYNC110 (the database is polled: no event to wait on)
+            await asyncio.sleep(0.02)
+        worker.process.terminate()
+        reply = await answer
+        assert worker.process.wait(timeout=60) == 0, worker.output()
+    assert (reply.status_code, reply.json()["outputs"]) == (200, {"answer": "echo: finish me"})
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM process_leases WHERE kind = 'worker'")).scalar_one() == 0
