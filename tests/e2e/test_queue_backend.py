@@ -143,6 +143,17 @@ async def test_streamed_events_are_the_same_on_both_backends(pair: Pair, http: h
     assert got == expected
 
 
+async def test_a_quick_runs_sealed_log_streams_the_same_on_both_backends(pair: Pair, http: httpx.AsyncClient) -> None:
+    """A run that ends before it is acknowledged carries its log in its row (`detached.Sealing`), on the worker too."""
+    deployment = await deployed(http, pair.inprocess, "Queue Quick", HELLO_WORLD)
+    expected = await events(http, pair.inprocess, deployment, {"name": "Ada"})
+    got = await events(http, pair.queued, deployment, {"name": "Ada"})
+    assert [line.split(" ", 1)[0] for line in expected] == [
+        "run.started", "node.started", "node.finished", "node.started", "node.finished", "run.finished"
+    ]  # fmt: skip
+    assert got == expected
+
+
 async def test_a_refused_stream_is_the_same_error_on_both_backends(pair: Pair, http: httpx.AsyncClient) -> None:
     deployment = await deployed(http, pair.inprocess, "Queue Refused", HELLO_WORLD)
     expected = await answer(http, pair.inprocess, deployment, {"name": 5}, params={"mode": "stream"})
