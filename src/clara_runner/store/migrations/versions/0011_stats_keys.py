@@ -1,12 +1,12 @@
 """Statistics: `executions.output_mismatch` per run, and the index the statistics read.
 
 `ix_executions_deployment_stats` (deployment, created_at, status, duration_ms, output_mismatch and the
-token counts of 0013_usage) replaces `ix_executions_deployment_created`: the history still reads it by
+token counts of 0010_usage) replaces `ix_executions_deployment_created`: the history still reads it by
 its first two columns, and the statistics of a deployment over a time range read only the index, never
 the rows.
 
 Revision ID: 0011_stats_keys
-Revises: 0013_usage
+Revises: 0010_usage
 Create Date: 2026-12-06
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011_stats_keys"
-down_revision: str | None = "0013_usage"
+down_revision: str | None = "0010_usage"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """Token usage: `executions.prompt_tokens` and `completion_tokens`, summed over the run's nodes, and
 `cost_micros` by the operator's price table; `deployments.usage_budget`, a token budget per key.
 
-Revision ID: 0013_usage
+Revision ID: 0010_usage
 Revises: 0009_cancel_requests
 Create Date: 2026-12-06
 """
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-revision: str = "0013_usage"
+revision: str = "0010_usage"
 down_revision: str | None = "0009_cancel_requests"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

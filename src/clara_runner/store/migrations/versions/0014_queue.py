@@ -1,8 +1,8 @@
 """The queue backend: `queued_runs` (what a worker needs to run a queued execution, and its reply for the
 web replica waiting on it) and `deployments.retry_policy` (what happens to a run whose worker died).
 
-Revision ID: 0010_queue
-Revises: 0014_sealed_event_logs
+Revision ID: 0014_queue
+Revises: 0013_sealed_event_logs
 Create Date: 2026-12-06
 """
 
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0010_queue"
-down_revision: str | None = "0014_sealed_event_logs"
+revision: str = "0014_queue"
+down_revision: str | None = "0013_sealed_event_logs"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
