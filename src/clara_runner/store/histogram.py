@@ -17,6 +17,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from functools import cache
+from typing import TypeVar
+
+K = TypeVar("K", int, str)
 
 GROWTH = 1.02
 """Each bucket's upper bound over its lower one."""
@@ -49,11 +52,10 @@ def representative(bucket: int) -> int:
     return value
 
 
-def merge(into: dict[int, int], counts: Mapping[str, int] | Mapping[int, int]) -> None:
-    """Add a histogram (as stored: bucket numbers as JSON keys) into another."""
+def add(into: dict[K, int], counts: Mapping[K, int]) -> None:
+    """Add a histogram's counts into another's (both keyed alike: bucket numbers, or their JSON keys)."""
     for bucket, runs in counts.items():
-        key = int(bucket)
-        into[key] = into.get(key, 0) + int(runs)
+        into[bucket] = into.get(bucket, 0) + runs
 
 
 def percentiles(histogram: Mapping[int, int], percents: Iterable[int]) -> tuple[int, ...] | None:

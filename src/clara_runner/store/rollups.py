@@ -21,10 +21,11 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import orjson
-from sqlalchemy import TextClause, text
+from sqlalchemy import Connection, TextClause, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from clara_runner.store.histogram import BUCKET_SQL, bucket_of
+from clara_runner.store.tables import STATS_COLUMNS, UNFINISHED, executions
 
 _COLUMNS = "deployment_id, hour, status, runs, output_mismatches, prompt_tokens, completion_tokens, durations"
 _ADD_TOKENS = (
@@ -165,3 +166,16 @@ async def add(conn: AsyncConnection, rollups: Sequence[Rollup]) -> None:
     """Add to the stored roll-ups, in the caller's transaction."""
     if rollups:
         await conn.execute(*upsert(conn.dialect.name, rollups))
+
+
+def back_fill(conn: Connection, batch_size: int = 5000) -> None:
+    """Add every final run stored to the roll-ups (which are empty: runs already counted would count twice),
+    reading them once, `batch_size` at a time: for a database whose runs were written before roll-ups were
+    kept (migration 0015)."""
+    query = (
+        select(*(executions.c[name] for name in STATS_COLUMNS))
+        .where(executions.c.status.not_in(UNFINISHED))
+        .execution_options(stream_results=True, yield_per=batch_size)
+    )
+    for part in conn.execute(query).partitions():
+        conn.execute(*upsert(conn.dialect.name, roll_up(part)))

@@ -18,10 +18,24 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Column, ColumnElement, DateTime, Select, String, func, literal, select, text, union_all
+import orjson
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    DateTime,
+    Select,
+    String,
+    Text,
+    cast,
+    func,
+    literal,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from clara_runner.store.histogram import bucket_of, merge
+from clara_runner.store.histogram import add, bucket_of
 from clara_runner.store.rollups import hour_of
 from clara_runner.store.tables import UNFINISHED, UNFINISHED_CONDITION, execution_rollups, executions
 
@@ -164,18 +178,18 @@ async def duration_histograms(
     """The durations of the finished runs started in [start, end), per group (the key None for `all`);
     groups without a finished run with a duration are absent."""
     span = _Span.of(start, end)
-    histograms: dict[Any, Histogram] = {}
+    stored: dict[Any, dict[str, int]] = {}
     if span.hours is not None:
         first, last = span.hours
         group = _group(conn, grouping, execution_rollups.c.hour, execution_rollups.c.deployment_id).label("g")
-        query = select(group, execution_rollups.c.durations).where(
+        query = select(group, cast(execution_rollups.c.durations, Text).label("durations")).where(
             _of(execution_rollups.c.deployment_id, deployment_ids),
             execution_rollups.c.hour >= first,
             execution_rollups.c.hour < last,
         )
         for row in await conn.execute(query):
-            if row.durations:
-                merge(histograms.setdefault(_key(grouping, row.g), {}), row.durations)
+            add(stored.setdefault(_key(grouping, row.g), {}), orjson.loads(row.durations))
+    histograms = {key: {int(bucket): runs for bucket, runs in counts.items()} for key, counts in stored.items()}
     for low, high in span.ends:
         query = (
             _runs(conn, deployment_ids, grouping, low, high)
@@ -184,10 +198,8 @@ async def duration_histograms(
             .group_by("g", executions.c.duration_ms)
         )
         for row in await conn.execute(query):
-            histogram = histograms.setdefault(_key(grouping, row.g), {})
-            bucket = bucket_of(row.duration_ms)
-            histogram[bucket] = histogram.get(bucket, 0) + row.runs
-    return histograms
+            add(histograms.setdefault(_key(grouping, row.g), {}), {bucket_of(row.duration_ms): row.runs})
+    return {key: histogram for key, histogram in histograms.items() if histogram}
 
 
 def _whole(total: Any) -> int | None:

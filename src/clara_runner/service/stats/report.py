@@ -17,7 +17,7 @@ from clara_runner.clock import utcnow
 from clara_runner.service.stats.window import StatsWindow
 from clara_runner.store import stats as stat_queries
 from clara_runner.store.database import Connection, Database
-from clara_runner.store.histogram import merge, percentiles
+from clara_runner.store.histogram import add, percentiles
 from clara_runner.store.records import DeploymentRecord
 from clara_runner.store.tables import UNFINISHED
 
@@ -115,7 +115,7 @@ class StatsService:
         total: stat_queries.Histogram = {}
         for key, histogram in histograms.items():
             buckets[key].usage.durations = Durations.of(histogram)
-            merge(total, histogram)
+            add(total, histogram)
         totals = Usage(durations=Durations.of(total))
         for count in counts:
             buckets[count.group].usage.add(count)

@@ -2,8 +2,8 @@
 histogram), back-filled from the executions already stored, and the partial index through which the
 statistics count unfinished runs.
 
-The back-fill reads the final runs once, streamed, and adds them up with the same code as the orphan
-sweep (`store/rollups.py`), 5,000 runs at a time.
+The back-fill (`rollups.back_fill`) reads the final runs once, streamed, and adds them up with the same
+code as the orphan sweep.
 
 Revision ID: 0015_stats_rollups
 Revises: 0014_sealed_event_logs
@@ -18,14 +18,12 @@ import sqlalchemy as sa
 from alembic import op
 
 from clara_runner.store import rollups
-from clara_runner.store.tables import STATS_COLUMNS, UNFINISHED, UNFINISHED_CONDITION, Json, UTCDateTime, executions
+from clara_runner.store.tables import UNFINISHED_CONDITION, Json, UTCDateTime
 
 revision: str = "0015_stats_rollups"
 down_revision: str | None = "0014_sealed_event_logs"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-_BATCH = 5000
 
 
 def upgrade() -> None:
@@ -54,20 +52,7 @@ def upgrade() -> None:
         sqlite_where=sa.text(UNFINISHED_CONDITION),
         postgresql_where=sa.text(UNFINISHED_CONDITION),
     )
-    _back_fill(op.get_bind())
-
-
-def _back_fill(conn: sa.Connection) -> None:
-    columns = [executions.c[name] for name in STATS_COLUMNS]
-    query = (
-        sa.select(*columns)
-        .where(executions.c.status.not_in(UNFINISHED))
-        .execution_options(stream_results=True, yield_per=_BATCH)
-    )
-    for part in conn.execute(query).partitions():
-        rolled = rollups.roll_up(part)
-        if rolled:
-            conn.execute(*rollups.upsert(conn.dialect.name, rolled))
+    rollups.back_fill(op.get_bind())
 
 
 def downgrade() -> None:
