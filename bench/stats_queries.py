@@ -108,9 +108,7 @@ async def fill(database: Database, total: int) -> list[DeploymentRecord]:
     started = time.perf_counter()
     async with database.write() as conn:
         await conn.run_sync(rollups.back_fill)
-    print(
-        f"  roll-ups of the runs filled in SQL built in {time.perf_counter() - started:.1f} s (as migration 0015 does)"
-    )
+    print(f"  roll-ups of the runs built in {time.perf_counter() - started:.1f} s (as migration 0015 builds them)")
     if sqlite:
         async with database.write() as conn:
             await conn.exec_driver_sql("ANALYZE")

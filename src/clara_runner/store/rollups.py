@@ -72,10 +72,12 @@ ROLL_UP_COUNTED = f"""
         FROM counted GROUP BY 1, 2, 3, 4
     ) AS by_bucket
     GROUP BY deployment_id, hour, status
+    ORDER BY deployment_id, hour, status
     {_POSTGRES_CONFLICT}
     RETURNING 1"""  # noqa: S608 (constants only)
 """The PostgreSQL writer's CTE: rolls up `counted` (its newly final rows: deployment_id, created_at,
-status, duration_ms, output_mismatch, prompt_tokens, completion_tokens) in the batch's own statement."""
+status, duration_ms, output_mismatch, prompt_tokens, completion_tokens) in the batch's own statement,
+locking the roll-ups in one order so that two processes' batches rarely deadlock on them."""
 
 
 class FinalRun(Protocol):
