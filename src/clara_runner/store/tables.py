@@ -182,9 +182,9 @@ lease expires, the run is marked `interrupted` by any live process. `cancel_requ
 cancel reaches a process other than the owner, which polls for it (`service/execution/cancellation.py`).
 `prompt_tokens` and `completion_tokens` sum the token counts the run's nodes reported (null: none did).
 `output_mismatch`: the outputs did not match the published output schema. The statistics of a deployment
-read its final runs from `execution_rollups`, its unfinished ones through
-`ix_executions_unfinished_by_deployment`, and runs of an hour the range cuts through
-`ix_executions_deployment_stats`: never the rows themselves.
+read its final runs from `execution_rollups`, the runs of an hour the range cuts from
+`ix_executions_deployment_stats` alone, and its unfinished runs (few: a final row leaves the partial index)
+through `ix_executions_unfinished_by_deployment`.
 `event_log` holds the whole event log of a run in stream, async or wait mode that ended before it was
 acknowledged (`execution_events` chunk format): written with its final row, it costs no write of its own."""
 
