@@ -170,9 +170,9 @@ executions = Table(
         postgresql_where=text(UNFINISHED_CONDITION),
     ),
     Index(
-        "ix_executions_unfinished_by_deployment",
-        "deployment_id",
+        "ix_executions_unfinished_by_time",
         "created_at",
+        "deployment_id",
         sqlite_where=text(UNFINISHED_CONDITION),
         postgresql_where=text(UNFINISHED_CONDITION),
     ),
@@ -184,7 +184,7 @@ cancel reaches a process other than the owner, which polls for it (`service/exec
 `output_mismatch`: the outputs did not match the published output schema. The statistics of a deployment
 read its final runs from `execution_rollups`, the runs of an hour the range cuts from
 `ix_executions_deployment_stats` alone, and its unfinished runs (few: a final row leaves the partial index)
-through `ix_executions_unfinished_by_deployment`.
+through `ix_executions_unfinished_by_time`.
 `event_log` holds the whole event log of a run in stream, async or wait mode that ended before it was
 acknowledged (`execution_events` chunk format): written with its final row, it costs no write of its own."""
 

@@ -46,9 +46,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("deployment_id", "hour", "status", name="pk_execution_rollups"),
     )
     op.create_index(
-        "ix_executions_unfinished_by_deployment",
+        "ix_executions_unfinished_by_time",
         "executions",
-        ["deployment_id", "created_at"],
+        ["created_at", "deployment_id"],
         sqlite_where=sa.text(UNFINISHED_CONDITION),
         postgresql_where=sa.text(UNFINISHED_CONDITION),
     )
@@ -56,5 +56,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_executions_unfinished_by_deployment", table_name="executions")
+    op.drop_index("ix_executions_unfinished_by_time", table_name="executions")
     op.drop_table("execution_rollups")
