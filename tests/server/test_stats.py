@@ -1,15 +1,20 @@
-"""GET /api/workflows/{slug}/stats and the deployment list's summaries, through the API."""
+"""GET /api/workflows/{slug}/stats and the deployment list's summaries, through the API, and the roll-ups
+they read kept equal to the rows by real traffic."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import httpx2
+from fastapi import FastAPI
 
+from tests.apps import runtime_of
 from tests.fakes.openai_server import FakeOpenAI
 from tests.server.runs_support import deployed
 from tests.server.test_output_check import JSON_ECHO
+from tests.store.test_rollups import recounted, stored_rollups
 from tests.support import HELLO_WORLD, ask_flow, bearer, deploy
 
 
@@ -134,3 +139,36 @@ async def test_stats_sum_the_tokens_llm_nodes_reported(
     assert asked["buckets"][0]["tokens"] is None
     untouched = (await http.get(f"{base_url}/api/workflows/plain/stats", headers=bearer(plain["apiKey"]))).json()
     assert (untouched["totals"]["runs"], untouched["totals"]["tokens"]) == (1, None)
+
+
+async def test_rollups_equal_the_rows_after_sync_async_and_failed_runs(
+    app: FastAPI, client: httpx2.AsyncClient
+) -> None:
+    echo = await deploy(client, JSON_ECHO, name="Json Echo")
+    failing = await deploy(client, ask_flow("http://127.0.0.1:9/v1"), name="Unreachable Model")  # egress blocked
+    for data in ('{"a": 1}', "not json", "[1]"):
+        await client.post("/api/workflows/json-echo/execute", json={"data": data}, headers=bearer(echo["apiKey"]))
+    failed = await client.post(
+        "/api/workflows/unreachable-model/execute", json={"question": "hi"}, headers=bearer(failing["apiKey"])
+    )
+    assert failed.json()["code"] == "egress_blocked", failed.text
+    status_urls = []
+    for data in ('{"b": 2}', "still not json"):
+        accepted = await client.post(
+            "/api/workflows/json-echo/execute?mode=async", json={"data": data}, headers=bearer(echo["apiKey"])
+        )
+        assert accepted.status_code == 202, accepted.text
+        status_urls.append(accepted.json()["statusUrl"].removeprefix("http://localhost"))
+    for url in status_urls:
+        for _ in range(400):
+            execution = (await client.get(url, headers=bearer(echo["apiKey"]))).json()["execution"]
+            if execution["status"] not in ("queued", "running"):
+                break
+            await asyncio.sleep(0.025)
+
+    database = runtime_of(app).database
+    rollups = await stored_rollups(database)
+    assert rollups == await recounted(database)
+    by_status = {status: sum(rollup[3] for rollup in rollups if rollup[2] == status) for status in ("success", "error")}
+    assert by_status == {"success": 5, "error": 1}
+    assert sum(rollup[4] for rollup in rollups) == 2

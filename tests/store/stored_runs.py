@@ -1,16 +1,23 @@
-"""Rows that store tests start from: a deployment, and one with a finished run."""
+"""Rows that store tests start from: a deployment, one with a finished run, runs written as the server
+writes them."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from clara_runner.clock import utcnow
 from clara_runner.store import deployments as deployment_queries
+from clara_runner.store.database import Database
 from clara_runner.store.executions import insert_execution
-from clara_runner.store.records import ExecutionRecord
+from clara_runner.store.records import ExecutionRecord, ExecutionWrite
+from clara_runner.store.tables import UNFINISHED
+from clara_runner.store.writer import ExecutionWriter
 from tests.support import HELLO_WORLD
 
 
@@ -55,3 +62,39 @@ async def stored_run(conn: AsyncConnection) -> tuple[uuid.UUID, uuid.UUID]:
         ),
     )
     return deployment_id, execution_id
+
+
+def final_run(
+    deployment_id: uuid.UUID, created_at: datetime, status: str = "success", duration_ms: int | None = 3, **changes: Any
+) -> ExecutionWrite:
+    """A snapshot of a run as the execution writer gets it: final unless `status` is queued or running."""
+    final = status not in UNFINISHED
+    values: dict[str, Any] = {
+        "id": uuid.uuid4(),
+        "deployment_id": deployment_id,
+        "version": 1,
+        "api_key_id": None,
+        "status": status,
+        "inputs_json": "{}",
+        "outputs_json": None,
+        "error_code": None,
+        "error_message": None,
+        "duration_ms": duration_ms if final else None,
+        "nodes_executed": 1,
+        "trace_json": None,
+        "created_at": created_at,
+        "finished_at": created_at + timedelta(milliseconds=duration_ms or 0) if final else None,
+        "owner_id": None,
+        **changes,
+    }
+    return ExecutionWrite(**values)
+
+
+async def written(database: Database, rows: Sequence[ExecutionWrite]) -> None:
+    """Write the snapshots through the execution writer, concurrently (so they share batches), in order."""
+    writer = ExecutionWriter(database.execution_batches())
+    writer.start()
+    try:
+        assert all(await asyncio.gather(*(writer.write(row) for row in rows)))
+    finally:
+        await writer.close(5)

@@ -19,7 +19,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, delete, exists, insert, not_, or_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from clara_runner.store.tables import UNFINISHED, deployments, executions, process_leases, queued_runs
+from clara_runner.store import rollups
+from clara_runner.store.tables import STATS_COLUMNS, UNFINISHED, deployments, executions, process_leases, queued_runs
 
 
 async def register(
@@ -58,8 +59,9 @@ async def interrupt_orphans(
     conn: AsyncConnection, now: datetime, code: str, message: str, sweeper: uuid.UUID
 ) -> Sequence[uuid.UUID]:
     """Mark every unfinished run whose owner lost its lease `interrupted` with `code`, count it on its
-    deployment, and return the ids marked. Sweeps running at once in several processes mark each run once:
-    the update only changes rows still unfinished, and only what it changed is counted. The sweeping
+    deployment and in the statistics roll-ups, and return the ids marked. Sweeps running at once in several
+    processes mark each run once: the update only changes rows still unfinished, and only what it changed
+    is counted. The sweeping
     process's own runs are never its orphans: after a database outage longer than the lease, its sweep
     may run before its renewal, and its runs are alive and will write their own final rows. A run of the
     queue backend waiting for a worker has no owner: its job owns it (`run_queue.py`)."""
@@ -73,7 +75,7 @@ async def interrupt_orphans(
                 not_(and_(executions.c.owner_id.is_(None), _queued_for_a_worker)),
             )
             .values(status="interrupted", error_code=code, error_message=message, finished_at=now)
-            .returning(executions.c.id, executions.c.deployment_id)
+            .returning(executions.c.id, *(executions.c[name] for name in STATS_COLUMNS))
         )
     ).all()
     for deployment_id, count in Counter(row.deployment_id for row in marked).items():
@@ -82,6 +84,7 @@ async def interrupt_orphans(
             .where(deployments.c.id == deployment_id)
             .values(execution_count=deployments.c.execution_count + count)
         )
+    await rollups.add(conn, rollups.roll_up(marked))
     return [row.id for row in marked]
 
 

@@ -21,10 +21,11 @@ from datetime import datetime
 from sqlalchemy import and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from clara_runner.store import rollups
 from clara_runner.store.deployments import deployment_from_row
 from clara_runner.store.leases import owner_gone
 from clara_runner.store.records import DeploymentRecord
-from clara_runner.store.tables import UNFINISHED, deployments, execution_events, executions, queued_runs
+from clara_runner.store.tables import STATS_COLUMNS, UNFINISHED, deployments, execution_events, executions, queued_runs
 
 CHANNEL = "clara_runs"
 """The LISTEN/NOTIFY channel on which run changes are announced (payload: run ids in hex, comma-separated)."""
@@ -252,18 +253,20 @@ async def state(conn: AsyncConnection, execution_id: uuid.UUID) -> RunState | No
 async def cancel_waiting(
     conn: AsyncConnection, execution_id: uuid.UUID, code: str, message: str, now: datetime
 ) -> bool:
-    """Record a run still waiting for a worker `cancelled` (counted on its deployment, announced to its
-    relay); False when a worker holds it or it ended (the owner then cancels it, `cancellation.py`)."""
+    """Record a run still waiting for a worker `cancelled` (counted on its deployment and in the statistics
+    roll-ups, announced to its relay); False when a worker holds it or it ended (the owner then cancels it,
+    `cancellation.py`)."""
     cancelled = (
         await conn.execute(
             update(executions)
             .where(executions.c.id == execution_id, executions.c.status == "queued", executions.c.owner_id.is_(None))
             .values(status="cancelled", error_code=code, error_message=message, finished_at=now, duration_ms=0)
-            .returning(executions.c.deployment_id)
+            .returning(*(executions.c[name] for name in STATS_COLUMNS))
         )
     ).first()
     if cancelled is None:
         return False
+    await rollups.add(conn, rollups.roll_up([cancelled]))
     await conn.execute(
         update(deployments)
         .where(deployments.c.id == cancelled.deployment_id)
@@ -277,10 +280,10 @@ async def requeue_orphans(
     conn: AsyncConnection, now: datetime, sweeper: uuid.UUID, max_attempts: int
 ) -> Sequence[uuid.UUID]:
     """Put back in the queue the unfinished runs of workers whose lease expired, where their deployment's
-        retry policy allows it (`unstarted`, the default: only runs that had not started an outbound call;
-        `always`; `never`) and they were not already given to workers `max_attempts` times. Their rows become
-        `queued` with no owner and their logged events are dropped (the run starts over); the caller defers a
-        new job for each in this transaction. Rows are locked in id order: a sweep that waited for another's
+    retry policy allows it (`unstarted`, the default: only runs that had not started an outbound call;
+    `always`; `never`) and they were not already given to workers `max_attempts` times. Their rows become
+    `queued` with no owner and their logged events are dropped (the run starts over); the caller defers a
+    new job for each in this transaction. Rows are locked in id order: a sweep that waited for another's
     finds the rows it requeued no longer orphaned (and never marks a run the other requeued)."""
     policy = func.coalesce(deployments.c.retry_policy, RETRY_UNSTARTED)
     candidates = (

@@ -55,7 +55,8 @@ STATS_COLUMNS = (
     "completion_tokens",
 )
 """The columns of `ix_executions_deployment_stats`: a deployment's runs by start time, with every value the
-statistics read (`store/stats.py`); the history reads it by its first two."""
+statistics read (`store/stats.py`) and a roll-up adds up (`store/rollups.py`); the history reads it by its
+first two."""
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -171,6 +172,13 @@ executions = Table(
         sqlite_where=text(UNFINISHED_CONDITION),
         postgresql_where=text(UNFINISHED_CONDITION),
     ),
+    Index(
+        "ix_executions_unfinished_by_time",
+        "created_at",
+        "deployment_id",
+        sqlite_where=text(UNFINISHED_CONDITION),
+        postgresql_where=text(UNFINISHED_CONDITION),
+    ),
 )
 """`owner_id` names the process lease (`process_leases`) of a run still `queued` or `running`: when that
 lease expires, the run is marked `interrupted` by any live process. `cancel_requested_at` is set when a
@@ -179,9 +187,27 @@ cancel reaches a process other than the owner, which polls for it (`service/exec
 `cost_micros` is what its LLM calls cost by the operator's price table, in millionths of its currency (null:
 no price table, or no priced call).
 `output_mismatch`: the outputs did not match the published output schema. The statistics of a deployment
-over a time range read only `ix_executions_deployment_stats`, never the rows.
+read its final runs from `execution_rollups`, the runs of an hour the range cuts from
+`ix_executions_deployment_stats` alone, and its unfinished runs (few: a final row leaves the partial index)
+through `ix_executions_unfinished_by_time`.
 `event_log` holds the whole event log of a run in stream, async or wait mode that ended before it was
 acknowledged (`execution_events` chunk format): written with its final row, it costs no write of its own."""
+
+execution_rollups = Table(
+    "execution_rollups",
+    metadata,
+    Column("deployment_id", Uuid, ForeignKey("deployments.id", ondelete="CASCADE"), primary_key=True),
+    Column("hour", UTCDateTime, primary_key=True),
+    Column("status", String(16), primary_key=True),
+    Column("runs", BigInteger, nullable=False),
+    Column("output_mismatches", BigInteger, nullable=False),
+    Column("prompt_tokens", BigInteger),
+    Column("completion_tokens", BigInteger),
+    Column("durations", Json, nullable=False),
+)
+"""The final runs of a deployment that started in an hour (UTC), by final status: how many, how many had
+mismatched outputs, the tokens they reported (null: none did) and the histogram of their durations
+(`store/histogram.py`). Kept equal to the rows by the writes that make runs final (`store/rollups.py`)."""
 
 execution_events = Table(
     "execution_events",

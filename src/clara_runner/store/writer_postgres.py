@@ -1,7 +1,8 @@
 """A batch of execution snapshots on PostgreSQL: one statement, one round trip, one commit.
 
 Data-modifying CTEs upsert the rows (a final status is never replaced), count the final ones on their
-deployments and touch their keys, all in the statement's own implicit transaction. The writer holds
+deployments and in the statistics roll-ups (`rollups.ROLL_UP_COUNTED`) and touch their keys, all in the
+statement's own implicit transaction. The writer holds
 its own connection in autocommit mode, outside SQLAlchemy's pool: this is the hot path, and it needs
 no pool checkout, no pre-ping and no BEGIN/COMMIT round trips.
 """
@@ -18,6 +19,7 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from clara_runner.store.records import ExecutionWrite
+from clara_runner.store.rollups import ROLL_UP_COUNTED
 from clara_runner.store.writer import REPLACE_UNFINISHED, BatchRefused, BatchUnavailable
 
 UPSERT = f"""
@@ -42,7 +44,8 @@ WITH batch AS (
     {REPLACE_UNFINISHED}
     RETURNING id, status
 ), counted AS (
-    SELECT batch.deployment_id, batch.api_key_id, batch.finished_at, batch.output_mismatch
+    SELECT batch.deployment_id, batch.api_key_id, batch.finished_at, batch.output_mismatch,
+        batch.created_at, written.status, batch.duration_ms, batch.prompt_tokens, batch.completion_tokens
     FROM written JOIN batch ON batch.id = written.id
     WHERE written.status NOT IN ('queued', 'running')
 ), deployments_counted AS (
@@ -64,6 +67,7 @@ WITH batch AS (
     ) AS k
     WHERE api_keys.id = k.api_key_id
     RETURNING 1
+), rolled_up AS ({ROLL_UP_COUNTED}
 )
 SELECT count(*) FROM written
 """  # noqa: S608 (built from constants only)

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
+from clara_runner.store import rollups
 from clara_runner.store.records import ExecutionWrite
 from clara_runner.store.writer import REPLACE_UNFINISHED, BatchRefused, BatchUnavailable
 
@@ -159,6 +160,9 @@ class SqliteBatches:
             counts.append((len(group), sum(row.output_mismatch for row in group), latest, latest, deployment_id.hex))
         connection.executemany(COUNT_ON_DEPLOYMENT, counts)
         connection.executemany(TOUCH_KEY, [(_time(moment), _time(moment), key.hex) for key, moment in used.items()])
+        connection.executemany(
+            rollups.SQLITE_UPSERT, [rollups.sqlite_parameters(rollup) for rollup in rollups.roll_up(finals)]
+        )
 
     def _trace(self, statement: str) -> None:
         """SQLite's own report of each statement it runs (an `executemany` reports every row)."""

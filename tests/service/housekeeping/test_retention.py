@@ -19,6 +19,8 @@ from clara_runner.store.database import Database
 from clara_runner.store.pruning import delete_in_batches
 from clara_runner.store.tables import execution_events, executions
 from tests.apps import runtime_of, serving
+from tests.store.stored_runs import final_run, stored_deployment, written
+from tests.store.test_rollups import recounted, stored_rollups
 from tests.support import bearer, deploy, make_settings
 
 
@@ -136,3 +138,21 @@ async def test_the_server_prunes_old_executions_in_the_background(database_url: 
                 break
             await asyncio.sleep(0.025)
         assert await _inputs_left(database) == ["caller 0"]
+
+
+async def test_the_statistics_rollups_of_pruned_hours_go_with_their_runs(database_url: str) -> None:
+    database = Database(database_url)
+    try:
+        now = utcnow()
+        async with database.write() as conn:
+            deployment_id = await stored_deployment(conn, now)
+        old, recent = now - timedelta(days=31), now - timedelta(days=1)
+        rows = [final_run(deployment_id, moment, first=True) for moment in (old, old - timedelta(hours=5), recent)]
+        await written(database, rows)
+        assert len(await stored_rollups(database)) == 3
+        assert await ExecutionRetention(database, days=30).prune() == 2
+        rollups = await stored_rollups(database)
+        assert [rollup[1] for rollup in rollups] == [recent.replace(minute=0, second=0, microsecond=0)]
+        assert rollups == await recounted(database)
+    finally:
+        await database.close()

@@ -22,8 +22,9 @@ _TIME = WithJsonSchema({"type": "string", "format": "date-time"})
     "/api/workflows/{slug}/stats",
     summary="Execution statistics over time (the deployment's API key, or the admin)",
     description="Runs started in [from, to), per hour or day (UTC) and in total: runs by status, success rate, "
-    "p50/p95/p99 duration of the finished runs, and outputs that did not match the output schema. Every bucket "
-    f"of the range is listed, empty ones with zeros; at most {MAX_BUCKETS} buckets.",
+    "p50/p95/p99 duration of the finished runs (nearest-rank, within 1 % of the exact value), and outputs that did "
+    "not match the output schema. Every bucket of the range is listed, empty ones with zeros; at most "
+    f"{MAX_BUCKETS} buckets.",
     openapi_extra=KEY_OR_ADMIN,
     response_model=None,
     responses={**ok(StatsResponse, "The statistics of the range"), **errors(400, 401, 403, 404, 503)},
