@@ -14,7 +14,7 @@ from alembic import command
 from sqlalchemy import insert, select, text
 
 from clara_runner.clock import utcnow
-from clara_runner.store import leases
+from clara_runner.store import leases, run_queue
 from clara_runner.store.database import Database
 from clara_runner.store.histogram import BUCKET_SQL, GROWTH, bucket_of
 from clara_runner.store.migrate import alembic_config, upgrade
@@ -22,6 +22,7 @@ from clara_runner.store.records import ExecutionWrite
 from clara_runner.store.rollups import roll_up
 from clara_runner.store.tables import UNFINISHED, deployments, execution_rollups, executions
 from tests.store.stored_runs import final_run, stored_deployment, written
+from tests.support import on_postgres
 
 START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 FINAL = ("success", "success", "success", "error", "timeout", "cancelled")
@@ -127,6 +128,20 @@ async def test_rollups_equal_a_recount_of_the_rows_after_mixed_traffic_and_a_swe
     assert sum(counters) == sum(rollup[3] for rollup in rollups)
 
 
+@pytest.mark.skipif(not on_postgres(), reason="the queue backend (waiting runs) is PostgreSQL only")
+async def test_a_run_cancelled_while_waiting_for_a_worker_is_rolled_up(database: Database) -> None:
+    async with database.write() as conn:
+        deployment_id = await stored_deployment(conn, START)
+    waiting = final_run(deployment_id, START, "queued", first=True, owner_id=None)
+    await written(database, [waiting])
+    async with database.write() as conn:
+        assert await run_queue.cancel_waiting(conn, waiting.id, "run_cancelled", "cancelled", utcnow())
+
+    rollups = await stored_rollups(database)
+    assert [(rollup[2], rollup[3]) for rollup in rollups] == [("cancelled", 1)]
+    assert rollups == await recounted(database)
+
+
 async def test_a_run_still_running_is_in_no_rollup(database: Database) -> None:
     async with database.write() as conn:
         deployment_id = await stored_deployment(conn, START)
@@ -138,7 +153,7 @@ async def test_the_migration_rolls_up_the_runs_stored_before_it(database: Databa
     generator = random.Random(15)
     async with database.write() as conn:
         ids = [await stored_deployment(conn, START) for _ in range(2)]
-    command.downgrade(alembic_config(database_url), "0014_sealed_event_logs")
+    command.downgrade(alembic_config(database_url), "0014_queue")
     try:
         async with database.write() as conn:
             rows = [*_traffic(generator, ids, 200), final_run(ids[0], START, "running")]
