@@ -21,7 +21,7 @@ from clara_runner import __version__
 from clara_runner.security.redaction import Redactor
 from clara_runner.settings import DeprecatedSettingWarning, Settings
 from clara_runner.store.migrate import upgrade
-from clara_runner.telemetry.exposition import multiprocess, prepare_multiprocess, serve_on_port
+from clara_runner.telemetry.exposition import keep_in_memory, multiprocess, prepare_multiprocess, serve_on_port
 from clara_runner.telemetry.logs import configure_logging
 
 _CONNECTIONS_CLOSE_SECONDS = 3
@@ -76,6 +76,10 @@ def _serve_metrics(settings: Settings) -> None:
         return
     if settings.web_concurrency > 1 or multiprocess():
         prepare_multiprocess(settings.data_dir / "metrics")
+    _serve_metrics_port(settings)
+
+
+def _serve_metrics_port(settings: Settings) -> None:
     if settings.metrics_port:
         _check_port_free(settings.host, settings.metrics_port)
         serve_on_port(settings.host, settings.metrics_port)
@@ -142,16 +146,28 @@ def _worker(args: argparse.Namespace) -> int:
             "clara-runner worker runs the jobs of the queue backend: set EXECUTION_BACKEND=queue (and a PostgreSQL"
             " DATABASE_URL) for it and for the servers"
         )
+    keep_in_memory()
+    if settings.metrics_enabled:
+        _serve_metrics_port(settings)
     upgrade(settings.resolved_database_url)
     queues = [queue.strip() for queue in args.queues.split(",") if queue.strip()]
     print(
         f"Clara Agent Runner {__version__} worker: queues {', '.join(queues)}, "
-        f"{settings.max_concurrent_executions} runs at once",
+        f"{settings.max_concurrent_executions} runs at once, {_worker_metrics(settings)}",
         file=sys.stderr,
     )
     entry = importlib.import_module("clara_runner.server.worker")
     result: int = entry.main(settings, queues=queues, concurrency=settings.max_concurrent_executions)
     return result
+
+
+def _worker_metrics(settings: Settings) -> str:
+    """Where the worker's metrics are, for its start-up line: it has no API port to serve them on."""
+    if not settings.metrics_enabled:
+        return "metrics off"
+    if not settings.metrics_port:
+        return "metrics not served (set METRICS_PORT)"
+    return f"metrics on http://{settings.host}:{settings.metrics_port}/metrics"
 
 
 class WorkerNotNeeded(Exception):
