@@ -42,7 +42,7 @@ def _serve(args: argparse.Namespace) -> int:
             os.environ[name] = str(value)
     settings = Settings()
     configure_logging(settings.log_level, Redactor(settings.secret_values()), settings.log_format)
-    _check_port_free(settings.host, settings.port)
+    _check_port_free(settings.host, settings.port, "--port or PORT")
     _serve_metrics(settings)
     upgrade(settings.resolved_database_url)
     structlog.get_logger("clara_runner.cli").info(
@@ -81,7 +81,7 @@ def _serve_metrics(settings: Settings) -> None:
 
 def _serve_metrics_port(settings: Settings) -> None:
     if settings.metrics_port:
-        _check_port_free(settings.host, settings.metrics_port)
+        _check_port_free(settings.host, settings.metrics_port, "METRICS_PORT")
         serve_on_port(settings.host, settings.metrics_port)
 
 
@@ -89,7 +89,7 @@ class PortUnavailable(Exception):
     """The address to serve on cannot be bound (in use, or not this machine's)."""
 
 
-def _check_port_free(host: str, port: int) -> None:
+def _check_port_free(host: str, port: int, setting: str) -> None:
     """Bind the address once before anything starts, so a busy port is one clear error (and exit 1)
     instead of a start-up banner followed by uvicorn's bind failure."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -99,7 +99,7 @@ def _check_port_free(host: str, port: int) -> None:
     except OSError as exc:
         reason = "it is in use by another process" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
         raise PortUnavailable(
-            f"cannot listen on {host}:{port}: {reason}; stop that process or choose another port (--port or PORT)"
+            f"cannot listen on {host}:{port}: {reason}; stop that process or choose another port ({setting})"
         ) from exc
 
 
