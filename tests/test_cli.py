@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import httpx2
+import pytest
 from sqlalchemy import create_engine, text
 
 from clara_runner.store.database import sync_database_url
@@ -99,17 +100,33 @@ def test_an_old_setting_name_is_a_one_line_warning(tmp_path: Path) -> None:
     )
 
 
-def test_a_busy_port_is_an_error_and_nothing_claims_to_listen(tmp_path: Path) -> None:
+_A_WORKER = {"DATABASE_URL": "postgresql://clara@127.0.0.1:9/never-reached", "EXECUTION_BACKEND": "queue"}
+"""A worker's settings: the port is checked before the database is reached."""
+
+
+@pytest.mark.parametrize(
+    ("command", "setting", "settings", "hint"),
+    [("serve", "PORT", {}, "--port or PORT"), ("worker", "METRICS_PORT", _A_WORKER, "METRICS_PORT")],
+)
+def test_a_busy_port_is_an_error_naming_its_setting_and_nothing_claims_to_listen(
+    tmp_path: Path, command: str, setting: str, settings: dict[str, str], hint: str
+) -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
-        env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}", "PORT": str(port)}
+        env = {
+            **os.environ,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}",
+            "CLARA_DATA_DIR": str(tmp_path),
+            setting: str(port),
+            **settings,
+        }
         completed = subprocess.run(
-            [sys.executable, "-m", "clara_runner", "serve"], env=env, capture_output=True, text=True, timeout=60
+            [sys.executable, "-m", "clara_runner", command], env=env, capture_output=True, text=True, timeout=60
         )
     assert completed.returncode == 1
     assert completed.stderr.strip() == (
         f"clara-runner: error: cannot listen on 127.0.0.1:{port}: it is in use by another process;"
-        " stop that process or choose another port (--port or PORT)"
+        f" stop that process or choose another port ({hint})"
     )
 
 

@@ -21,7 +21,7 @@ from clara_runner import __version__
 from clara_runner.security.redaction import Redactor
 from clara_runner.settings import DeprecatedSettingWarning, Settings
 from clara_runner.store.migrate import upgrade
-from clara_runner.telemetry.exposition import multiprocess, prepare_multiprocess, serve_on_port
+from clara_runner.telemetry.exposition import keep_in_memory, multiprocess, prepare_multiprocess, serve_on_port
 from clara_runner.telemetry.logs import configure_logging
 
 _CONNECTIONS_CLOSE_SECONDS = 3
@@ -42,7 +42,7 @@ def _serve(args: argparse.Namespace) -> int:
             os.environ[name] = str(value)
     settings = Settings()
     configure_logging(settings.log_level, Redactor(settings.secret_values()), settings.log_format)
-    _check_port_free(settings.host, settings.port)
+    _check_port_free(settings.host, settings.port, "--port or PORT")
     _serve_metrics(settings)
     upgrade(settings.resolved_database_url)
     structlog.get_logger("clara_runner.cli").info(
@@ -76,8 +76,12 @@ def _serve_metrics(settings: Settings) -> None:
         return
     if settings.web_concurrency > 1 or multiprocess():
         prepare_multiprocess(settings.data_dir / "metrics")
+    _serve_metrics_port(settings)
+
+
+def _serve_metrics_port(settings: Settings) -> None:
     if settings.metrics_port:
-        _check_port_free(settings.host, settings.metrics_port)
+        _check_port_free(settings.host, settings.metrics_port, "METRICS_PORT")
         serve_on_port(settings.host, settings.metrics_port)
 
 
@@ -85,7 +89,7 @@ class PortUnavailable(Exception):
     """The address to serve on cannot be bound (in use, or not this machine's)."""
 
 
-def _check_port_free(host: str, port: int) -> None:
+def _check_port_free(host: str, port: int, setting: str) -> None:
     """Bind the address once before anything starts, so a busy port is one clear error (and exit 1)
     instead of a start-up banner followed by uvicorn's bind failure."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -95,7 +99,7 @@ def _check_port_free(host: str, port: int) -> None:
     except OSError as exc:
         reason = "it is in use by another process" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
         raise PortUnavailable(
-            f"cannot listen on {host}:{port}: {reason}; stop that process or choose another port (--port or PORT)"
+            f"cannot listen on {host}:{port}: {reason}; stop that process or choose another port ({setting})"
         ) from exc
 
 
@@ -142,16 +146,28 @@ def _worker(args: argparse.Namespace) -> int:
             "clara-runner worker runs the jobs of the queue backend: set EXECUTION_BACKEND=queue (and a PostgreSQL"
             " DATABASE_URL) for it and for the servers"
         )
+    keep_in_memory()
+    if settings.metrics_enabled:
+        _serve_metrics_port(settings)
     upgrade(settings.resolved_database_url)
     queues = [queue.strip() for queue in args.queues.split(",") if queue.strip()]
     print(
         f"Clara Agent Runner {__version__} worker: queues {', '.join(queues)}, "
-        f"{settings.max_concurrent_executions} runs at once",
+        f"{settings.max_concurrent_executions} runs at once, {_worker_metrics(settings)}",
         file=sys.stderr,
     )
     entry = importlib.import_module("clara_runner.server.worker")
     result: int = entry.main(settings, queues=queues, concurrency=settings.max_concurrent_executions)
     return result
+
+
+def _worker_metrics(settings: Settings) -> str:
+    """Where the worker's metrics are, for its start-up line: it has no API port to serve them on."""
+    if not settings.metrics_enabled:
+        return "metrics off"
+    if not settings.metrics_port:
+        return "metrics not served (set METRICS_PORT)"
+    return f"metrics on http://{settings.host}:{settings.metrics_port}/metrics"
 
 
 class WorkerNotNeeded(Exception):

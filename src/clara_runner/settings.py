@@ -594,7 +594,7 @@ class Settings(BaseSettings):
         description=(
             "`0`: `/metrics` is served on the API port to the admin only (`CLARA_ADMIN_KEY`, or loopback when it is"
             " unset); a port: served there without authentication (keep that port off public networks), and not"
-            " on the API port"
+            " on the API port. `clara-runner worker` has no API port: it serves its own metrics on this port only"
         ),
     )
     metrics_deployment_labels: bool = Field(

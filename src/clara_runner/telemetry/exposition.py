@@ -3,6 +3,8 @@
 Several processes (uvicorn workers) need prometheus_client's multiprocess mode, which it chooses when it
 is first imported: `prepare_multiprocess` sets its directory (and empties it, since values left by an
 earlier server would be summed in) before anything imports it. `clara-runner serve` calls it first.
+`clara-runner worker` is one process whatever its concurrency: `keep_in_memory` keeps its values out of
+any such directory, so a scrape of the server never sums them and they are counted once, by its own port.
 """
 
 from __future__ import annotations
@@ -26,6 +28,15 @@ def prepare_multiprocess(default_directory: Path) -> Path:
     return directory
 
 
+def keep_in_memory() -> None:
+    """Keep this process's metrics in its memory even where `PROMETHEUS_MULTIPROC_DIR` names a directory
+    (one shared with a server on this machine, whose scrape would sum them in and which empties it when it
+    starts); the processes it starts inherit the choice."""
+    if "prometheus_client" in sys.modules and MULTIPROCESS_VARIABLE in os.environ:
+        raise RuntimeError("prometheus_client was imported before its multiprocess directory was unset")
+    os.environ.pop(MULTIPROCESS_VARIABLE, None)
+
+
 def multiprocess() -> bool:
     return MULTIPROCESS_VARIABLE in os.environ
 
@@ -43,7 +54,8 @@ def scrape() -> tuple[bytes, str]:
 
 
 def serve_on_port(host: str, port: int) -> None:
-    """Serve the metrics on a port of their own, from a thread of this (the supervising) process."""
+    """Serve the metrics on a port of their own, from a thread of this process (the one supervising a
+    server's processes, or a worker)."""
     from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
     from prometheus_client.multiprocess import MultiProcessCollector
 
