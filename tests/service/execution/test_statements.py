@@ -42,12 +42,14 @@ async def test_a_warm_execute_sends_one_write_and_nothing_else(unlimited_app: Fa
         assert [_kind(statement) for statement in statements] == ["WITH batch AS"]
         assert "INSERT INTO executions" in statements[0]
         assert "UPDATE deployments" in statements[0]
+        assert "INSERT INTO execution_rollups" in statements[0]
     else:
         assert [_kind(statement) for statement in statements] == [
             "BEGIN IMMEDIATE",
             "INSERT INTO executions",
             "UPDATE deployments SET",
             "UPDATE api_keys SET",
+            "INSERT INTO execution_rollups",
             "COMMIT",
         ]
 
