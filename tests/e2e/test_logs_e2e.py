@@ -43,6 +43,7 @@ async def test_one_json_line_per_request_and_run_with_their_ids(
     events = {line["event"] for line in lines}
     assert {"server_starting", "request", "run"} <= events
     assert any(line.get("logger", "").startswith("uvicorn") for line in lines), "uvicorn's lines are JSON too"
+    assert not [line for line in lines if line.get("logger") == "uvicorn.access"], "its access line: --access-log"
     execution_id = answered.json()["metadata"]["executionId"]
     (request,) = [line for line in lines if line["event"] == "request" and line.get("request_id") == "req-42"]
     assert request["route"] == "/api/workflows/{slug}/execute"
@@ -59,6 +60,20 @@ async def test_one_json_line_per_request_and_run_with_their_ids(
     assert (bad["status"], bad["route"]) == (401, "/api/workflows/{slug}/execute")
     assert SERVER_KEY not in server.output()
     assert key not in server.output()
+
+
+async def test_uvicorns_access_line_is_logged_with_access_log_only(
+    database_url: str, tmp_path: Path, openai_server: FakeOpenAI
+) -> None:
+    env = lifecycle_env(database_url, tmp_path / "data", openai_server, LOG_LEVEL="info")
+    with LiveServer(env, ["--access-log"]) as server:
+        async with httpx2.AsyncClient(base_url=server.base_url, timeout=30) as http:
+            assert (await http.get("/api/info")).status_code == 200
+        server.stop()
+        lines = lines_of(server)
+    access = [line for line in lines if line.get("logger") == "uvicorn.access"]
+    assert any("/api/info" in line["event"] for line in access)
+    assert "/api/info" in [line["route"] for line in lines if line["event"] == "request"]
 
 
 async def test_console_format_writes_text(database_url: str, tmp_path: Path, openai_server: FakeOpenAI) -> None:

@@ -20,7 +20,10 @@ from clara_runner.security.redaction import Redactor, log_processor
 _HANDLER = "clara-runner"
 """The name of the root handler installed here, replaced (not added again) when logging is configured anew."""
 _LIBRARY_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
-"""Loggers uvicorn may have given handlers of their own: they are made to use the root's."""
+"""Loggers uvicorn may have given handlers of their own: they are made to use the root's. Whether
+`uvicorn.access` propagates is uvicorn's to say (`--access-log`): it turns the access line off by stopping
+its propagation, and a uvicorn protocol logs that line whenever the logger reaches any handler, so this
+function, which also runs in each worker after uvicorn configured logging, leaves that choice alone."""
 
 
 def configure_logging(level: str, server_secrets: Redactor | None = None, log_format: str = "json") -> None:
@@ -57,4 +60,5 @@ def configure_logging(level: str, server_secrets: Redactor | None = None, log_fo
     for name in _LIBRARY_LOGGERS:
         library = logging.getLogger(name)
         library.handlers = []
-        library.propagate = True
+        if name != "uvicorn.access":
+            library.propagate = True
