@@ -149,6 +149,18 @@ def test_flat_lists_of_many_strings_are_redacted_wherever_the_secret_sits() -> N
     assert redacted[10_003:-1] == strings[10_003:-1]
 
 
+def test_a_flat_mapping_is_redacted_as_a_nested_one_would_be() -> None:
+    """A mapping of plain values (a log line) is checked in one search: the keys, the texts and the
+    secret-named fields still count, and a clean one comes back equal."""
+    redactor = Redactor(["s3cr3t-value"])
+    clean = {"event": "request", "status": 200, "duration_ms": 1.5, "route": "/api/x", "key_prefix": "ab12", "x": None}
+    assert redactor.value(clean) == clean
+    assert redactor.value({**clean, "note": "has s3cr3t-value"})["note"] == f"has {REDACTED}"
+    assert redactor.value({**clean, "api_key": "abc"})["api_key"] == REDACTED
+    assert redactor.value({**clean, "s3cr3t-value": 1}) == {**clean, REDACTED: 1}
+    assert redactor.value({"nested": clean}) == {"nested": clean}
+
+
 def test_a_match_across_two_strings_of_a_list_changes_neither() -> None:
     """`?key=` ends one string and the next starts a value: joined they look like a secret parameter,
     apart they are not."""

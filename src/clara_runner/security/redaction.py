@@ -167,6 +167,9 @@ def map_json(
         if isinstance(item, str):
             parent[slot] = on_text(item)
         elif isinstance(item, Mapping):
+            if leaves is not None and _left_as_is(item, hides, leaves):
+                parent[slot] = dict(item)
+                continue
             copy: dict[Any, Any] = {}
             parent[slot] = copy
             for key, child in item.items():
@@ -187,6 +190,17 @@ def map_json(
         else:
             parent[slot] = item
     return holder[0]
+
+
+def _left_as_is(
+    mapping: Mapping[Any, Any], hides: Callable[[Any, Any], bool], leaves: Callable[[Sequence[str]], bool]
+) -> bool:
+    """True for a mapping of plain values (a log line, a flat record) with no field to hide and no key or
+    text `leaves` says would change: one search over all its strings instead of a visit to each."""
+    values = flat_texts(list(mapping.values()))
+    if values is None or any(hides(key, child) for key, child in mapping.items()):
+        return False
+    return leaves([*(key for key in mapping if isinstance(key, str)), *values])
 
 
 @functools.lru_cache(maxsize=256)
