@@ -25,9 +25,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import tempfile
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -35,9 +34,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-import psycopg
 from sqlalchemy import and_, func, insert, or_, select
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.scratch import scratch_databases, timed
 from clara_runner.clock import utcnow
 from clara_runner.service.deployments.browse import PAGE_SIZE, ListingRequest, cursor, list_deployments
 from clara_runner.store.database import Database
@@ -46,8 +47,6 @@ from clara_runner.store.migrate import upgrade
 from clara_runner.store.records import DeploymentRecord
 from clara_runner.store.tables import api_keys, deployments
 
-POSTGRES_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-BENCH_DATABASE = "clara_bench_manager"
 BATCH = 1000
 
 
@@ -129,12 +128,6 @@ async def read_every_name(database: Database) -> object:
         return (await conn.execute(select(total))).scalar_one()
 
 
-async def timed(call: Callable[[], Awaitable[object]]) -> float:
-    started = time.perf_counter()
-    await call()
-    return time.perf_counter() - started
-
-
 def milliseconds(values: list[float]) -> str:
     return f"{statistics.median(values) * 1000:.2f} ms ({min(values) * 1000:.2f}-{max(values) * 1000:.2f})"
 
@@ -193,33 +186,14 @@ async def measure(kind: str, url: str, total: int, rounds: int) -> None:
         await database.close()
 
 
-def postgres_url() -> str:
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE}")
-        conn.execute(f"CREATE DATABASE {BENCH_DATABASE}")
-    return f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{BENCH_DATABASE}"
-
-
-def drop_postgres() -> None:
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--deployments", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--databases", default="sqlite,postgresql")
     args = parser.parse_args()
-    for kind in args.databases.split(","):
-        if kind == "sqlite":
-            with tempfile.TemporaryDirectory() as folder:
-                asyncio.run(measure(kind, f"sqlite:///{Path(folder) / 'manager.db'}", args.deployments, args.rounds))
-        else:
-            try:
-                asyncio.run(measure(kind, postgres_url(), args.deployments, args.rounds))
-            finally:
-                drop_postgres()
+    for kind, url in scratch_databases(args.databases, "manager"):
+        asyncio.run(measure(kind, url, args.deployments, args.rounds))
 
 
 if __name__ == "__main__":

@@ -25,9 +25,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import tempfile
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -38,6 +37,9 @@ from pathlib import Path
 import psycopg
 from sqlalchemy import func, select, text
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.scratch import scratch_databases, timed
 from clara_runner.clock import utcnow
 from clara_runner.service.stats.report import SUMMARY_SPAN, StatsService
 from clara_runner.service.stats.window import StatsWindow
@@ -48,8 +50,6 @@ from clara_runner.store.migrate import upgrade
 from clara_runner.store.records import DeploymentRecord
 from clara_runner.store.tables import executions
 
-POSTGRES_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-BENCH_DATABASE = "clara_bench_stats"
 DEPLOYMENTS = 100
 SPAN_SECONDS = 30 * 86400
 BUSY_SHARE = 0.9
@@ -133,12 +133,6 @@ async def count_rows(database: Database, deployment_ids: list[uuid.UUID], start:
         return int((await conn.execute(query)).scalar_one())
 
 
-async def timed(call: Callable[[], Awaitable[object]]) -> float:
-    started = time.perf_counter()
-    await call()
-    return time.perf_counter() - started
-
-
 async def measure(kind: str, url: str, total: int, rounds: int) -> None:
     upgrade(url)
     database = Database(url)
@@ -190,33 +184,14 @@ async def measure(kind: str, url: str, total: int, rounds: int) -> None:
         await database.close()
 
 
-def postgres_url() -> str:
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE}")
-        conn.execute(f"CREATE DATABASE {BENCH_DATABASE}")
-    return f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{BENCH_DATABASE}"
-
-
-def drop_postgres() -> None:
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--executions", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--databases", default="sqlite,postgresql")
     args = parser.parse_args()
-    for kind in args.databases.split(","):
-        if kind == "sqlite":
-            with tempfile.TemporaryDirectory() as folder:
-                asyncio.run(measure(kind, f"sqlite:///{Path(folder) / 'stats.db'}", args.executions, args.rounds))
-        else:
-            try:
-                asyncio.run(measure(kind, postgres_url(), args.executions, args.rounds))
-            finally:
-                drop_postgres()
+    for kind, url in scratch_databases(args.databases, "stats"):
+        asyncio.run(measure(kind, url, args.executions, args.rounds))
 
 
 if __name__ == "__main__":
