@@ -21,6 +21,7 @@ async def test_a_finished_run_is_delivered_by_the_next_server_after_a_kill_9(dat
         EGRESS_ALLOW_CIDRS="127.0.0.0/8",
         WEBHOOK_POLL_SECONDS="0.1",
         RATE_LIMIT_ENABLED="false",
+        PROCESS_LEASE_SECONDS="5",
     )
     async with webhook_receiver() as receiver, httpx2.AsyncClient(timeout=30) as http:
         first = await asyncio.to_thread(LiveServer, env)

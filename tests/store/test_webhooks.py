@@ -1,5 +1,5 @@
 """Delivery rows: queued once per run and endpoint, claimed by one deliverer at a time, taken back when a
-claim expires, and deleted with their run or their webhook."""
+claim expires or its process's lease does, and deleted with their run or their webhook."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from datetime import timedelta
 from sqlalchemy import delete, func, select
 
 from clara_runner.clock import utcnow
+from clara_runner.store import leases
 from clara_runner.store import webhooks as queries
 from clara_runner.store.database import Database
 from clara_runner.store.tables import executions, webhook_deliveries
@@ -39,6 +40,16 @@ def _delivery(execution_id: uuid.UUID, hook: WebhookRecord, callback: bool = Fal
     )
 
 
+async def _live_processes(database: Database, count: int, lease: timedelta) -> list[uuid.UUID]:
+    """Register `count` process leases that hold for `lease` from now."""
+    ids = [uuid.uuid4() for _ in range(count)]
+    now = utcnow()
+    async with database.write() as conn:
+        for lease_id in ids:
+            await leases.register(conn, lease_id, kind="server", host="test", pid=1, now=now, expires_at=now + lease)
+    return ids
+
+
 async def _count(database: Database) -> int:
     async with database.read() as conn:
         found: int = (await conn.execute(select(func.count()).select_from(webhook_deliveries))).scalar_one()
@@ -58,7 +69,7 @@ async def test_a_run_is_queued_once_per_endpoint_and_once_for_its_callback(datab
 async def test_a_delivery_is_claimed_by_one_deliverer_until_its_claim_expires(database: Database) -> None:
     execution_id, hook = await _run_with_webhook(database)
     now = utcnow()
-    first, second = uuid.uuid4(), uuid.uuid4()
+    first, second = await _live_processes(database, 2, timedelta(hours=1))
     async with database.write() as conn:
         await queries.insert_deliveries(conn, [_delivery(execution_id, hook)], now)
     async with database.write() as conn:
@@ -79,6 +90,24 @@ async def test_a_delivery_is_claimed_by_one_deliverer_until_its_claim_expires(da
         stored = await queries.get_delivery(conn, hook.id, claimed.id)
     assert stored is not None
     assert (stored.state, stored.attempts, stored.attempt_log) == ("succeeded", 1, [{"statusCode": 200}])
+
+
+async def test_the_claim_of_a_process_whose_lease_expired_is_taken_back_before_the_claim_expires(
+    database: Database,
+) -> None:
+    execution_id, hook = await _run_with_webhook(database)
+    now = utcnow()
+    dead, live = await _live_processes(database, 2, timedelta(seconds=5))
+    async with database.write() as conn:
+        await queries.insert_deliveries(conn, [_delivery(execution_id, hook)], now)
+        [claimed] = await queries.claim_due(conn, dead, now, now + timedelta(seconds=40), 10)
+        assert await queries.claim_due(conn, live, now, now + timedelta(seconds=40), 10) == []
+        await leases.renew(conn, live, now + timedelta(minutes=5))
+
+    after_the_lease = now + timedelta(seconds=6)
+    async with database.write() as conn:
+        [taken] = await queries.claim_due(conn, live, after_the_lease, after_the_lease + timedelta(seconds=40), 10)
+    assert taken.id == claimed.id
 
 
 async def test_deliveries_go_with_their_run_and_with_their_webhook(database: Database) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy import and_, delete, exists, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from clara_runner.store import leases
 from clara_runner.store.tables import (
     UNFINISHED,
     deployments,
@@ -266,12 +267,14 @@ async def prune_orphan_callbacks(conn: AsyncConnection, before: datetime) -> int
 async def claim_due(
     conn: AsyncConnection, owner_id: uuid.UUID, now: datetime, locked_until: datetime, limit: int
 ) -> list[DeliveryRecord]:
-    """Claim up to `limit` deliveries due now, and those whose earlier claim expired (its process died
-    mid-attempt), until `locked_until`. PostgreSQL skips rows another replica is claiming at the same
-    moment; SQLite has one writer at a time anyway."""
+    """Claim up to `limit` deliveries due now, and those whose earlier claim lapsed, until `locked_until`.
+    A claim lapses when it expires or when its owner's process lease does (the process died mid-attempt:
+    its deliveries come back within the lease, not the longer claim). PostgreSQL skips rows another
+    replica is claiming at the same moment; SQLite has one writer at a time anyway."""
+    lapsed = or_(webhook_deliveries.c.locked_until < now, leases.owner_gone(webhook_deliveries.c.owner_id, now))
     due = or_(
         and_(webhook_deliveries.c.state == PENDING, webhook_deliveries.c.next_attempt_at <= now),
-        and_(webhook_deliveries.c.state == DELIVERING, webhook_deliveries.c.locked_until < now),
+        and_(webhook_deliveries.c.state == DELIVERING, lapsed),
     )
     chosen = (
         select(webhook_deliveries.c.id)

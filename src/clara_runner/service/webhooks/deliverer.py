@@ -8,8 +8,8 @@ schedule is spent. Redirects are not followed (a 3xx is a failure): a receiver's
 registered, checked by the egress policy, not wherever it points next.
 
 A claim lasts the attempt's timeout plus a margin; a process that dies mid-attempt leaves the row
-`delivering` until it expires, when any deliverer takes it again. So a delivery is sent at least once,
-and rarely twice: receivers drop repeats by `webhook-id`.
+`delivering` until its process lease expires (or the claim, if sooner), when any deliverer takes it
+again. So a delivery is sent at least once, and rarely twice: receivers drop repeats by `webhook-id`.
 
 The loop sleeps until the outbox wakes it (a run ended here) or `WEBHOOK_POLL_SECONDS` pass (retries
 coming due, deliveries queued by other replicas); at most `MAX_IN_FLIGHT` attempts run at once, so one
