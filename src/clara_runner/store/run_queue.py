@@ -17,8 +17,9 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import Select, and_, bindparam, delete, exists, func, insert, null, or_, select, text, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from clara_runner.store import rollups
@@ -135,11 +136,74 @@ class AtLimit:
     max_concurrency: int
 
 
+def _claim_statement(*, unlimited_only: bool) -> Select[Any]:
+    """One round trip that makes the worker the run's owner, counts the attempt and returns the request with
+    its deployment (PostgreSQL data-modifying CTEs). `unlimited_only`: only when the run's deployment has
+    no `maxConcurrency` (one with a limit is claimed after counting, under its lock)."""
+    execution_id = bindparam("run_id", type_=executions.c.id.type)
+    waiting = [executions.c.id == execution_id, executions.c.status == "queued", executions.c.owner_id.is_(None)]
+    if unlimited_only:
+        unlimited = select(deployments.c.id).where(deployments.c.max_concurrency.is_(None))
+        waiting.append(executions.c.deployment_id.in_(unlimited.scalar_subquery()))
+    claimed = (
+        update(executions)
+        .where(*waiting)
+        .values(owner_id=bindparam("claimant"))
+        .returning(executions.c.deployment_id, executions.c.api_key_id)
+        .cte("claimed")
+    )
+    request = (
+        update(queued_runs)
+        .where(queued_runs.c.execution_id == execution_id, exists(select(claimed.c.deployment_id)))
+        .values(attempts=queued_runs.c.attempts + 1, outbound_at=null(), started_version=null())
+        .returning(*(queued_runs.c[name] for name in _REQUEST_COLUMNS))
+        .cte("request")
+    )
+    return (
+        select(deployments, claimed.c.api_key_id, *(request.c[name] for name in _REQUEST_COLUMNS))
+        .select_from(claimed.join(deployments, deployments.c.id == claimed.c.deployment_id))
+        .join(request, true())
+    )
+
+
+_REQUEST_COLUMNS = ("mode", "body", "content_type", "version_header", "callback_url")
+_CLAIM_UNLIMITED = _claim_statement(unlimited_only=True)
+_CLAIM = _claim_statement(unlimited_only=False)
+
+
 async def claim(conn: AsyncConnection, execution_id: uuid.UUID, owner_id: uuid.UUID) -> QueuedRequest | AtLimit | None:
     """Make this worker's lease the run's owner and return its request; None when the run is no longer
     waiting (cancelled, swept, or taken by a job deferred again); `AtLimit` when its deployment already
-    has `maxConcurrency` runs owned by workers. Workers claiming runs of one limited deployment take turns
-    on an advisory lock, so the count and the claim are one step across the cluster."""
+    has `maxConcurrency` runs owned by workers. A run of a deployment without a limit is claimed in one
+    statement; workers claiming runs of one limited deployment take turns on an advisory lock, so the
+    count and the claim are one step across the cluster."""
+    params = {"run_id": execution_id, "claimant": owner_id}
+    row = (await conn.execute(_CLAIM_UNLIMITED, params)).mappings().first()
+    if row is None:
+        limit = await _limit_if_waiting(conn, execution_id)
+        if limit is None:
+            return None
+        if isinstance(limit, AtLimit):
+            return limit
+        row = (await conn.execute(_CLAIM, params)).mappings().first()
+        if row is None:
+            return None
+    return QueuedRequest(
+        execution_id=execution_id,
+        deployment=deployment_from_row(row),
+        api_key_id=row["api_key_id"],
+        mode=row["mode"],
+        body=row["body"],
+        content_type=row["content_type"],
+        version_header=row["version_header"],
+        callback_url=row["callback_url"],
+    )
+
+
+async def _limit_if_waiting(conn: AsyncConnection, execution_id: uuid.UUID) -> AtLimit | bool | None:
+    """For a run still waiting whose deployment has a `maxConcurrency`: `AtLimit` when the deployment's
+    workers already run that many, else True, holding the deployment's claim lock to the end of the
+    transaction. None when the run no longer waits."""
     waiting = (
         await conn.execute(
             select(executions.c.deployment_id, deployments.c.max_concurrency)
@@ -149,49 +213,22 @@ async def claim(conn: AsyncConnection, execution_id: uuid.UUID, owner_id: uuid.U
     ).first()
     if waiting is None:
         return None
-    if waiting.max_concurrency is not None:
-        await conn.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-            {"key": f"clara-run:{waiting.deployment_id}"},
-        )
-        owned = await conn.execute(
-            select(func.count()).where(
-                executions.c.deployment_id == waiting.deployment_id,
-                executions.c.status.in_(UNFINISHED),
-                executions.c.owner_id.is_not(None),
-            )
-        )
-        if owned.scalar_one() >= waiting.max_concurrency:
-            return AtLimit(waiting.max_concurrency)
-    claimed = (
-        await conn.execute(
-            update(executions)
-            .where(executions.c.id == execution_id, executions.c.status == "queued", executions.c.owner_id.is_(None))
-            .values(owner_id=owner_id)
-            .returning(executions.c.deployment_id, executions.c.api_key_id)
-        )
-    ).first()
-    if claimed is None:
-        return None
+    if waiting.max_concurrency is None:
+        return True
     await conn.execute(
-        update(queued_runs)
-        .where(queued_runs.c.execution_id == execution_id)
-        .values(attempts=queued_runs.c.attempts + 1, outbound_at=None, started_version=None)
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+        {"key": f"clara-run:{waiting.deployment_id}"},
     )
-    row = (await conn.execute(select(queued_runs).where(queued_runs.c.execution_id == execution_id))).mappings().one()
-    deployment = (
-        (await conn.execute(select(deployments).where(deployments.c.id == claimed.deployment_id))).mappings().one()
+    owned = await conn.execute(
+        select(func.count()).where(
+            executions.c.deployment_id == waiting.deployment_id,
+            executions.c.status.in_(UNFINISHED),
+            executions.c.owner_id.is_not(None),
+        )
     )
-    return QueuedRequest(
-        execution_id=execution_id,
-        deployment=deployment_from_row(deployment),
-        api_key_id=claimed.api_key_id,
-        mode=row["mode"],
-        body=row["body"],
-        content_type=row["content_type"],
-        version_header=row["version_header"],
-        callback_url=row["callback_url"],
-    )
+    if owned.scalar_one() >= waiting.max_concurrency:
+        return AtLimit(waiting.max_concurrency)
+    return True
 
 
 async def mark_outbound(conn: AsyncConnection, execution_id: uuid.UUID, now: datetime) -> None:
