@@ -306,7 +306,14 @@ class Settings(BaseSettings):
         description="How often each process prunes old executions, keys and rate-limit windows, in seconds",
     )
 
-    log_level: str = Field("info", alias="LOG_LEVEL", description="Log level: `debug`, `info`, `warning` or `error`")
+    log_level: str = Field(
+        "info",
+        alias="LOG_LEVEL",
+        description=(
+            "Log level: `debug`, `info`, `warning` or `error`. The job queue's own per-job lines (procrastinate)"
+            " appear at `debug` only; its warnings and errors at every level"
+        ),
+    )
 
     # Run lifecycle (docs/DEPLOYMENT.md): when rows are written, leases, shutdown, outages.
     run_record_after_ms: int = Field(

@@ -24,6 +24,10 @@ _LIBRARY_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 `uvicorn.access` propagates is uvicorn's to say (`--access-log`): it turns the access line off by stopping
 its propagation, and a uvicorn protocol logs that line whenever the logger reaches any handler, so this
 function, which also runs in each worker after uvicorn configured logging, leaves that choice alone."""
+_QUIET_BELOW_DEBUG = ("procrastinate",)
+"""Loggers kept to warnings unless `LOG_LEVEL=debug`: procrastinate logs two info lines per job (taken,
+ended) that repeat the worker's own `run` line, and rendering them cost a queue worker a sizeable share of
+each run (bench/README.md); its warnings and errors (a job that failed, a stalled worker) still show."""
 
 
 def configure_logging(level: str, server_secrets: Redactor | None = None, log_format: str = "json") -> None:
@@ -62,3 +66,5 @@ def configure_logging(level: str, server_secrets: Redactor | None = None, log_fo
         library.handlers = []
         if name != "uvicorn.access":
             library.propagate = True
+    for name in _QUIET_BELOW_DEBUG:
+        logging.getLogger(name).setLevel(logging.NOTSET if numeric <= logging.DEBUG else logging.WARNING)
