@@ -25,7 +25,15 @@ from clara_runner.store import rollups
 from clara_runner.store.deployments import deployment_from_row
 from clara_runner.store.leases import owner_gone
 from clara_runner.store.records import DeploymentRecord
-from clara_runner.store.tables import STATS_COLUMNS, UNFINISHED, deployments, execution_events, executions, queued_runs
+from clara_runner.store.tables import (
+    STATS_COLUMNS,
+    UNFINISHED,
+    WAITING_CONDITION,
+    deployments,
+    execution_events,
+    executions,
+    queued_runs,
+)
 
 CHANNEL = "clara_runs"
 """The LISTEN/NOTIFY channel on which run changes are announced (payload: run ids in hex, comma-separated)."""
@@ -91,10 +99,25 @@ async def keeps_event_log(conn: AsyncConnection, execution_id: uuid.UUID) -> boo
     return mode is not None and mode != "sync"
 
 
-async def waiting_count(conn: AsyncConnection, deployment_id: uuid.UUID) -> int:
-    """Runs of the deployment waiting for a worker (the partial index on queued rows counts them)."""
-    query = select(func.count()).where(executions.c.deployment_id == deployment_id, executions.c.status == "queued")
-    return int((await conn.execute(query)).scalar_one())
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """Runs waiting for a worker (queued, owned by none): the deployment's, and its flow's among them."""
+
+    deployment: int
+    flow: int
+    """Those of the same API key (or, for a run without one, an admin's, those without a key)."""
+
+
+async def waiting(conn: AsyncConnection, deployment_id: uuid.UUID, api_key_id: uuid.UUID | None) -> Waiting:
+    """Count, in one query through the partial index on waiting runs (`ix_executions_waiting`: deployment,
+    key; its condition is spelled as the index's so the planner uses it whatever the parameters), the
+    deployment's runs waiting for a worker and those of the key among them."""
+    same_flow = executions.c.api_key_id.is_(None) if api_key_id is None else executions.c.api_key_id == api_key_id
+    query = select(func.count(), func.count().filter(same_flow)).where(
+        executions.c.deployment_id == deployment_id, text(WAITING_CONDITION)
+    )
+    deployment, flow = (await conn.execute(query)).one()
+    return Waiting(int(deployment), int(flow))
 
 
 async def enqueue(conn: AsyncConnection, request: QueuedRequest, *, version: int, job_id: int, now: datetime) -> None:
