@@ -1,17 +1,18 @@
-"""Queries of the queue backend's runs: the waiting counts a job's priority is made of."""
+"""Queries of the queue backend's runs: the waiting counts a job's priority is made of, a run handed back."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from clara_runner.clock import utcnow
+from clara_runner.store import events as event_queries
 from clara_runner.store import run_queue
 from clara_runner.store.database import Database
-from clara_runner.store.tables import api_keys, executions
+from clara_runner.store.tables import api_keys, execution_events, executions, queued_runs
 from tests.store.stored_runs import stored_deployment
 
 
@@ -79,3 +80,61 @@ async def test_waiting_counts_the_deployments_runs_and_the_flows_among_them(data
         "admin": run_queue.Waiting(deployment=8, flow=2),
         "new": run_queue.Waiting(deployment=8, flow=0),
     }
+
+
+async def test_a_worker_hands_back_its_own_run_where_the_retry_rules_allow(database: Database) -> None:
+    """Default policy: a run that started an outbound call stays the worker's, as does one given to workers
+    `max_attempts` times, or another worker's; the one handed back waits again, its events dropped."""
+    now = utcnow()
+    worker, other_worker = uuid.uuid4(), uuid.uuid4()
+    runs = {name: uuid.uuid4() for name in ("unstarted", "outbound", "exhausted", "others")}
+    async with database.write() as conn:
+        deployment_id = await stored_deployment(conn, now)
+        for name, execution_id in runs.items():
+            await conn.execute(
+                insert(executions).values(
+                    id=execution_id,
+                    deployment_id=deployment_id,
+                    version=1,
+                    status="running",
+                    created_at=now,
+                    owner_id=other_worker if name == "others" else worker,
+                )
+            )
+            await conn.execute(
+                insert(queued_runs).values(
+                    execution_id=execution_id,
+                    mode="stream",
+                    body=b"{}",
+                    job_id=1,
+                    attempts=3 if name == "exhausted" else 1,
+                    outbound_at=now if name == "outbound" else None,
+                    started_version=1,
+                    created_at=now,
+                )
+            )
+            await event_queries.insert_chunks(
+                conn, [event_queries.EventChunk(execution_id, [(1, "run.started", "{}")])], now
+            )
+
+    async with database.write() as conn:
+        handed = {name: await run_queue.hand_back(conn, execution_id, worker, 3) for name, execution_id in runs.items()}
+
+    async with database.read() as conn:
+        rows = {
+            row.id: (row.status, row.owner_id, row.job_id, row.started_version)
+            for row in await conn.execute(
+                select(
+                    executions.c.id,
+                    executions.c.status,
+                    executions.c.owner_id,
+                    queued_runs.c.job_id,
+                    queued_runs.c.started_version,
+                ).join_from(executions, queued_runs, queued_runs.c.execution_id == executions.c.id)
+            )
+        }
+        logged = set((await conn.execute(select(execution_events.c.execution_id))).scalars())
+    assert handed == {"unstarted": True, "outbound": False, "exhausted": False, "others": False}
+    assert rows[runs["unstarted"]] == ("queued", None, None, None)
+    assert rows[runs["outbound"]] == ("running", worker, 1, 1)
+    assert logged == {runs["outbound"], runs["exhausted"], runs["others"]}

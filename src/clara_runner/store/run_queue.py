@@ -3,8 +3,9 @@
 A queued run goes: `enqueue` (its `queued` row, its request and its job, in the web replica's transaction)
 -> `claim` (a worker names its lease as the run's owner, so the lease sweep covers it from then on) ->
 `mark_outbound` (before its first outbound call) -> `mark_started` / `store_reply` (read by the replica
-relaying the run) -> deleted with its run. A run whose worker died goes back to the queue
-(`requeue_orphans`) when its deployment's retry policy allows, else the lease sweep marks it `interrupted`.
+relaying the run) -> deleted with its run. A run whose worker died (`requeue_orphans`), or that its worker
+stops at shutdown (`hand_back`), goes back to the queue when its deployment's retry policy allows; else the
+lease sweep, or the worker, records it `interrupted`.
 
 Every change a relaying replica waits for is announced on `CHANNEL` (PostgreSQL LISTEN/NOTIFY) in the
 transaction that makes it, with the run's id as payload: a notification is only ever seen once the change
@@ -18,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from clara_runner.store import rollups
@@ -308,6 +309,22 @@ async def requeue_orphans(
     `queued` with no owner and their logged events are dropped (the run starts over); the caller defers a
     new job for each in this transaction. Rows are locked in id order: a sweep that waited for another's
     finds the rows it requeued no longer orphaned (and never marks a run the other requeued)."""
+    orphaned = and_(
+        executions.c.owner_id.is_not(None), executions.c.owner_id != sweeper, owner_gone(executions.c.owner_id, now)
+    )
+    return await _requeue(conn, orphaned, max_attempts)
+
+
+async def hand_back(conn: AsyncConnection, execution_id: uuid.UUID, owner_id: uuid.UUID, max_attempts: int) -> bool:
+    """Put back in the queue a run its worker stops running at shutdown, on the terms of `requeue_orphans`
+    (retry policy, attempts; the caller defers its new job): True if it went back, False if it stays the
+    worker's to record (`interrupted`)."""
+    owned = and_(executions.c.id == execution_id, executions.c.owner_id == owner_id)
+    return bool(await _requeue(conn, owned, max_attempts))
+
+
+async def _requeue(conn: AsyncConnection, whose: ColumnElement[bool], max_attempts: int) -> list[uuid.UUID]:
+    """Put back in the queue the unfinished runs `whose` selects that their retry policy and attempts allow."""
     policy = func.coalesce(deployments.c.retry_policy, RETRY_UNSTARTED)
     candidates = (
         select(executions.c.id)
@@ -318,9 +335,7 @@ async def requeue_orphans(
         )
         .where(
             executions.c.status.in_(UNFINISHED),
-            executions.c.owner_id.is_not(None),
-            executions.c.owner_id != sweeper,
-            owner_gone(executions.c.owner_id, now),
+            whose,
             queued_runs.c.attempts < max_attempts,
             or_(
                 policy == RETRY_ALWAYS,
