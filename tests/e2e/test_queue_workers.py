@@ -7,6 +7,10 @@ with the default (`unstarted`) a run that had called the model is recorded `inte
 and the model was called once for it, never twice; with `always` it runs again on another worker and
 succeeds. Nothing is left `queued` or `running`.
 
+A worker stopped with SIGTERM finishes its runs within the grace; at its end, a run that had made no
+outbound call goes back to the queue and finishes on another worker (its sync caller gets the normal
+reply), while one that had called its model is recorded `interrupted` (`server_shutdown`, 503).
+
 `CLARA_QUEUE_LOAD_RUNS` sets the number of runs (default 90, so the test takes seconds; the issue's 2,000
 were run once for the report, see bench/README.md)."""
 
