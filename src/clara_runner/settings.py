@@ -352,7 +352,8 @@ class Settings(BaseSettings):
         description=(
             "Seconds runs in flight get to finish after SIGTERM/SIGINT (`clara-runner serve --grace`); new requests"
             " meanwhile get 503 `shutting_down`; runs still going at the end are recorded `interrupted`"
-            " (`server_shutdown`) and answered 503; the process exits within this plus about 5 s"
+            " (`server_shutdown`) and answered 503 (a queue backend worker first hands back to the queue those its"
+            " deployment's retry policy allows); the process exits within this plus about 5 s"
         ),
     )
     execution_buffer_limit: int = Field(

@@ -3,7 +3,8 @@
 
 * a deployment's `maxConcurrency` holds across the workers (its runs owned by workers never exceed it);
 * a tenant with a backlog delays another tenant's new run by at most one run slot: once a slot frees,
-  it goes to the newcomer (counted in model calls of the backlog made meanwhile, not in time);
+  it goes to the newcomer (counted in model calls of the backlog made meanwhile, not in time); so does a
+  key's backlog for another key's new run of the same deployment;
 * a deployment's queue is bounded: past `QUEUE_MAX_DEPTH` waiting runs, execute answers 503 `queue_full`;
 * a run waiting for a worker is cancelled at once, and a caller waiting on it told `run_cancelled`.
 """
@@ -66,11 +67,14 @@ async def deployed(http: httpx.AsyncClient, web: LiveServer, name: str, model: F
     return response.json()["deployment"]
 
 
-async def submit(http: httpx.AsyncClient, web: LiveServer, deployment: Any, question: str) -> httpx.Response:
+async def submit(
+    http: httpx.AsyncClient, web: LiveServer, deployment: Any, question: str, api_key: str | None = None
+) -> httpx.Response:
+    """An async run of the deployment, with its deploy-time key unless `api_key` is given."""
     return await http.post(
         f"{web.base_url}/api/workflows/{deployment['slug']}/execute?mode=async",
         json={"question": question},
-        headers=bearer(deployment["apiKey"]),
+        headers=bearer(api_key or deployment["apiKey"]),
     )
 
 
@@ -122,23 +126,47 @@ async def test_max_concurrency_holds_across_workers(
     assert statuses(url, limited)[0] == ["success"] * 6
 
 
+async def backlog_served_before_newcomer(
+    http: httpx.AsyncClient, web: LiveServer, url: str, model: FakeOpenAI, busy: Any, newcomer: Any, newcomer_key: str
+) -> int:
+    """Queue a backlog of `busy`'s runs with its deploy-time key until every worker slot holds one, then one
+    run of `newcomer` with `newcomer_key`: how many runs of the backlog called the model before it did."""
+    for index in range(DEPTH - 2):
+        assert (await submit(http, web, busy, f"{busy['slug']} {index}")).status_code == 202
+    while statuses(url, busy)[1] < SLOTS:  # noqa: ASYNC110 (the database is polled: no event to wait on)
+        await asyncio.sleep(0.02)
+    calls_before = len(model.completions())
+    question = f"newcomer after {busy['slug']}"
+    assert (await submit(http, web, newcomer, question, newcomer_key)).status_code == 202
+    same_deployment = newcomer["id"] == busy["id"]
+    await until_finished(url, busy, DEPTH - 2 + int(same_deployment))
+    if not same_deployment:
+        await until_finished(url, newcomer, 1)
+    calls = [completion["messages"][-1]["content"] for completion in model.completions()]
+    return calls[calls_before:].index(question)
+
+
 async def test_a_backlog_delays_another_tenants_run_by_one_slot_at_most(
     cluster: tuple[LiveServer, str], model: FakeOpenAI, http: httpx.AsyncClient
 ) -> None:
     web, url = cluster
     busy = await deployed(http, web, "Busy Tenant", model)
     other = await deployed(http, web, "Other Tenant", model)
-    for index in range(DEPTH - 2):
-        assert (await submit(http, web, busy, f"busy {index}")).status_code == 202
-    while statuses(url, busy)[1] < SLOTS:  # noqa: ASYNC110 (the database is polled: no event to wait on)
-        await asyncio.sleep(0.02)
-    calls_before = len(model.completions())
-    assert (await submit(http, web, other, "other")).status_code == 202
-    await until_finished(url, other, 1)
-    calls = [completion["messages"][-1]["content"] for completion in model.completions()]
-    backlog_served_first = calls[calls_before:].index("other")
-    assert backlog_served_first <= SLOTS, f"{backlog_served_first} runs of the backlog started before the newcomer"
-    await until_finished(url, busy, DEPTH - 2)
+    served_first = await backlog_served_before_newcomer(http, web, url, model, busy, other, other["apiKey"])
+    assert served_first <= SLOTS, f"{served_first} runs of the backlog started before the newcomer"
+
+
+async def test_a_keys_backlog_delays_another_keys_run_of_the_deployment_by_one_slot_at_most(
+    cluster: tuple[LiveServer, str], model: FakeOpenAI, http: httpx.AsyncClient
+) -> None:
+    web, url = cluster
+    shared = await deployed(http, web, "Shared Tenant", model)
+    created = await http.post(f"{web.base_url}/api/workflows/{shared['slug']}/keys", json={"name": "second app"})
+    assert created.status_code == 201, created.text
+    served_first = await backlog_served_before_newcomer(
+        http, web, url, model, shared, shared, created.json()["key"]["apiKey"]
+    )
+    assert served_first <= SLOTS, f"{served_first} runs of the other key's backlog started before the newcomer"
 
 
 async def test_a_full_queue_answers_503_queue_full(

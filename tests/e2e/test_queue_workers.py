@@ -7,6 +7,10 @@ with the default (`unstarted`) a run that had called the model is recorded `inte
 and the model was called once for it, never twice; with `always` it runs again on another worker and
 succeeds. Nothing is left `queued` or `running`.
 
+A worker stopped with SIGTERM finishes its runs within the grace; at its end, a run that had made no
+outbound call goes back to the queue and finishes on another worker (its sync caller gets the normal
+reply), while one that had called its model is recorded `interrupted` (`server_shutdown`, 503).
+
 `CLARA_QUEUE_LOAD_RUNS` sets the number of runs (default 90, so the test takes seconds; the issue's 2,000
 were run once for the report, see bench/README.md)."""
 
@@ -181,3 +185,84 @@ async def test_sigterm_lets_a_worker_finish_its_runs_then_exit(
     assert (reply.status_code, reply.json()["outputs"]) == (200, {"answer": "echo: finish me"})
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM process_leases WHERE kind = 'worker'")).scalar_one() == 0
+
+
+def slow_flow(seconds: float) -> dict[str, Any]:
+    """Input -> a custom node waiting `seconds` in the JavaScript sandbox (no outbound call) -> output."""
+    definition = {
+        "type": "slow-echo",
+        "name": "Slow Echo",
+        "inputs": [{"id": "text", "name": "text"}],
+        "outputs": [{"id": "result", "name": "result"}],
+        "executionCode": "async function execute(inputs) {"
+        f" await new Promise((done) => setTimeout(done, {seconds * 1000})); return {{ result: inputs.text }} }}",
+    }
+    return {
+        "nodes": [
+            {"id": "in", "type": "input", "data": {"label": "Question"}},
+            {"id": "slow", "type": "slow-echo", "data": {}},
+            {"id": "out", "type": "output", "data": {"outputLabel": "Answer"}},
+        ],
+        "connections": [
+            {"source": "in", "target": "slow", "sourceHandle": "output", "targetHandle": "text"},
+            {"source": "slow", "target": "out", "sourceHandle": "result", "targetHandle": "input"},
+        ],
+        "customNodes": [definition],
+    }
+
+
+async def sync_run_held(
+    http: httpx.AsyncClient, web: LiveServer, engine: Engine, workflow: dict[str, Any], workers: list[LiveWorker]
+) -> tuple[asyncio.Task[httpx.Response], LiveWorker]:
+    """Deploy `workflow`, start a sync run of it: the pending answer and the worker holding the run."""
+    response = await http.post(f"{web.base_url}/api/deploy", json={"name": "Held", "workflow": workflow})
+    assert response.status_code == 201, response.text
+    deployment = response.json()["deployment"]
+    answer = asyncio.create_task(
+        http.post(
+            f"{web.base_url}/api/workflows/{deployment['slug']}/execute",
+            json={"question": "finish me"},
+            headers=bearer(deployment["apiKey"]),
+        )
+    )
+    deadline = time.monotonic() + 30
+    while not (holders := [worker for worker in workers if owned_by(engine, worker.lease_id)]):
+        assert time.monotonic() < deadline, "no worker took the run"
+        await asyncio.sleep(0.02)
+    return answer, holders[0]
+
+
+async def test_sigterm_hands_a_run_that_made_no_outbound_call_back_to_the_queue_for_another_worker(
+    database_url: str, tmp_path: Path, openai_server: FakeOpenAI, http: httpx.AsyncClient, engine: Engine
+) -> None:
+    env = queue_env(lifecycle_env(database_url, tmp_path / "data", openai_server), SHUTDOWN_GRACE_SECONDS="1")
+    with LiveServer(env) as web, LiveWorker(env, 2) as first, LiveWorker(env, 2) as second:
+        answer, holder = await sync_run_held(http, web, engine, slow_flow(4), [first, second])
+        holder.process.terminate()
+        assert holder.process.wait(timeout=60) == 0, holder.output()
+        reply = await answer
+    assert (reply.status_code, reply.json()["outputs"]) == (200, {"answer": "finish me"}), reply.text
+    assert '"run_handed_back"' in holder.output()
+    (row,) = rows(engine)
+    assert (row["status"], row["attempts"]) == ("success", 2)
+
+
+async def test_sigterm_interrupts_a_run_that_called_its_model_when_the_grace_ends(
+    database_url: str, tmp_path: Path, openai_server: FakeOpenAI, http: httpx.AsyncClient, engine: Engine
+) -> None:
+    """The default retry policy: running it again would call the model twice."""
+    openai_server.delay = 8
+    env = queue_env(lifecycle_env(database_url, tmp_path / "data", openai_server), SHUTDOWN_GRACE_SECONDS="1")
+    with LiveServer(env) as web, LiveWorker(env, 2) as first, LiveWorker(env, 2) as second:
+        answer, holder = await sync_run_held(http, web, engine, ask_flow(openai_server.base_url), [first, second])
+        deadline = time.monotonic() + 30
+        while not openai_server.requests:
+            assert time.monotonic() < deadline, "the run never called its model"
+            await asyncio.sleep(0.02)
+        holder.process.terminate()
+        assert holder.process.wait(timeout=60) == 0, holder.output()
+        reply = await answer
+    assert (reply.status_code, reply.json()["code"]) == (503, "shutting_down"), reply.text
+    (row,) = rows(engine)
+    assert (row["status"], row["error_code"], row["attempts"]) == ("interrupted", "server_shutdown", 1)
+    assert len(openai_server.requests) == 1

@@ -32,6 +32,7 @@ from clara_runner.service.execution.cancellation import CancelRequests
 from clara_runner.service.execution.capacity import ExecutionCapacity
 from clara_runner.service.execution.detached import DetachedRuns
 from clara_runner.service.execution.event_recorder import FLUSH_SECONDS, EventRecorder
+from clara_runner.service.execution.hand_back import HandBackToQueue
 from clara_runner.service.execution.history import ExecutionHistory
 from clara_runner.service.execution.idempotency import IdempotentExecutions, Render
 from clara_runner.service.execution.lease import ProcessLease
@@ -230,6 +231,9 @@ class Runtime:
             if settings.execution_backend == "queue"
             else None
         )
+        retry = None if jobs is None else QueueRetry(jobs, DEFAULT_QUEUE, settings.queue_max_attempts)
+        if worker and retry is not None:
+            executions.hand_back = HandBackToQueue(database, event_recorder, retry, lease.id)
         relay = RunRelay() if jobs is not None and not worker else None
         queued = (
             QueuedRuns(database, jobs, relay, render, queue=DEFAULT_QUEUE, max_depth=settings.queue_max_depth)
@@ -264,11 +268,7 @@ class Runtime:
             event_recorder=event_recorder,
             writer=writer,
             lease=lease,
-            sweeper=OrphanSweeper(
-                database,
-                lease.id,
-                None if jobs is None else QueueRetry(jobs, DEFAULT_QUEUE, settings.queue_max_attempts),
-            ),
+            sweeper=OrphanSweeper(database, lease.id, retry),
             housekeeping=housekeeping,
             rate_limits=rate_limits,
             capacity=capacity,
@@ -340,7 +340,8 @@ class Runtime:
         await self.sandbox.warm()
 
     async def drain(self) -> None:
-        """Stop taking runs; give the running ones `SHUTDOWN_GRACE_SECONDS`, then interrupt the rest."""
+        """Stop taking runs; give the running ones `SHUTDOWN_GRACE_SECONDS`, then interrupt the rest (a
+        worker hands back to the queue those its retry rules allow, `hand_back.py`)."""
         self.admitter.draining = True
         in_flight = self.executions.in_flight
         if await in_flight.wait_idle(self.settings.shutdown_grace_seconds):

@@ -6,8 +6,11 @@ exactly as it would in-process. Its procrastinate worker takes at most `concurre
 same number as its execution slots, so a job it takes starts at once.
 
 SIGTERM or SIGINT: the worker stops taking jobs, gives the runs in flight `SHUTDOWN_GRACE_SECONDS` to
-finish, then interrupts the rest (recorded `interrupted`, `server_shutdown`; their callers are answered
-503 `shutting_down` by the replica relaying them), and exits. A second signal exits at once; its runs are
+finish, then stops the rest. Each goes back to the queue where its deployment's retry policy and
+`QUEUE_MAX_ATTEMPTS` allow, as a dead worker's run would (`hand_back.py`; by default only a run that had
+not started an outbound call): another worker runs it and its caller, still waiting, gets that run's
+reply. The others are recorded `interrupted` (`server_shutdown`; their callers are answered 503
+`shutting_down` by the replica relaying them). Then it exits. A second signal exits at once; its runs are
 then found by the lease sweep like those of a killed worker.
 """
 

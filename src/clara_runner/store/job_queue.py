@@ -7,9 +7,13 @@ an execution id; a web replica defers it in the transaction that inserts the run
 (`defer`), so a run is never queued without a job nor a job left without its run. Workers fetch jobs
 with `FOR UPDATE SKIP LOCKED` and are woken by procrastinate's own NOTIFY.
 
-A job's priority is minus the number of runs its deployment had waiting when it was queued: procrastinate
-takes the highest priority first, so the first waiting run of every deployment comes before the second
-of any, and a deployment with a thousand runs waiting delays another's new run by one run at most.
+A job's priority is fixed when it is queued (`fair_priority`), from two counts of the runs waiting then: its
+flow's (the same deployment and API key; a deployment's runs without a key, an admin's, are one flow) and
+its deployment's. Procrastinate takes the highest priority first (then the oldest job), and the priority
+orders by the flow's count first, then by the deployment's: the first waiting run of every flow comes before
+the second of any, and among first runs those of quieter deployments come first. So a key holder with a
+thousand runs waiting delays another key's new run of the same deployment, or another deployment's, by one
+run slot at most: the slot that frees next goes to the newcomer (or to another flow's first run).
 """
 
 from __future__ import annotations
@@ -37,6 +41,21 @@ TASK = "clara.run"
 DEFAULT_QUEUE = "runs"
 
 JobHandler = Callable[[uuid.UUID], Awaitable[None]]
+
+FLOW_RANK_CAP = 20_000
+"""Runs of one flow waiting beyond this many rank as this many (served in queue order among themselves)."""
+DEPLOYMENT_RANK_CAP = 99_999
+"""Runs of one deployment waiting beyond this many rank as this many (`QUEUE_MAX_DEPTH` is 1,000 by default)."""
+_FLOW_RANK_SCALE = DEPLOYMENT_RANK_CAP + 1
+"""One step of the flow's rank outweighs any deployment rank, so the flow's rank decides first; the lowest
+priority, -(20,000 x 100,000 + 99,999), stays above int4's -2,147,483,648."""
+
+
+def fair_priority(flow_waiting: int, deployment_waiting: int) -> int:
+    """The priority of a job queued while its flow (deployment and key) had `flow_waiting` runs waiting and its
+    deployment `deployment_waiting`: higher for fewer of the flow's, then fewer of the deployment's, each
+    capped (`FLOW_RANK_CAP`, `DEPLOYMENT_RANK_CAP`) so that it always fits procrastinate's int4 column."""
+    return -(min(flow_waiting, FLOW_RANK_CAP) * _FLOW_RANK_SCALE + min(deployment_waiting, DEPLOYMENT_RANK_CAP))
 
 
 class JobQueue:

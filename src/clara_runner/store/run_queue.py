@@ -3,8 +3,9 @@
 A queued run goes: `enqueue` (its `queued` row, its request and its job, in the web replica's transaction)
 -> `claim` (a worker names its lease as the run's owner, so the lease sweep covers it from then on) ->
 `mark_outbound` (before its first outbound call) -> `mark_started` / `store_reply` (read by the replica
-relaying the run) -> deleted with its run. A run whose worker died goes back to the queue
-(`requeue_orphans`) when its deployment's retry policy allows, else the lease sweep marks it `interrupted`.
+relaying the run) -> deleted with its run. A run whose worker died (`requeue_orphans`), or that its worker
+stops at shutdown (`hand_back`), goes back to the queue when its deployment's retry policy allows; else the
+lease sweep, or the worker, records it `interrupted`.
 
 Every change a relaying replica waits for is announced on `CHANNEL` (PostgreSQL LISTEN/NOTIFY) in the
 transaction that makes it, with the run's id as payload: a notification is only ever seen once the change
@@ -19,14 +20,37 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, delete, exists, func, insert, null, or_, select, text, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    null,
+    or_,
+    select,
+    text,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from clara_runner.store import rollups
 from clara_runner.store.deployments import deployment_from_row
 from clara_runner.store.leases import owner_gone
 from clara_runner.store.records import DeploymentRecord
-from clara_runner.store.tables import STATS_COLUMNS, UNFINISHED, deployments, execution_events, executions, queued_runs
+from clara_runner.store.tables import (
+    STATS_COLUMNS,
+    UNFINISHED,
+    WAITING_CONDITION,
+    deployments,
+    execution_events,
+    executions,
+    queued_runs,
+)
 
 CHANNEL = "clara_runs"
 """The LISTEN/NOTIFY channel on which run changes are announced (payload: run ids in hex, comma-separated)."""
@@ -92,10 +116,25 @@ async def keeps_event_log(conn: AsyncConnection, execution_id: uuid.UUID) -> boo
     return mode is not None and mode != "sync"
 
 
-async def waiting_count(conn: AsyncConnection, deployment_id: uuid.UUID) -> int:
-    """Runs of the deployment waiting for a worker (the partial index on queued rows counts them)."""
-    query = select(func.count()).where(executions.c.deployment_id == deployment_id, executions.c.status == "queued")
-    return int((await conn.execute(query)).scalar_one())
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """Runs waiting for a worker (queued, owned by none): the deployment's, and its flow's among them."""
+
+    deployment: int
+    flow: int
+    """Those of the same API key (or, for a run without one, an admin's, those without a key)."""
+
+
+async def waiting(conn: AsyncConnection, deployment_id: uuid.UUID, api_key_id: uuid.UUID | None) -> Waiting:
+    """Count, in one query through the partial index on waiting runs (`ix_executions_waiting`: deployment,
+    key; its condition is spelled as the index's so the planner uses it whatever the parameters), the
+    deployment's runs waiting for a worker and those of the key among them."""
+    same_flow = executions.c.api_key_id.is_(None) if api_key_id is None else executions.c.api_key_id == api_key_id
+    query = select(func.count(), func.count().filter(same_flow)).where(
+        executions.c.deployment_id == deployment_id, text(WAITING_CONDITION)
+    )
+    deployment, flow = (await conn.execute(query)).one()
+    return Waiting(int(deployment), int(flow))
 
 
 async def enqueue(conn: AsyncConnection, request: QueuedRequest, *, version: int, job_id: int, now: datetime) -> None:
@@ -322,6 +361,22 @@ async def requeue_orphans(
     `queued` with no owner and their logged events are dropped (the run starts over); the caller defers a
     new job for each in this transaction. Rows are locked in id order: a sweep that waited for another's
     finds the rows it requeued no longer orphaned (and never marks a run the other requeued)."""
+    orphaned = and_(
+        executions.c.owner_id.is_not(None), executions.c.owner_id != sweeper, owner_gone(executions.c.owner_id, now)
+    )
+    return await _requeue(conn, orphaned, max_attempts)
+
+
+async def hand_back(conn: AsyncConnection, execution_id: uuid.UUID, owner_id: uuid.UUID, max_attempts: int) -> bool:
+    """Put back in the queue a run its worker stops running at shutdown, on the terms of `requeue_orphans`
+    (retry policy, attempts; the caller defers its new job): True if it went back, False if it stays the
+    worker's to record (`interrupted`)."""
+    owned = and_(executions.c.id == execution_id, executions.c.owner_id == owner_id)
+    return bool(await _requeue(conn, owned, max_attempts))
+
+
+async def _requeue(conn: AsyncConnection, whose: ColumnElement[bool], max_attempts: int) -> list[uuid.UUID]:
+    """Put back in the queue the unfinished runs `whose` selects that their retry policy and attempts allow."""
     policy = func.coalesce(deployments.c.retry_policy, RETRY_UNSTARTED)
     candidates = (
         select(executions.c.id)
@@ -332,9 +387,7 @@ async def requeue_orphans(
         )
         .where(
             executions.c.status.in_(UNFINISHED),
-            executions.c.owner_id.is_not(None),
-            executions.c.owner_id != sweeper,
-            owner_gone(executions.c.owner_id, now),
+            whose,
             queued_runs.c.attempts < max_attempts,
             or_(
                 policy == RETRY_ALWAYS,

@@ -45,6 +45,8 @@ Json = JSON().with_variant(JSONB(), "postgresql")
 UNFINISHED = ("queued", "running")
 """Execution statuses that are not final: a row in one of them has an owner whose lease keeps it alive."""
 UNFINISHED_CONDITION = "status IN ('queued', 'running')"
+WAITING_CONDITION = "status = 'queued' AND owner_id IS NULL"
+"""A run of the queue backend waiting for a worker (a worker's claim names its lease as the owner)."""
 STATS_COLUMNS = (
     "deployment_id",
     "created_at",
@@ -178,6 +180,13 @@ executions = Table(
         "deployment_id",
         sqlite_where=text(UNFINISHED_CONDITION),
         postgresql_where=text(UNFINISHED_CONDITION),
+    ),
+    Index(
+        "ix_executions_waiting",
+        "deployment_id",
+        "api_key_id",
+        sqlite_where=text(WAITING_CONDITION),
+        postgresql_where=text(WAITING_CONDITION),
     ),
 )
 """`owner_id` names the process lease (`process_leases`) of a run still `queued` or `running`: when that

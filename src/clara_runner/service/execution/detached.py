@@ -33,7 +33,13 @@ from clara_runner.service.execution.event_log import RUN_FAILED, RUN_FINISHED, R
 from clara_runner.service.execution.event_recorder import EventRecorder
 from clara_runner.service.execution.idempotency import Render, Reply
 from clara_runner.service.execution.record import RunRecord
-from clara_runner.service.execution.runs import Detachment, ExecutionOutcome, ExecutionService, ReceivedRequest
+from clara_runner.service.execution.runs import (
+    Detachment,
+    ExecutionOutcome,
+    ExecutionService,
+    HandedBack,
+    ReceivedRequest,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -148,9 +154,12 @@ class DetachedRuns:
     ) -> Reply:
         """Run, then log the outcome (unless the final row sealed it) and call `ended` at once: the caller
         of a quick run is answered in this turn of the event loop, not after the task's done callbacks in
-        the next."""
+        the next. A run handed back to the queue at shutdown has no outcome here (`HandedBack`)."""
         try:
             outcome: ExecutionOutcome | ClaraError = await self._executions.run(admission, request, detachment)
+        except HandedBack:
+            self.forget(detachment.log)
+            raise
         except ClaraError as exc:
             if not sealing.started.done():
                 raise

@@ -102,6 +102,12 @@ class RunEventLog:
         self.persisted = len(self.events)
         return encode_chunk([(event.seq, event.name, event.data.decode()) for event in self.events])
 
+    def drop(self) -> None:
+        """The run went back to the queue and starts over elsewhere: its stored events were deleted with its
+        requeue, and none of the rest is stored (it counts as stored, and closed)."""
+        self.persisted = len(self.events)
+        self.close()
+
     def close(self) -> None:
         """The run has ended: followers get what is left, then stop."""
         self._flush_tokens()

@@ -63,6 +63,14 @@ class EventRecorder:
         """Store `log` from now on: called once its run has a stored row (the events refer to it)."""
         self._logs.add(log)
 
+    async def untrack(self, log: RunEventLog) -> bool:
+        """Store nothing more of `log` (until it is tracked again); return once no write of it is under way,
+        with whether it was tracked."""
+        async with self._lock:
+            tracked = log in self._logs
+            self._logs.discard(log)
+        return tracked
+
     async def flush_all(self) -> None:
         """Write every tracked log's new events; forget the logs that are closed and fully written."""
         async with self._lock:

@@ -11,8 +11,9 @@ stream or wait run also says when it started (its events are stored by then). An
 was answered when it was queued: it is followed through its row and events, so it stores neither.
 
 Before its first outbound call a run is marked (`outbound_at`, awaited like its `running` row): that is
-what the default retry policy reads when its worker dies, since running it again would repeat a side
-effect (`recovery.py`).
+what the default retry policy reads when its worker dies, or stops with the run still going at the end of
+its shutdown grace, since running it again would repeat a side effect (`recovery.py`, `hand_back.py`). A
+run handed back at shutdown stores no reply: its relay waits for the worker that runs it next.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from clara_runner.service.execution.detached import DetachedRuns
 from clara_runner.service.execution.event_recorder import EventRecorder
 from clara_runner.service.execution.idempotency import Render, Reply
 from clara_runner.service.execution.queued import ASYNC, SYNC
-from clara_runner.service.execution.runs import ExecutionService, ReceivedRequest
+from clara_runner.service.execution.runs import ExecutionService, HandedBack, ReceivedRequest
 from clara_runner.service.keys.authenticate import Principal
 from clara_runner.store import run_queue
 from clara_runner.store.database import Database
@@ -82,10 +83,13 @@ class QueueWorker:
         request = ReceivedRequest(
             queued.body, queued.content_type, queued.version_header, callback_url=queued.callback_url
         )
-        if queued.mode == SYNC:
-            reply = await self._sync(admission, request, execution_id)
-        else:
-            reply = await self._detached_run(admission, request, execution_id, relayed=queued.mode != ASYNC)
+        try:
+            if queued.mode == SYNC:
+                reply = await self._sync(admission, request, execution_id)
+            else:
+                reply = await self._detached_run(admission, request, execution_id, relayed=queued.mode != ASYNC)
+        except HandedBack:
+            return
         if queued.mode != ASYNC:
             async with self._database.write() as conn:
                 await run_queue.store_reply(conn, execution_id, reply.status, reply.headers, reply.body)
@@ -93,6 +97,8 @@ class QueueWorker:
     async def _sync(self, admission: Admission, request: ReceivedRequest, execution_id: uuid.UUID) -> Reply:
         try:
             return self._render(await self._executions.run(admission, request, execution_id=execution_id))
+        except HandedBack:
+            raise
         except ClaraError as exc:
             return self._render(exc)
         except Exception:
@@ -105,6 +111,8 @@ class QueueWorker:
         """Run it as a detached run; a `relayed` one (stream, wait: a replica waits on it) says when it started."""
         try:
             handle = await self._detached.start(admission, request, execution_id)
+        except HandedBack:
+            raise
         except ClaraError as exc:
             return self._render(exc)
         except Exception:

@@ -4,8 +4,8 @@ Admission is unchanged (key, rate limit, the replica open), and the body is read
 is queued. Then one transaction inserts the run's `queued` row, its request and its job (refused with
 503 `queue_full` when the deployment already has `max_depth` runs waiting: the count is read without a
 lock, so requests of one deployment queued at the same instant can pass it by as many as are in flight).
-The job's priority is minus the deployment's waiting runs, so workers serve deployments fairly
-(`store/job_queue.py`). A worker runs it exactly as
+The job's priority ranks it by the runs its key, then its deployment, has waiting, so workers serve keys
+and deployments fairly (`store/job_queue.py`). A worker runs it exactly as
 this process would (`queue_worker.py`) and stores the reply the caller gets; this replica waits for it,
 woken by the worker's notification (`relay.py`), and answers with it, adding the caller's rate-limit
 headers, which only this replica knows:
@@ -38,7 +38,7 @@ from clara_runner.service.execution.relay import RunRelay
 from clara_runner.service.execution.runs import ReceivedRequest, RunCancelled
 from clara_runner.store import run_queue
 from clara_runner.store.database import Database
-from clara_runner.store.job_queue import JobQueue
+from clara_runner.store.job_queue import JobQueue, fair_priority
 from clara_runner.store.tables import UNFINISHED
 
 SYNC = "sync"
@@ -147,15 +147,17 @@ class QueuedRuns:
             callback_url=request.callback_url,
         )
         async with self._database.write() as conn:
-            waiting = await run_queue.waiting_count(conn, deployment.id)
-            if waiting >= self._max_depth:
+            waiting = await run_queue.waiting(conn, deployment.id, admission.principal.key_id)
+            if waiting.deployment >= self._max_depth:
                 raise QueueFull(
-                    f"{waiting} runs of this workflow are already waiting for a worker (at most {self._max_depth});"
+                    f"{waiting.deployment} runs of this workflow are already waiting for a worker"
+                    f" (at most {self._max_depth});"
                     f" retry after {self._retry_after} seconds",
                     details={"retryAfter": self._retry_after},
                     headers={"Retry-After": str(self._retry_after)},
                 )
-            job_id = await self._jobs.defer(conn, execution_id, queue=self._queue, priority=-waiting)
+            priority = fair_priority(waiting.flow, waiting.deployment)
+            job_id = await self._jobs.defer(conn, execution_id, queue=self._queue, priority=priority)
             await run_queue.enqueue(conn, queued, version=version, job_id=job_id, now=now)
         return execution_id, version
 

@@ -195,10 +195,7 @@ class RunRecord:
         of a run that wrote none before, returns the run's event log to store in it (or None)."""
         if not self.final:
             self.fail("internal_error", "The run stopped without an outcome")
-        if self._timer is not None:
-            self._timer.cancel()
-        if self._watcher is not None:
-            self._watcher.cancel()
+        self._stop_watching()
         self.finished_at = utcnow()
         row = self.snapshot()
         if seal is not None and row.first:
@@ -209,6 +206,20 @@ class RunRecord:
         self.written = row.status
         await self._writer.write(row)
         return row
+
+    async def let_go(self) -> bool:
+        """Write no more snapshots of the run: it is handed back to the queue backend's queue, for another
+        worker to run and record. True once the snapshot already handed to the writer, if any, is stored,
+        so nothing of this process overwrites the row once it changed hands; False if it is not (the
+        database is unreachable: the run is recorded here after all)."""
+        self._stop_watching()
+        return self._running_stored is None or await asyncio.shield(self._running_stored)
+
+    def _stop_watching(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._watcher is not None:
+            self._watcher.cancel()
 
     def _still_going(self) -> None:
         if self._running_stored is None:

@@ -16,6 +16,7 @@ marked `interrupted` as above, and the replicas relaying them are notified.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -35,11 +36,18 @@ _MESSAGE = "The server process running this execution stopped before it finished
 
 @dataclass(frozen=True, slots=True)
 class QueueRetry:
-    """How the sweep gives runs of dead workers back to the queue backend."""
+    """How runs go back to the queue backend: those of dead workers (the sweep), and those a stopping worker
+    hands back (`hand_back.py`)."""
 
     jobs: JobQueue
     queue: str
     max_attempts: int
+
+    async def defer(self, conn: Connection, execution_ids: Iterable[uuid.UUID]) -> None:
+        """Give each run put back in the queue (in this transaction) its new job, ahead of the runs waiting."""
+        for execution_id in execution_ids:
+            job_id = await self.jobs.defer(conn, execution_id, queue=self.queue, priority=0)
+            await run_queue.set_job(conn, execution_id, job_id)
 
 
 class OrphanSweeper:
@@ -66,7 +74,5 @@ class OrphanSweeper:
     async def _requeue(self, conn: Connection, now: datetime) -> list[uuid.UUID]:
         assert self._retry is not None
         requeued = list(await run_queue.requeue_orphans(conn, now, self._owner_id, self._retry.max_attempts))
-        for execution_id in requeued:
-            job_id = await self._retry.jobs.defer(conn, execution_id, queue=self._retry.queue, priority=0)
-            await run_queue.set_job(conn, execution_id, job_id)
+        await self._retry.defer(conn, requeued)
         return requeued

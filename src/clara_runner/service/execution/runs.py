@@ -14,7 +14,9 @@ each would turn a flood of refused requests into a flood of writes: the request 
 workflow.
 
 At shutdown, runs still going when the grace period ends are cancelled by the server (`InFlight`):
-they are recorded `interrupted` (`server_shutdown`) and their callers get 503 `shutting_down`. A run
+they are recorded `interrupted` (`server_shutdown`) and their callers get 503 `shutting_down`, unless a
+queue backend worker hands them back to the queue (`hand_back`): they then end in `HandedBack`, with no row
+written here. A run
 whose caller hung up is cancelled and recorded `cancelled` (`client_closed_request`).
 """
 
@@ -61,6 +63,21 @@ CANCEL_REQUESTED = "cancel_requested"
 _INTERRUPTED = "The server shut down before the run finished; it was cancelled"
 _ABANDONED = "The caller closed the connection before the run finished; it was cancelled"
 CANCELLED_MESSAGE = "The run was cancelled by a request to its cancel URL"
+
+
+class HandedBack(Exception):
+    """The run was stopped at shutdown and went back to the queue backend's queue, unrecorded by this process:
+    another worker runs it, and answers its caller."""
+
+
+HandBack = Callable[[RunRecord, RunEventLog | None], Awaitable[bool]]
+"""Offered each run still going when the shutdown grace ends (with its event log, if it keeps one): True once
+it went back to the queue (its row is no longer this process's), False to record it `interrupted` here."""
+
+
+async def _keep(_run: RunRecord, _log: RunEventLog | None) -> bool:
+    """A server process's runs cannot go anywhere else: they are all recorded `interrupted`."""
+    return False
 
 
 class RunCancelled(ClaraError):
@@ -267,6 +284,8 @@ class ExecutionService:
         self._safeguards = safeguards
         self._notifier = notifier
         self.in_flight = InFlight()
+        self.hand_back: HandBack = _keep
+        """Set on a queue backend worker (`hand_back.py`)."""
 
     async def execute(
         self,
@@ -325,8 +344,11 @@ class ExecutionService:
                     await self._attempt(run, request, detachment)
         except asyncio.CancelledError:
             reason = run.interrupted_by
+            handed_back = reason == SERVER_SHUTDOWN and await self.hand_back(
+                run, None if detachment is None else detachment.log
+            )
             details = {"executionId": str(run.execution_id)} if run.started else {}
-            if run.started:
+            if run.started and not handed_back:
                 if reason == CALLER_GONE:
                     run.fail(CALLER_GONE, _ABANDONED, "cancelled")
                 elif reason == CANCEL_REQUESTED:
@@ -337,6 +359,8 @@ class ExecutionService:
             task = asyncio.current_task()
             if reason is None or task is None or task.uncancel() > 0:
                 raise
+            if handed_back:
+                raise HandedBack(str(run.execution_id)) from None
             if reason == CALLER_GONE:
                 raise ClientClosedRequest(_ABANDONED, details=details) from None
             if reason == CANCEL_REQUESTED:
