@@ -232,7 +232,9 @@ class Runtime:
         )
         relay = RunRelay() if jobs is not None and not worker else None
         queued = (
-            QueuedRuns(database, jobs, relay, render, queue=DEFAULT_QUEUE, max_depth=settings.queue_max_depth)
+            QueuedRuns(
+                database, jobs, relay, render, executions.check, queue=DEFAULT_QUEUE, max_depth=settings.queue_max_depth
+            )
             if jobs is not None and relay is not None
             else None
         )
