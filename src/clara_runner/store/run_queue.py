@@ -313,7 +313,7 @@ async def requeue_orphans(
     await conn.execute(
         update(executions)
         .where(executions.c.id.in_(ids))
-        .values(status="queued", owner_id=None, cancel_requested_at=None)
+        .values(status="queued", owner_id=None, cancel_requested_at=None, cancel_reason=None)
     )
     await conn.execute(
         update(queued_runs)

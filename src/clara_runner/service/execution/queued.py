@@ -18,6 +18,11 @@ stores the reply the caller gets; this replica waits for it, woken by the worker
   for the reply up to its time (a refusal by the worker is answered as an error, as in-process);
 * async: 202 as soon as the job is queued (`"status": "queued"`).
 
+A sync caller that hangs up before the reply cancels the run, as in-process (`record.py`): a run still
+waiting for a worker is recorded `cancelled` at once, a run a worker holds is marked for it
+(`cancellation.py`); either way it ends `cancelled` (`client_closed_request`). Callers of the other modes
+were answered, or follow a run that goes on without them, as in-process.
+
 A run that ends without a reply was cancelled while it waited for a worker (409 `run_cancelled`, as
 in-process) or interrupted by the lease sweep (its worker died and its retry policy did not allow another
 attempt): the caller gets 503 `process_lost`, as the row says.
@@ -25,17 +30,20 @@ attempt): the caller gets 503 `process_lost`, as the row says.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
 from clara_runner.clock import utcnow
-from clara_runner.errors import ClaraError
+from clara_runner.errors import ClaraError, ClientClosedRequest
 from clara_runner.service.execution.admission import Admission
+from clara_runner.service.execution.cancellation import cancel_elsewhere
 from clara_runner.service.execution.idempotency import Render, Reply
+from clara_runner.service.execution.record import CALLER_GONE, Disconnection
 from clara_runner.service.execution.relay import RunRelay
-from clara_runner.service.execution.runs import Check, ReceivedRequest, RunCancelled
+from clara_runner.service.execution.runs import Check, ReceivedRequest, RunCancelled, cancelled_as
 from clara_runner.store import run_queue
 from clara_runner.store.database import Database
 from clara_runner.store.job_queue import JobQueue
@@ -100,11 +108,34 @@ class QueuedRuns:
         self._retry_after = retry_after_seconds
 
     async def run(self, admission: Admission, request: ReceivedRequest) -> Reply:
-        """A synchronous run: queued, then answered with its reply once it ended."""
+        """A synchronous run: queued, then answered with its reply once it ended; cancelled if its caller
+        hangs up first (`request.until_disconnected`)."""
         execution_id, _ = await self._enqueue(admission, request, SYNC)
-        reply = await self._reply(admission, execution_id, None)
+        if request.until_disconnected is None:
+            reply = await self._reply(admission, execution_id, None)
+        else:
+            reply = await self._reply_while_connected(admission, execution_id, request.until_disconnected)
         assert reply is not None
         return reply
+
+    async def _reply_while_connected(
+        self, admission: Admission, execution_id: uuid.UUID, until_disconnected: Disconnection
+    ) -> Reply | None:
+        """The run's reply, unless its caller hangs up first: the run is then cancelled, as in-process (the
+        caller will never read its reply, so it would spend model calls on nobody)."""
+        relayed = asyncio.ensure_future(self._reply(admission, execution_id, None))
+        gone = asyncio.ensure_future(until_disconnected())
+        try:
+            done, _ = await asyncio.wait((relayed, gone), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            relayed.cancel()
+            gone.cancel()
+        if relayed in done:
+            return relayed.result()
+        gone.result()
+        await cancel_elsewhere(self._database, execution_id, CALLER_GONE, queued=True)
+        _, message = cancelled_as(CALLER_GONE)
+        raise ClientClosedRequest(message, details={"executionId": str(execution_id)})
 
     async def start(self, admission: Admission, request: ReceivedRequest, mode: str) -> Queued | Reply:
         """A run the caller does not wait for: `Queued` once it is queued (async) or started (stream,

@@ -72,6 +72,15 @@ class RunCancelled(ClaraError):
     error = "Run cancelled"
 
 
+def cancelled_as(reason: str) -> tuple[str, str]:
+    """The error code and message of a run cancelled because its caller hung up (`CALLER_GONE`) or a cancel
+    asked it to stop (`CANCEL_REQUESTED`), the same whether its process stops it or it is recorded at once
+    while it still waits for a queue worker."""
+    if reason == CALLER_GONE:
+        return CALLER_GONE, _ABANDONED
+    return RunCancelled.code, CANCELLED_MESSAGE
+
+
 @dataclass(slots=True)
 class Detachment:
     """What differs for a run its caller does not wait for (stream, async, wait mode): it keeps an event
@@ -333,10 +342,8 @@ class ExecutionService:
             reason = run.interrupted_by
             details = {"executionId": str(run.execution_id)} if run.started else {}
             if run.started:
-                if reason == CALLER_GONE:
-                    run.fail(CALLER_GONE, _ABANDONED, "cancelled")
-                elif reason == CANCEL_REQUESTED:
-                    run.fail(RunCancelled.code, CANCELLED_MESSAGE, "cancelled")
+                if reason in (CALLER_GONE, CANCEL_REQUESTED):
+                    run.fail(*cancelled_as(reason), "cancelled")
                 else:
                     run.fail(reason or SERVER_SHUTDOWN, _INTERRUPTED, "interrupted")
                 await self._finish(run)
