@@ -18,12 +18,22 @@ from typing import Any
 import httpx
 import pytest
 from httpx_sse import aconnect_sse
+from sqlalchemy import Engine, create_engine, text
 
+from clara_runner.store.database import sync_database_url
 from tests.e2e.lifecycle import lifecycle_env
 from tests.e2e.queue_cluster import LiveWorker, queue_env
 from tests.e2e.test_llm_workflows import pointed_at
 from tests.fakes.openai_server import FakeOpenAI
-from tests.support import HELLO_WORLD, WORKFLOWS, LiveServer, ask_flow, bearer, on_postgres, shared_workflow
+from tests.support import (
+    HELLO_WORLD,
+    WORKFLOWS,
+    LiveServer,
+    ask_flow,
+    bearer,
+    on_postgres,
+    shared_workflow,
+)
 
 pytestmark = pytest.mark.skipif(not on_postgres(), reason="the queue backend runs on PostgreSQL only")
 
@@ -43,6 +53,8 @@ class Pair:
     inprocess: LiveServer
     queued: LiveServer
     model: FakeOpenAI
+    engine: Engine
+    """The servers' database, to see what a request left in the queue's tables."""
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +73,11 @@ def pair(module_database_url: str, tmp_path_factory: pytest.TempPathFactory, mod
         LiveServer(queue_env(env)) as queued,
         LiveWorker(queue_env(env), concurrency=4),
     ):
-        yield Pair(inprocess, queued, model)
+        engine = create_engine(sync_database_url(module_database_url))
+        try:
+            yield Pair(inprocess, queued, model, engine)
+        finally:
+            engine.dispose()
 
 
 @pytest.fixture
@@ -154,12 +170,70 @@ async def test_a_quick_runs_sealed_log_streams_the_same_on_both_backends(pair: P
     assert got == expected
 
 
-async def test_a_refused_stream_is_the_same_error_on_both_backends(pair: Pair, http: httpx.AsyncClient) -> None:
-    deployment = await deployed(http, pair.inprocess, "Queue Refused", HELLO_WORLD)
-    expected = await answer(http, pair.inprocess, deployment, {"name": 5}, params={"mode": "stream"})
-    got = await answer(http, pair.queued, deployment, {"name": 5}, params={"mode": "stream"})
-    assert expected[0] == 400
-    assert got == expected
+_MODES: dict[str, dict[str, Any]] = {
+    "sync": {},
+    "async": {"params": {"mode": "async"}},
+    "wait": {"headers": {"Prefer": "wait=10"}},
+    "stream": {"params": {"mode": "stream"}},
+}
+_REFUSALS: dict[str, tuple[dict[str, Any], int]] = {
+    "invalid-input": ({"json": {"name": 5, "extra": 1}}, 400),
+    "missing-version": ({"json": {"name": "Ada"}, "headers": {"X-Workflow-Version": "9"}}, 404),
+    "malformed-body": ({"content": b'{"name": ', "headers": {"content-type": "application/json"}}, 400),
+}
+
+
+async def refused(
+    http: httpx.AsyncClient, server: LiveServer, deployment: dict[str, Any], request: dict[str, Any]
+) -> tuple[int, str, dict[str, Any]]:
+    """The refusal's status, its body with ids and times blanked, and its envelope."""
+    response = await http.post(
+        f"{server.base_url}/api/workflows/{deployment['slug']}/execute",
+        params=request.get("params"),
+        headers={**bearer(deployment["apiKey"]), **request.get("headers", {})},
+        **{name: request[name] for name in ("json", "content") if name in request},
+    )
+    envelope: dict[str, Any] = response.json()
+    return response.status_code, normalised(response.text), envelope
+
+
+def queued_parts(engine: Engine, execution_id: str) -> tuple[int, int]:
+    """The run's request in `queued_runs` and its procrastinate jobs: how many of each exist."""
+    with engine.connect() as conn:
+        requests = conn.execute(
+            text("SELECT count(*) FROM queued_runs WHERE execution_id = :id"), {"id": execution_id}
+        ).scalar_one()
+        jobs = conn.execute(
+            text("SELECT count(*) FROM procrastinate_jobs WHERE args->>'execution_id' = :id"), {"id": execution_id}
+        ).scalar_one()
+    return int(requests), int(jobs)
+
+
+@pytest.mark.parametrize("refusal", sorted(_REFUSALS))
+@pytest.mark.parametrize("mode", sorted(_MODES))
+async def test_a_refused_request_is_the_same_error_and_row_on_both_backends_in_every_mode(
+    pair: Pair, http: httpx.AsyncClient, mode: str, refusal: str
+) -> None:
+    """Refused before it is queued (never a 202, no job), recorded as in-process: one `error` row, which the
+    envelope's `executionId` names."""
+    deployment = await deployed(http, pair.inprocess, f"Queue Refused {mode} {refusal}", HELLO_WORLD)
+    request, status = _REFUSALS[refusal]
+    options = _MODES[mode]
+    request = {**request, **options, "headers": {**request.get("headers", {}), **options.get("headers", {})}}
+    expected = await refused(http, pair.inprocess, deployment, request)
+    got = await refused(http, pair.queued, deployment, request)
+
+    assert expected[0] == status
+    assert got[:2] == expected[:2]
+    response = await http.get(
+        f"{pair.queued.base_url}/api/workflows/{deployment['slug']}/executions", headers=bearer(deployment["apiKey"])
+    )
+    history = response.json()["executions"]
+    assert sorted(row["id"] for row in history) == sorted([expected[2]["executionId"], got[2]["executionId"]])
+    assert {(row["status"], row["errorCode"], row["version"]) for row in history} == {
+        ("error", expected[2]["code"], 9 if refusal == "missing-version" else 1)
+    }
+    assert queued_parts(pair.engine, got[2]["executionId"]) == (0, 0)
 
 
 async def test_an_async_run_is_queued_then_run_by_a_worker(pair: Pair, http: httpx.AsyncClient) -> None:

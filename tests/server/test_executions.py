@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import insert
 
 from clara_runner.clock import utcnow
+from clara_runner.service.execution.runs import CANCEL_REQUESTED
 from clara_runner.store import executions as execution_queries
 from clara_runner.store import leases as lease_queries
 from clara_runner.store.database import Database
@@ -134,4 +135,4 @@ async def test_a_cancel_of_a_run_whose_process_does_not_answer_is_recorded_and_a
     await database.close()
     assert cancel.status_code == 202, cancel.text
     assert cancel.json()["execution"]["status"] == "running"
-    assert requested == [execution_id]
+    assert requested == [(execution_id, CANCEL_REQUESTED)]

@@ -236,7 +236,9 @@ class Runtime:
             executions.hand_back = HandBackToQueue(database, event_recorder, retry, lease.id)
         relay = RunRelay() if jobs is not None and not worker else None
         queued = (
-            QueuedRuns(database, jobs, relay, render, queue=DEFAULT_QUEUE, max_depth=settings.queue_max_depth)
+            QueuedRuns(
+                database, jobs, relay, render, executions.check, queue=DEFAULT_QUEUE, max_depth=settings.queue_max_depth
+            )
             if jobs is not None and relay is not None
             else None
         )

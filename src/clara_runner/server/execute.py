@@ -75,7 +75,9 @@ async def execute(request: Request) -> Response:
     else:
         admission = await state.executions.admit(slug, authorization)
         with admission.stamped():
-            received = await ReceivedRequest.receive(read_body, content_type, version_header)
+            received = await ReceivedRequest.receive(
+                read_body, content_type, version_header, None if mode.detached else until_disconnected
+            )
             reply = await produce(admission, received)
     if mode.name == "stream" and reply.status == 202:
         execution_id = uuid.UUID(orjson.loads(reply.body)["executionId"])

@@ -46,22 +46,23 @@ async def find(conn: AsyncConnection, execution_id: uuid.UUID) -> ExecutionRecor
     return None if row is None else _execution(row)
 
 
-async def request_cancel(conn: AsyncConnection, execution_id: uuid.UUID, now: datetime) -> bool:
-    """Ask the process that owns the run to cancel it; False if the run is no longer queued or running."""
+async def request_cancel(conn: AsyncConnection, execution_id: uuid.UUID, now: datetime, reason: str) -> bool:
+    """Ask the process that owns the run to cancel it for `reason`; False if the run is no longer queued or
+    running."""
     result = await conn.execute(
         update(executions)
         .where(executions.c.id == execution_id, executions.c.status.in_(UNFINISHED))
-        .values(cancel_requested_at=now)
+        .values(cancel_requested_at=now, cancel_reason=reason)
     )
     return bool(result.rowcount)
 
 
-async def cancels_requested(conn: AsyncConnection, owner_id: uuid.UUID) -> list[uuid.UUID]:
-    """The unfinished runs of this owner that a cancel asked to stop (the partial index on unfinished runs
-    by owner finds them)."""
-    query = select(executions.c.id).where(
+async def cancels_requested(conn: AsyncConnection, owner_id: uuid.UUID) -> list[tuple[uuid.UUID, str | None]]:
+    """The unfinished runs of this owner that a cancel asked to stop, with its reason (None: asked by a
+    version that gave none); the partial index on unfinished runs by owner finds them."""
+    query = select(executions.c.id, executions.c.cancel_reason).where(
         executions.c.owner_id == owner_id,
         executions.c.status.in_(UNFINISHED),
         executions.c.cancel_requested_at.is_not(None),
     )
-    return list((await conn.execute(query)).scalars())
+    return [(row.id, row.cancel_reason) for row in await conn.execute(query)]

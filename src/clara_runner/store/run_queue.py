@@ -403,7 +403,7 @@ async def _requeue(conn: AsyncConnection, whose: ColumnElement[bool], max_attemp
     await conn.execute(
         update(executions)
         .where(executions.c.id.in_(ids))
-        .values(status="queued", owner_id=None, cancel_requested_at=None)
+        .values(status="queued", owner_id=None, cancel_requested_at=None, cancel_reason=None)
     )
     await conn.execute(
         update(queued_runs)

@@ -161,6 +161,7 @@ executions = Table(
     Column("finished_at", UTCDateTime),
     Column("owner_id", Uuid),
     Column("cancel_requested_at", UTCDateTime),
+    Column("cancel_reason", String(32)),
     Column("prompt_tokens", Integer),
     Column("completion_tokens", Integer),
     Column("cost_micros", BigInteger),
@@ -191,7 +192,8 @@ executions = Table(
 )
 """`owner_id` names the process lease (`process_leases`) of a run still `queued` or `running`: when that
 lease expires, the run is marked `interrupted` by any live process. `cancel_requested_at` is set when a
-cancel reaches a process other than the owner, which polls for it (`service/execution/cancellation.py`).
+cancel reaches a process other than the owner, which polls for it (`service/execution/cancellation.py`),
+with `cancel_reason` saying why (a cancel request, or the caller of a queued run hanging up).
 `prompt_tokens` and `completion_tokens` sum the token counts the run's nodes reported (null: none did);
 `cost_micros` is what its LLM calls cost by the operator's price table, in millionths of its currency (null:
 no price table, or no priced call).

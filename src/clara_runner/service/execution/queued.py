@@ -1,21 +1,27 @@
 """The web replica's side of the queue backend: queue an admitted request as a job, then relay its outcome.
 
 Admission is unchanged (key, rate limit, the replica open), and the body is read in full before anything
-is queued. Then one transaction inserts the run's `queued` row, its request and its job (refused with
-503 `queue_full` when the deployment already has `max_depth` runs waiting: the count is read without a
-lock, so requests of one deployment queued at the same instant can pass it by as many as are in flight).
-The job's priority ranks it by the runs its key, then its deployment, has waiting, so workers serve keys
-and deployments fairly (`store/job_queue.py`). A worker runs it exactly as
-this process would (`queue_worker.py`) and stores the reply the caller gets; this replica waits for it,
-woken by the worker's notification (`relay.py`), and answers with it, adding the caller's rate-limit
-headers, which only this replica knows:
+is queued. The request is then checked as an in-process run checks it before its first node
+(`ExecutionService.check`: the pinned version exists, the body parses, the inputs are valid), so a caller
+of any mode gets the same refusal an in-process caller gets (the error envelope, never a 202), recorded the
+same way (a final `error` row, no job). A request that passes is queued: one transaction inserts the run's
+`queued` row, its request and its job (refused with 503 `queue_full` when the deployment already has
+`max_depth` runs waiting: the count is read without a lock, so requests of one deployment queued at the
+same instant can pass it by as many as are in flight). The job's priority ranks it by the runs its key,
+then its deployment, has waiting, so workers serve keys and deployments fairly (`store/job_queue.py`). A
+worker runs it exactly as this process would (`queue_worker.py`), checking it again (its version may have
+changed meanwhile), and stores the reply the caller gets; this replica waits for it, woken by the worker's notification
+(`relay.py`), and answers with it, adding the caller's rate-limit headers, which only this replica knows:
 
 * sync: the reply once the run ended, byte for byte what an in-process run answers;
-* stream and wait: as in-process, the caller learns of a refusal (invalid input, a pinned version that
-  does not exist) as an error; once the run started, the stream follows its stored events, and the wait
-  mode waits for the reply up to its time;
-* async: 202 as soon as the job is queued (the run has not started, so a refusal becomes the run's
-  recorded failure, read on its resource).
+* stream and wait: once the run started, the stream follows its stored events, and the wait mode waits
+  for the reply up to its time (a refusal by the worker is answered as an error, as in-process);
+* async: 202 as soon as the job is queued (`"status": "queued"`).
+
+A sync caller that hangs up before the reply cancels the run, as in-process (`record.py`): a run still
+waiting for a worker is recorded `cancelled` at once, a run a worker holds is marked for it
+(`cancellation.py`); either way it ends `cancelled` (`client_closed_request`). Callers of the other modes
+were answered, or follow a run that goes on without them, as in-process.
 
 A run that ends without a reply was cancelled while it waited for a worker (409 `run_cancelled`, as
 in-process) or interrupted by the lease sweep (its worker died and its retry policy did not allow another
@@ -24,18 +30,20 @@ attempt): the caller gets 503 `process_lost`, as the row says.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
 from clara_runner.clock import utcnow
-from clara_runner.errors import ClaraError
-from clara_runner.service.deployments.versions import pinned_version
+from clara_runner.errors import ClaraError, ClientClosedRequest
 from clara_runner.service.execution.admission import Admission
+from clara_runner.service.execution.cancellation import cancel_elsewhere
 from clara_runner.service.execution.idempotency import Render, Reply
+from clara_runner.service.execution.record import CALLER_GONE, Disconnection
 from clara_runner.service.execution.relay import RunRelay
-from clara_runner.service.execution.runs import ReceivedRequest, RunCancelled
+from clara_runner.service.execution.runs import Check, ReceivedRequest, RunCancelled, cancelled_as
 from clara_runner.store import run_queue
 from clara_runner.store.database import Database
 from clara_runner.store.job_queue import JobQueue, fair_priority
@@ -83,6 +91,7 @@ class QueuedRuns:
         jobs: JobQueue,
         relay: RunRelay,
         render: Render,
+        check: Check,
         *,
         queue: str,
         max_depth: int,
@@ -92,16 +101,41 @@ class QueuedRuns:
         self._jobs = jobs
         self._relay = relay
         self._render = render
+        self._check = check
+        """Refuses a request as an in-process run would before its first node (`ExecutionService.check`)."""
         self._queue = queue
         self._max_depth = max_depth
         self._retry_after = retry_after_seconds
 
     async def run(self, admission: Admission, request: ReceivedRequest) -> Reply:
-        """A synchronous run: queued, then answered with its reply once it ended."""
+        """A synchronous run: queued, then answered with its reply once it ended; cancelled if its caller
+        hangs up first (`request.until_disconnected`)."""
         execution_id, _ = await self._enqueue(admission, request, SYNC)
-        reply = await self._reply(admission, execution_id, None)
+        if request.until_disconnected is None:
+            reply = await self._reply(admission, execution_id, None)
+        else:
+            reply = await self._reply_while_connected(admission, execution_id, request.until_disconnected)
         assert reply is not None
         return reply
+
+    async def _reply_while_connected(
+        self, admission: Admission, execution_id: uuid.UUID, until_disconnected: Disconnection
+    ) -> Reply | None:
+        """The run's reply, unless its caller hangs up first: the run is then cancelled, as in-process (the
+        caller will never read its reply, so it would spend model calls on nobody)."""
+        relayed = asyncio.ensure_future(self._reply(admission, execution_id, None))
+        gone = asyncio.ensure_future(until_disconnected())
+        try:
+            done, _ = await asyncio.wait((relayed, gone), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            relayed.cancel()
+            gone.cancel()
+        if relayed in done:
+            return relayed.result()
+        gone.result()
+        await cancel_elsewhere(self._database, execution_id, CALLER_GONE, queued=True)
+        _, message = cancelled_as(CALLER_GONE)
+        raise ClientClosedRequest(message, details={"executionId": str(execution_id)})
 
     async def start(self, admission: Admission, request: ReceivedRequest, mode: str) -> Queued | Reply:
         """A run the caller does not wait for: `Queued` once it is queued (async) or started (stream,
@@ -132,9 +166,9 @@ class QueuedRuns:
 
     async def _enqueue(self, admission: Admission, request: ReceivedRequest, mode: str) -> tuple[uuid.UUID, int]:
         deployment = admission.principal.deployment
-        version = pinned_version(request.version_header, deployment.current_version)
-        body = await request.read()
         execution_id = uuid.uuid4()
+        version = await self._check(admission, request, execution_id)
+        body = await request.read()
         now = utcnow()
         queued = run_queue.QueuedRequest(
             execution_id=execution_id,

@@ -26,13 +26,14 @@ from collections.abc import AsyncIterator
 from contextlib import nullcontext
 
 from clara_runner import jsonio
-from clara_runner.clock import iso, utcnow
+from clara_runner.clock import iso
 from clara_runner.errors import ClaraError
 from clara_runner.service.access import Access
+from clara_runner.service.execution.cancellation import Cancelled, cancel_elsewhere
 from clara_runner.service.execution.detached import DetachedRuns
 from clara_runner.service.execution.event_log import RUN_FAILED, TERMINAL, LoggedEvent
 from clara_runner.service.execution.relay import RunRelay
-from clara_runner.service.execution.runs import CANCEL_REQUESTED, CANCELLED_MESSAGE, ExecutionService, RunCancelled
+from clara_runner.service.execution.runs import CANCEL_REQUESTED, ExecutionService
 from clara_runner.store import events as event_queries
 from clara_runner.store import executions as execution_queries
 from clara_runner.store import run_queue
@@ -149,15 +150,11 @@ class RunResources:
     async def _cancel_elsewhere(self, record: ExecutionRecord) -> ExecutionRecord:
         """Mark the run for the process that owns it, then wait a while for its `cancelled` row (a run
         whose process died is marked `interrupted` by the lease sweep instead)."""
-        async with self._database.write() as conn:
-            waiting = self._relay is not None and await run_queue.cancel_waiting(
-                conn, record.id, RunCancelled.code, CANCELLED_MESSAGE, utcnow()
-            )
-            marked = waiting or await execution_queries.request_cancel(conn, record.id, utcnow())
-        if waiting:
+        cancelled = await cancel_elsewhere(self._database, record.id, CANCEL_REQUESTED, queued=self._relay is not None)
+        if cancelled is Cancelled.RECORDED:
             return await self._find(record.id) or record
         latest = await self._find(record.id) or record
-        if not marked:
+        if cancelled is Cancelled.FINISHED:
             raise RunFinished(f"The run already finished with status '{latest.status}'")
         for _ in range(round(_CANCEL_SETTLE_SECONDS / POLL_SECONDS)):
             if latest.status not in UNFINISHED:

@@ -26,6 +26,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -86,6 +87,15 @@ class RunCancelled(ClaraError):
     code = "run_cancelled"
     status = 409
     error = "Run cancelled"
+
+
+def cancelled_as(reason: str) -> tuple[str, str]:
+    """The error code and message of a run cancelled because its caller hung up (`CALLER_GONE`) or a cancel
+    asked it to stop (`CANCEL_REQUESTED`), the same whether its process stops it or it is recorded at once
+    while it still waits for a queue worker."""
+    if reason == CALLER_GONE:
+        return CALLER_GONE, _ABANDONED
+    return RunCancelled.code, CANCELLED_MESSAGE
 
 
 @dataclass(slots=True)
@@ -157,6 +167,11 @@ class ReceivedRequest:
             raise self.failure
         assert self.raw is not None
         return self.raw
+
+
+Check = Callable[[Admission, ReceivedRequest, uuid.UUID], Awaitable[int]]
+"""`ExecutionService.check`: the version an admitted request would run, or what refuses it (recorded under
+the given execution id)."""
 
 
 OFF_LOOP_BYTES = 256 * 1024
@@ -349,10 +364,8 @@ class ExecutionService:
             )
             details = {"executionId": str(run.execution_id)} if run.started else {}
             if run.started and not handed_back:
-                if reason == CALLER_GONE:
-                    run.fail(CALLER_GONE, _ABANDONED, "cancelled")
-                elif reason == CANCEL_REQUESTED:
-                    run.fail(RunCancelled.code, CANCELLED_MESSAGE, "cancelled")
+                if reason in (CALLER_GONE, CANCEL_REQUESTED):
+                    run.fail(*cancelled_as(reason), "cancelled")
                 else:
                     run.fail(reason or SERVER_SHUTDOWN, _INTERRUPTED, "interrupted")
                 await self._finish(run)
@@ -380,18 +393,26 @@ class ExecutionService:
         await self._notifier.run_finished(row, run.principal.deployment)
         return row
 
-    async def _attempt(self, run: RunRecord, request: ReceivedRequest, detachment: Detachment | None) -> None:
-        guard = self._safeguards.begin()
-        spent = spending.Spending()
+    async def check(self, admission: Admission, request: ReceivedRequest, execution_id: uuid.UUID) -> int:
+        """The version the request would run, or raise what would refuse it before its first node (a pinned
+        version that does not exist, a body that cannot be read or parsed, invalid inputs), recorded as its
+        run would record it: a final `error` row under `execution_id`, whose id the error carries. Nothing
+        is recorded for a request that passes. The queue backend checks a request so before queueing it: a
+        caller of any mode learns of a refusal as an in-process run's caller does, and a refused request
+        costs no job."""
+        principal = admission.principal
+        run = RunRecord(principal, self._owner_id, self._writer, self._record_after, execution_id=execution_id)
         try:
-            run.version = pinned_version(request.version_header, run.version)
-            loaded = await self._versions.get(run.principal.deployment.id, run.version)
-            raw = await request.read()
-            if len(raw) > OFF_LOOP_BYTES:
-                values, run.inputs_json = await asyncio.to_thread(_bind, loaded, raw, request.content_type, guard)
-                guard.activate()
-            else:
-                values, run.inputs_json = _bind(loaded, raw, request.content_type, guard)
+            with self._attempting(run) as (guard, _):
+                await self._bound(run, request, guard)
+        except Exception:
+            await self._finish(run)
+            raise
+        return run.version
+
+    async def _attempt(self, run: RunRecord, request: ReceivedRequest, detachment: Detachment | None) -> None:
+        with self._attempting(run) as (guard, spent):
+            loaded, values = await self._bound(run, request, guard)
             if request.callback_url is not None:
                 await self._notifier.register_callback(run.execution_id, run.principal.deployment, request.callback_url)
             events: EventSink = run.trace
@@ -422,6 +443,30 @@ class ExecutionService:
                 run.trace.entries.append(mismatch)
                 run.output_mismatch = True
             run.status = "success"
+
+    async def _bound(
+        self, run: RunRecord, request: ReceivedRequest, guard: RunGuard
+    ) -> tuple[LoadedVersion, dict[str, Any]]:
+        """The run's version, loaded, and the values of its input nodes, its recorded inputs set on it: the
+        step that refuses a request before its first node."""
+        run.version = pinned_version(request.version_header, run.version)
+        loaded = await self._versions.get(run.principal.deployment.id, run.version)
+        raw = await request.read()
+        if len(raw) > OFF_LOOP_BYTES:
+            values, run.inputs_json = await asyncio.to_thread(_bind, loaded, raw, request.content_type, guard)
+            guard.activate()
+        else:
+            values, run.inputs_json = _bind(loaded, raw, request.content_type, guard)
+        return loaded, values
+
+    @contextmanager
+    def _attempting(self, run: RunRecord) -> Iterator[tuple[RunGuard, spending.Spending]]:
+        """One attempt at the run, under its safeguards and its spending: what it raises is recorded on it
+        (code, message, and what its trace and error message may show)."""
+        guard = self._safeguards.begin()
+        spent = spending.Spending()
+        try:
+            yield guard, spent
         except ClaraError as exc:
             guard.error(exc)
             run.fail(exc.code, exc.message, "timeout" if isinstance(exc, ExecutionTimeout) else "error")
