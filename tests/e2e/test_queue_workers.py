@@ -3,8 +3,9 @@
 runs spread over both replicas, and one worker killed with SIGKILL while it runs some of them.
 
 Every run ends exactly once, and the runs the dead worker held follow their deployment's retry policy:
-with the default (`unstarted`) a run that had called the model is recorded `interrupted` (`process_lost`)
-and the model was called once for it, never twice; with `always` it runs again on another worker and
+with the default (`unstarted`) a run marked as calling the model is recorded `interrupted` (`process_lost`)
+and the model was called once for it at most (the worker may die between the mark and the call), never
+twice; with `always` it runs again on another worker and
 succeeds. Nothing is left `queued` or `running`.
 
 A worker stopped with SIGTERM finishes its runs within the grace; at its end, a run that had made no
@@ -151,12 +152,12 @@ async def test_a_worker_killed_under_load_leaves_every_run_finished_once_as_its_
         if row["status"] == "interrupted":
             assert (policy, row["error_code"]) == ("unstarted", "process_lost")
             assert row["outbound_at"] is not None, "a run that had not called the model was not retried"
-            assert calls[question] == 1
+            assert calls[question] <= 1, "an interrupted run was run again"
         else:
             assert row["status"] == "success", row
-        if policy == "unstarted":
+        if policy == "unstarted" and row["status"] == "success":
             assert calls[question] == 1, f"the model was called {calls[question]} times for one run"
-        else:
+        elif policy != "unstarted":
             assert 1 <= calls[question] <= row["attempts"]
 
 
