@@ -23,6 +23,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from clara_runner.errors import DatabaseUnavailable, UnstorableValue
+from clara_runner.store.idle_ping import ping_idle_engine_connections
 from clara_runner.store.writer import BatchStore
 from clara_runner.store.writer_postgres import PostgresBatches
 from clara_runner.store.writer_sqlite import SqliteBatches
@@ -62,9 +63,6 @@ class Database:
         self.url = async_database_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         options: dict[str, Any] = {
-            # A connection to a local SQLite file cannot go stale; checking each one out costs a round
-            # trip to its thread.
-            "pool_pre_ping": not self.is_sqlite,
             "pool_size": pool_size,
             "max_overflow": max_overflow,
             "pool_timeout": pool_timeout,
@@ -81,6 +79,9 @@ class Database:
         """Held by every writer of this process on SQLite (the execution writer too)."""
         if self.is_sqlite:
             _configure_sqlite(self.engine)
+        else:
+            # A connection to a local SQLite file cannot go stale; one to PostgreSQL is pinged when idle.
+            ping_idle_engine_connections(self.engine)
         self.statement_observers: list[StatementObserver] = []
         """Shared with the execution writer's connection (`execution_batches`)."""
         event.listen(self.engine.sync_engine, "before_cursor_execute", self._observe)

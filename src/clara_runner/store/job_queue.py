@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from clara_runner.errors import DatabaseUnavailable
 from clara_runner.store.database import Database
+from clara_runner.store.idle_ping import IdlePingPool
 from clara_runner.store.run_queue import CHANNEL
 
 log = structlog.get_logger(__name__)
@@ -64,7 +65,9 @@ class JobQueue:
         self.stalled_seconds = stalled_seconds
         """Procrastinate's own worker heartbeat bound: a job taken by a worker silent this long goes back to
         the queue (`retry_stalled`)."""
-        self._connector = procrastinate.PsycopgConnector(conninfo=database.conninfo, min_size=1, max_size=pool_size)
+        self._connector = procrastinate.PsycopgConnector(
+            conninfo=database.conninfo, min_size=1, max_size=pool_size, pool_factory=IdlePingPool
+        )
         self.app = procrastinate.App(connector=self._connector)
         self._handler: JobHandler | None = None
         self._opened = False
