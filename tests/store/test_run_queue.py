@@ -177,14 +177,14 @@ async def _owner_and_attempts(database: Database, execution_id: uuid.UUID) -> tu
 
 
 @on_postgres_only
-async def test_a_run_is_claimed_once_with_its_request_and_deployment(database: Database) -> None:
+async def test_a_run_is_claimed_at_once_and_only_once_with_its_request_and_deployment(database: Database) -> None:
     async with database.write() as conn:
         deployment_id = await stored_deployment(conn, utcnow())
     execution_id = await _queued(database, deployment_id)
     first, second = uuid.uuid4(), uuid.uuid4()
 
-    async with database.write() as conn:
-        claimed = await run_queue.claim(conn, execution_id, first)
+    async with database.statement() as conn:
+        claimed = await run_queue.claim_at_once(conn, execution_id, first)
     assert isinstance(claimed, run_queue.QueuedRequest)
     assert (claimed.execution_id, claimed.deployment.id, claimed.mode, claimed.body) == (
         execution_id,
@@ -199,6 +199,8 @@ async def test_a_run_is_claimed_once_with_its_request_and_deployment(database: D
     )
     assert await _owner_and_attempts(database, execution_id) == (first, 1)
 
+    async with database.statement() as conn:
+        assert await run_queue.claim_at_once(conn, execution_id, second) is None
     async with database.write() as conn:
         assert await run_queue.claim(conn, execution_id, second) is None
     assert await _owner_and_attempts(database, execution_id) == (first, 1)
@@ -210,6 +212,9 @@ async def test_a_deployment_at_its_max_concurrency_gets_no_more_claims(database:
         deployment_id = await stored_deployment(conn, utcnow())
         await conn.execute(update(deployments).where(deployments.c.id == deployment_id).values(max_concurrency=1))
     running, waiting = await _queued(database, deployment_id), await _queued(database, deployment_id)
+    async with database.statement() as conn:
+        assert await run_queue.claim_at_once(conn, running, uuid.uuid4()) is None, "a limited run is counted first"
+    assert await _owner_and_attempts(database, running) == (None, 0)
 
     async with database.write() as conn:
         claimed = await run_queue.claim(conn, running, uuid.uuid4())

@@ -210,23 +210,27 @@ _CLAIM_UNLIMITED = _claim_statement(unlimited_only=True)
 _CLAIM = _claim_statement(unlimited_only=False)
 
 
+async def claim_at_once(conn: AsyncConnection, execution_id: uuid.UUID, owner_id: uuid.UUID) -> QueuedRequest | None:
+    """Make this worker's lease the owner of a waiting run whose deployment has no `maxConcurrency` and
+    return its request, in one statement, atomic on its own (`Database.statement`). None when the run is
+    not such a run (any more): `claim` tells which."""
+    row = (await conn.execute(_CLAIM_UNLIMITED, {"run_id": execution_id, "claimant": owner_id})).mappings().first()
+    return None if row is None else _queued_request(execution_id, row)
+
+
 async def claim(conn: AsyncConnection, execution_id: uuid.UUID, owner_id: uuid.UUID) -> QueuedRequest | AtLimit | None:
-    """Make this worker's lease the run's owner and return its request; None when the run is no longer
-    waiting (cancelled, swept, or taken by a job deferred again); `AtLimit` when its deployment already
-    has `maxConcurrency` runs owned by workers. A run of a deployment without a limit is claimed in one
-    statement; workers claiming runs of one limited deployment take turns on an advisory lock, so the
-    count and the claim are one step across the cluster."""
-    params = {"run_id": execution_id, "claimant": owner_id}
-    row = (await conn.execute(_CLAIM_UNLIMITED, params)).mappings().first()
-    if row is None:
-        limit = await _limit_if_waiting(conn, execution_id)
-        if limit is None:
-            return None
-        if isinstance(limit, AtLimit):
-            return limit
-        row = (await conn.execute(_CLAIM, params)).mappings().first()
-        if row is None:
-            return None
+    """In a transaction, make this worker's lease the run's owner and return its request; None when the run
+    is no longer waiting (cancelled, swept, or taken by a job deferred again); `AtLimit` when its deployment
+    already has `maxConcurrency` runs owned by workers. Workers claiming runs of one limited deployment take
+    turns on an advisory lock, so the count and the claim are one step across the cluster."""
+    limit = await _limit_if_waiting(conn, execution_id)
+    if limit is None or isinstance(limit, AtLimit):
+        return limit
+    row = (await conn.execute(_CLAIM, {"run_id": execution_id, "claimant": owner_id})).mappings().first()
+    return None if row is None else _queued_request(execution_id, row)
+
+
+def _queued_request(execution_id: uuid.UUID, row: Any) -> QueuedRequest:
     return QueuedRequest(
         execution_id=execution_id,
         deployment=deployment_from_row(row),

@@ -69,13 +69,11 @@ class QueueWorker:
         self._owner_id = owner_id
 
     async def run_job(self, execution_id: uuid.UUID) -> None:
-        async with self._database.write() as conn:
-            queued = await run_queue.claim(conn, execution_id, self._owner_id)
-            if isinstance(queued, run_queue.AtLimit):
-                job_id = await self._jobs.defer(
-                    conn, execution_id, queue=self._queue, priority=0, after=AT_LIMIT_SECONDS
-                )
-                await run_queue.set_job(conn, execution_id, job_id)
+        async with self._database.statement() as conn:
+            queued: run_queue.QueuedRequest | run_queue.AtLimit | None
+            queued = await run_queue.claim_at_once(conn, execution_id, self._owner_id)
+        if queued is None:
+            queued = await self._claim_counted(execution_id)
         if not isinstance(queued, run_queue.QueuedRequest):
             return
         principal = Principal(cast(uuid.UUID, queued.api_key_id), queued.deployment, "")
@@ -93,6 +91,18 @@ class QueueWorker:
         if queued.mode != ASYNC:
             async with self._database.write() as conn:
                 await run_queue.store_reply(conn, execution_id, reply.status, reply.headers, reply.body)
+
+    async def _claim_counted(self, execution_id: uuid.UUID) -> run_queue.QueuedRequest | run_queue.AtLimit | None:
+        """The claim of a run `claim_at_once` did not take: one of a deployment with a `maxConcurrency`,
+        counted under its lock and offered again a little later when at the limit (or one no longer waiting)."""
+        async with self._database.write() as conn:
+            queued = await run_queue.claim(conn, execution_id, self._owner_id)
+            if isinstance(queued, run_queue.AtLimit):
+                job_id = await self._jobs.defer(
+                    conn, execution_id, queue=self._queue, priority=0, after=AT_LIMIT_SECONDS
+                )
+                await run_queue.set_job(conn, execution_id, job_id)
+        return queued
 
     async def _sync(self, admission: Admission, request: ReceivedRequest, execution_id: uuid.UUID) -> Reply:
         try:
