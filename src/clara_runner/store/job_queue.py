@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
@@ -66,8 +67,14 @@ class JobQueue:
         """Procrastinate's own worker heartbeat bound: a job taken by a worker silent this long goes back to
         the queue (`retry_stalled`)."""
         self._connector = procrastinate.PsycopgConnector(
-            conninfo=database.conninfo, min_size=1, max_size=pool_size, pool_factory=IdlePingPool
+            conninfo=database.conninfo,
+            min_size=1,
+            max_size=pool_size,
+            pool_factory=functools.partial(IdlePingPool, configure=_autocommit),
         )
+        """Its connections in autocommit: each query procrastinate sends through its pool is one statement
+        calling one of its functions (fetch a job, finish it), atomic on its own, so BEGIN and COMMIT would
+        be two round trips more per query. A job deferred with a run goes through the run's transaction."""
         self.app = procrastinate.App(connector=self._connector)
         self._handler: JobHandler | None = None
         self._opened = False
@@ -146,6 +153,10 @@ class JobQueue:
         if stalled:
             log.warning("stalled_jobs_retried", count=len(stalled))
         return len(stalled)
+
+
+async def _autocommit(conn: psycopg.AsyncConnection[Any]) -> None:
+    await conn.set_autocommit(True)
 
 
 async def _driver_connection(conn: AsyncConnection) -> psycopg.AsyncConnection[Any]:
