@@ -41,4 +41,4 @@ async def test_replicas_and_restarts_accept_the_same_keys_without_a_configured_s
                 f"{restarted.base_url}/api/workflows/hello/execute", json={"name": "x"}, headers=bearer(key)
             )
         assert answer.status_code == 200
-        assert '"source": "the database"' in restarted.output()
+        assert '"source":"the database"' in restarted.output()

@@ -58,9 +58,7 @@ class IdlePingPool(psycopg_pool.AsyncConnectionPool):
     for `check_connection` on every checkout: checked only after lying idle for long."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._returned_at: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], float] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._returned_at: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], float] = weakref.WeakKeyDictionary()
         kwargs["check"] = self._check_if_idle
         super().__init__(*args, **kwargs)
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 
+from clara_runner import jsonio
 from clara_runner.security.redaction import Redactor, log_processor
 
 _HANDLER = "clara-runner"
@@ -30,6 +31,12 @@ ended) that repeat the worker's own `run` line, and rendering them cost a queue 
 each run (bench/README.md); its warnings and errors (a job that failed, a stalled worker) still show."""
 
 
+def _json_line(event: dict[str, Any], **_options: Any) -> str:
+    """A log line's JSON by orjson (`jsonio.dumps`): a server logs a line or two per request, and the
+    standard library's encoder made up a sizeable share of what a line cost (bench/README.md)."""
+    return jsonio.dumps(event).decode()
+
+
 def configure_logging(level: str, server_secrets: Redactor | None = None, log_format: str = "json") -> None:
     """Configure structlog and the standard library's logging for the process. Every event is redacted
     after exceptions are rendered, so a traceback that quotes a key is redacted too."""
@@ -42,7 +49,9 @@ def configure_logging(level: str, server_secrets: Redactor | None = None, log_fo
         log_processor(server_secrets or Redactor()),
     ]
     renderer: Any = (
-        structlog.dev.ConsoleRenderer(colors=False) if log_format == "console" else structlog.processors.JSONRenderer()
+        structlog.dev.ConsoleRenderer(colors=False)
+        if log_format == "console"
+        else structlog.processors.JSONRenderer(serializer=_json_line)
     )
     structlog.configure(
         processors=[*shared, renderer],
