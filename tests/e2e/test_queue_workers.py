@@ -188,6 +188,67 @@ async def test_sigterm_lets_a_worker_finish_its_runs_then_exit(
         assert conn.execute(text("SELECT count(*) FROM process_leases WHERE kind = 'worker'")).scalar_one() == 0
 
 
+async def submit_until_accepted(
+    http: httpx.AsyncClient, web: LiveServer, deployment: dict[str, Any], question: str
+) -> str:
+    """Submit an async run as a caller would, retrying on 503 `database_unavailable` (a pooled connection of
+    the web replica that broke while it was in use is found broken by that one request)."""
+    for _ in range(20):
+        response = await http.post(
+            f"{web.base_url}/api/workflows/{deployment['slug']}/execute?mode=async",
+            json={"question": question},
+            headers=bearer(deployment["apiKey"]),
+        )
+        if response.status_code == 202:
+            execution_id: str = response.json()["executionId"]
+            return execution_id
+        assert (response.status_code, response.json()["code"]) == (503, "database_unavailable"), response.text
+        await asyncio.sleep(0.25)
+    raise AssertionError("the web replica never accepted the run again")
+
+
+async def until_final(engine: Engine, count: int) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 60
+    while True:
+        found = rows(engine)
+        if len(found) == count and all(row["status"] in FINAL for row in found):
+            return found
+        assert time.monotonic() < deadline, f"runs left unfinished: {Counter(row['status'] for row in found)}"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_worker_that_loses_its_database_connections_takes_jobs_again_once_it_answers(
+    database_url: str, tmp_path: Path, openai_server: FakeOpenAI, http: httpx.AsyncClient, engine: Engine
+) -> None:
+    """Every connection to the database is ended, as a restart of PostgreSQL would: the worker pauses rather
+    than exits, and the runs queued after it are run."""
+    env = queue_env(lifecycle_env(database_url, tmp_path / "data", openai_server))
+    with LiveServer(env) as web, LiveWorker(env, 4) as worker:
+        response = await http.post(
+            f"{web.base_url}/api/deploy", json={"name": "Ask", "workflow": ask_flow(openai_server.base_url)}
+        )
+        deployment = response.json()["deployment"]
+        for index in range(3):
+            await submit_until_accepted(http, web, deployment, f"before {index}")
+        await until_final(engine, 3)
+
+        with engine.connect() as conn:
+            ended = conn.execute(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).scalar_one()
+        assert ended > 0
+        for index in range(5):
+            await submit_until_accepted(http, web, deployment, f"after {index}")
+        final = await until_final(engine, 8)
+        assert worker.process.poll() is None, worker.output()
+
+    assert [row["status"] for row in final] == ["success"] * 8
+    assert '"worker_database_lost"' in worker.output()
+
+
 def slow_flow(seconds: float) -> dict[str, Any]:
     """Input -> a custom node waiting `seconds` in the JavaScript sandbox (no outbound call) -> output."""
     definition = {

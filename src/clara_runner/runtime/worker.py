@@ -12,6 +12,10 @@ not started an outbound call): another worker runs it and its caller, still wait
 reply. The others are recorded `interrupted` (`server_shutdown`; their callers are answered 503
 `shutting_down` by the replica relaying them). Then it exits. A second signal exits at once; its runs are
 then found by the lease sweep like those of a killed worker.
+
+Losing the database (PostgreSQL restarting, its connections dropped) does not end the worker: procrastinate
+stops taking jobs, and is started again after a pause (0.5 s, doubling up to 10 s) until the database
+answers; runs in flight write their rows as runs of a server do through an outage.
 """
 
 from __future__ import annotations
@@ -25,9 +29,15 @@ from collections.abc import Sequence
 
 import structlog
 
+from clara_runner.errors import DatabaseUnavailable
 from clara_runner.runtime.services import Runtime
+from clara_runner.store.job_queue import JobQueue
 
 log = structlog.get_logger(__name__)
+
+_FIRST_PAUSE_SECONDS = 0.5
+_LONGEST_PAUSE_SECONDS = 10.0
+"""How long a worker that lost the database waits before it tries again, doubling from the first."""
 
 
 async def work(runtime: Runtime, *, queues: Sequence[str], concurrency: int) -> None:
@@ -43,7 +53,7 @@ async def work(runtime: Runtime, *, queues: Sequence[str], concurrency: int) -> 
     try:
         jobs.register(queue_worker.run_job)
         name = f"{socket.gethostname()}:{os.getpid()}"
-        taking = asyncio.create_task(jobs.run_worker(queues=queues, concurrency=concurrency, name=name))
+        taking = asyncio.create_task(_take_jobs(jobs, queues=queues, concurrency=concurrency, name=name))
         log.info("worker_started", queues=list(queues), concurrency=concurrency, lease_id=str(runtime.lease.id))
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait((taking, stopping), return_when=asyncio.FIRST_COMPLETED)
@@ -61,6 +71,21 @@ async def work(runtime: Runtime, *, queues: Sequence[str], concurrency: int) -> 
         for signum in signals:
             loop.remove_signal_handler(signum)
         await runtime.stop()
+
+
+async def _take_jobs(jobs: JobQueue, *, queues: Sequence[str], concurrency: int, name: str) -> None:
+    """procrastinate's worker, started again whenever it stops because it lost the database (a restart of
+    PostgreSQL, a dropped connection): the worker process pauses, as its runs' writes do, and takes jobs
+    again once the database answers, instead of exiting with every run left queued."""
+    pause = _FIRST_PAUSE_SECONDS
+    while True:
+        try:
+            await jobs.run_worker(queues=queues, concurrency=concurrency, name=name)
+            return
+        except DatabaseUnavailable:
+            log.warning("worker_database_lost", retry_in_seconds=pause)
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, _LONGEST_PAUSE_SECONDS)
 
 
 def _on_signal(stop: asyncio.Event) -> None:

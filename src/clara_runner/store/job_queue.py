@@ -44,6 +44,13 @@ DEFAULT_QUEUE = "runs"
 
 JobHandler = Callable[[uuid.UUID], Awaitable[None]]
 
+_WHILE_THE_DATABASE_IS_UNREACHABLE = procrastinate.RetryStrategy(
+    wait=1, linear_wait=1, retry_exceptions={DatabaseUnavailable}
+)
+"""A job that could not reach the database (its run not claimed yet, or its reply not stored) is run again,
+1, 2, 3, ... seconds later, for as long as it takes: failed, it would leave its run `queued` for good. A
+run it had claimed is not claimed twice: the next attempt finds it no longer waiting."""
+
 FLOW_RANK_CAP = 20_000
 """Runs of one flow waiting beyond this many rank as this many (served in queue order among themselves)."""
 DEPLOYMENT_RANK_CAP = 99_999
@@ -84,7 +91,7 @@ class JobQueue:
                 raise RuntimeError(f"run {execution_id} was handed to a process that runs no jobs")
             await self._handler(uuid.UUID(execution_id))
 
-        self._task = self.app.task(name=TASK)(run)
+        self._task = self.app.task(name=TASK, retry=_WHILE_THE_DATABASE_IS_UNREACHABLE)(run)
 
     def register(self, handler: JobHandler) -> None:
         """Run `handler(execution_id)` for every job this process's worker takes."""
@@ -126,7 +133,15 @@ class JobQueue:
         return job_id
 
     async def run_worker(self, *, queues: Iterable[str], concurrency: int, name: str) -> None:
-        """Take and run jobs until cancelled or `stop_worker` (jobs in flight are awaited first)."""
+        """Take and run jobs until cancelled (jobs in flight are awaited first). `DatabaseUnavailable` when
+        procrastinate stopped because it lost the database (its LISTEN connection or a query failed: it
+        then stops the whole worker), for the caller to start it again once the database answers."""
+        try:
+            await self._run_worker(queues=queues, concurrency=concurrency, name=name)
+        except procrastinate.exceptions.ConnectorException as exc:
+            raise DatabaseUnavailable() from exc
+
+    async def _run_worker(self, *, queues: Iterable[str], concurrency: int, name: str) -> None:
         await self.app.run_worker_async(
             queues=list(queues),
             concurrency=concurrency,
