@@ -167,19 +167,7 @@ async def test_sigterm_lets_a_worker_finish_its_runs_then_exit(
     openai_server.delay = 1.5
     env = queue_env(lifecycle_env(database_url, tmp_path / "data", openai_server), SHUTDOWN_GRACE_SECONDS="20")
     with LiveServer(env) as web, LiveWorker(env, 2) as worker:
-        response = await http.post(
-            f"{web.base_url}/api/deploy", json={"name": "Ask", "workflow": ask_flow(openai_server.base_url)}
-        )
-        deployment = response.json()["deployment"]
-        answer = asyncio.create_task(
-            http.post(
-                f"{web.base_url}/api/workflows/{deployment['slug']}/execute",
-                json={"question": "finish me"},
-                headers=bearer(deployment["apiKey"]),
-            )
-        )
-        while owned_by(engine, worker.lease_id) < 1:  # noqa: ASYNC110 (the database is polled: no event to wait on)
-            await asyncio.sleep(0.02)
+        answer, _ = await sync_run_held(http, web, engine, ask_flow(openai_server.base_url), [worker])
         worker.process.terminate()
         reply = await answer
         assert worker.process.wait(timeout=60) == 0, worker.output()

@@ -5,7 +5,8 @@ engine's and procrastinate's."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import NamedTuple
 
 import psycopg
 import pytest
@@ -27,68 +28,53 @@ async def _end_backend(database_url: str, pid: int) -> None:
         await conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
 
 
-@pytest.fixture
-async def one_connection(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url, pool_size=1, max_overflow=0)
-    yield database
-    await database.close()
+class Pooled(NamedTuple):
+    """One connection of a pool: its server process id as the pool hands it out, and what a transaction
+    on it raises once that process has ended."""
+
+    backend_pid: Callable[[], Awaitable[int]]
+    broken: type[Exception]
 
 
-async def _backend_pid(database: Database) -> int:
-    async with database.read() as conn:
-        pid: int = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
-    return pid
+@pytest.fixture(params=["engine", "procrastinate"])
+async def pooled(request: pytest.FixtureRequest, database_url: str) -> AsyncIterator[Pooled]:
+    if request.param == "engine":
+        database = Database(database_url, pool_size=1, max_overflow=0)
 
+        async def engine_pid() -> int:
+            async with database.read() as conn:
+                pid: int = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+            return pid
 
-async def test_an_engine_connection_ended_while_idle_is_replaced_before_use(
-    one_connection: Database, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    first = await _backend_pid(one_connection)
-    await _end_backend(database_url, first)
-    monkeypatch.setattr(idle_ping, "IDLE_BEFORE_PING_SECONDS", 0.0)
-    assert await _backend_pid(one_connection) not in (first, 0)
-
-
-async def test_an_engine_connection_given_back_a_moment_ago_is_used_without_a_ping(
-    one_connection: Database, database_url: str
-) -> None:
-    first = await _backend_pid(one_connection)
-    await _end_backend(database_url, first)
-    with pytest.raises(DatabaseUnavailable):
-        await _backend_pid(one_connection)
-    assert await _backend_pid(one_connection) != first
-
-
-async def _pool_backend_pid(pool: IdlePingPool) -> int:
-    async with pool.connection() as conn:
-        row = await (await conn.execute("SELECT pg_backend_pid()")).fetchone()
-    assert row is not None
-    pid: int = row[0]
-    return pid
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[IdlePingPool]:
+        yield Pooled(engine_pid, DatabaseUnavailable)
+        await database.close()
+        return
     pool = IdlePingPool(Database(database_url).conninfo, min_size=1, max_size=1, open=False)
     await pool.open(wait=True)
-    yield pool
+
+    async def pool_pid() -> int:
+        async with pool.connection() as conn:
+            row = await (await conn.execute("SELECT pg_backend_pid()")).fetchone()
+        assert row is not None
+        pid: int = row[0]
+        return pid
+
+    yield Pooled(pool_pid, psycopg.OperationalError)
     await pool.close()
 
 
-async def test_a_procrastinate_pool_connection_ended_while_idle_is_replaced_before_use(
-    pool: IdlePingPool, database_url: str, monkeypatch: pytest.MonkeyPatch
+async def test_a_connection_ended_while_idle_is_replaced_before_use(
+    pooled: Pooled, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first = await _pool_backend_pid(pool)
+    first = await pooled.backend_pid()
     await _end_backend(database_url, first)
     monkeypatch.setattr(idle_ping, "IDLE_BEFORE_PING_SECONDS", 0.0)
-    assert await _pool_backend_pid(pool) != first
+    assert await pooled.backend_pid() != first
 
 
-async def test_a_procrastinate_pool_connection_given_back_a_moment_ago_is_used_without_a_check(
-    pool: IdlePingPool, database_url: str
-) -> None:
-    first = await _pool_backend_pid(pool)
+async def test_a_connection_given_back_a_moment_ago_is_used_without_a_ping(pooled: Pooled, database_url: str) -> None:
+    first = await pooled.backend_pid()
     await _end_backend(database_url, first)
-    with pytest.raises(psycopg.OperationalError):
-        await _pool_backend_pid(pool)
-    assert await _pool_backend_pid(pool) != first
+    with pytest.raises(pooled.broken):
+        await pooled.backend_pid()
+    assert await pooled.backend_pid() != first
