@@ -15,6 +15,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -35,11 +36,25 @@ SLOTS = 4
 """Two workers, two runs at once each."""
 
 
+MODEL_SECONDS = 0.3
+"""How long the module's model takes to answer, unless `slowed`."""
+
+
 @pytest.fixture(scope="module")
 def model() -> Iterator[FakeOpenAI]:
     with FakeOpenAI() as server:
-        server.delay = 0.3
+        server.delay = MODEL_SECONDS
         yield server
+
+
+@contextmanager
+def slowed(model: FakeOpenAI) -> Iterator[None]:
+    """The model takes 3 s to answer within the block, so that runs pile up behind a deployment's limit."""
+    model.delay = 3.0
+    try:
+        yield
+    finally:
+        model.delay = MODEL_SECONDS
 
 
 @pytest.fixture(scope="module")
@@ -174,11 +189,8 @@ async def test_a_full_queue_answers_503_queue_full(
 ) -> None:
     web, url = cluster
     slow = await deployed(http, web, "Slow Queue", model, maxConcurrency=1)
-    model.delay = 3.0
-    try:
+    with slowed(model):
         answers = await asyncio.gather(*(submit(http, web, slow, f"slow {index}") for index in range(DEPTH + 12)))
-    finally:
-        model.delay = 0.3
     refused = [response for response in answers if response.status_code == 503]
     assert refused, "no run was refused"
     body = refused[0].json()
@@ -211,8 +223,7 @@ async def test_a_run_waiting_for_a_worker_is_cancelled_at_once_and_its_caller_to
 ) -> None:
     web, url = cluster
     single = await deployed(http, web, "Single Lane", model, maxConcurrency=1)
-    model.delay = 3.0
-    try:
+    with slowed(model):
         for question in ("first", "second"):
             assert (await submit(http, web, single, question)).status_code == 202
         sync_call = asyncio.create_task(
@@ -232,8 +243,6 @@ async def test_a_run_waiting_for_a_worker_is_cancelled_at_once_and_its_caller_to
             for mode in ("async", "sync")
         }
         answer = await sync_call
-    finally:
-        model.delay = 0.3
     for response in cancelled.values():
         assert (response.status_code, response.json()["execution"]["status"]) == (200, "cancelled")
         assert response.json()["execution"]["errorCode"] == "run_cancelled"

@@ -137,22 +137,19 @@ class JobQueue:
         procrastinate stopped because it lost the database (its LISTEN connection or a query failed: it
         then stops the whole worker), for the caller to start it again once the database answers."""
         try:
-            await self._run_worker(queues=queues, concurrency=concurrency, name=name)
+            await self.app.run_worker_async(
+                queues=list(queues),
+                concurrency=concurrency,
+                name=name,
+                install_signal_handlers=False,
+                delete_jobs="successful",
+                listen_notify=True,
+                fetch_job_polling_interval=1.0,
+                update_heartbeat_interval=self.stalled_seconds / 3,
+                stalled_worker_timeout=self.stalled_seconds,
+            )
         except procrastinate.exceptions.ConnectorException as exc:
             raise DatabaseUnavailable() from exc
-
-    async def _run_worker(self, *, queues: Iterable[str], concurrency: int, name: str) -> None:
-        await self.app.run_worker_async(
-            queues=list(queues),
-            concurrency=concurrency,
-            name=name,
-            install_signal_handlers=False,
-            delete_jobs="successful",
-            listen_notify=True,
-            fetch_job_polling_interval=1.0,
-            update_heartbeat_interval=self.stalled_seconds / 3,
-            stalled_worker_timeout=self.stalled_seconds,
-        )
 
     async def retry_stalled(self) -> int:
         """Put back in the queue the jobs taken by workers procrastinate heard nothing from for

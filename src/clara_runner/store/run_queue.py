@@ -223,9 +223,17 @@ async def claim(conn: AsyncConnection, execution_id: uuid.UUID, owner_id: uuid.U
     is no longer waiting (cancelled, swept, or taken by a job deferred again); `AtLimit` when its deployment
     already has `maxConcurrency` runs owned by workers. Workers claiming runs of one limited deployment take
     turns on an advisory lock, so the count and the claim are one step across the cluster."""
-    limit = await _limit_if_waiting(conn, execution_id)
-    if limit is None or isinstance(limit, AtLimit):
-        return limit
+    waiting = (
+        await conn.execute(
+            select(executions.c.deployment_id, deployments.c.max_concurrency)
+            .select_from(executions.join(deployments, deployments.c.id == executions.c.deployment_id))
+            .where(executions.c.id == execution_id, executions.c.status == "queued", executions.c.owner_id.is_(None))
+        )
+    ).first()
+    if waiting is None:
+        return None
+    if waiting.max_concurrency is not None and await _at_limit(conn, waiting.deployment_id, waiting.max_concurrency):
+        return AtLimit(waiting.max_concurrency)
     row = (await conn.execute(_CLAIM, {"run_id": execution_id, "claimant": owner_id})).mappings().first()
     return None if row is None else _queued_request(execution_id, row)
 
@@ -243,35 +251,20 @@ def _queued_request(execution_id: uuid.UUID, row: Any) -> QueuedRequest:
     )
 
 
-async def _limit_if_waiting(conn: AsyncConnection, execution_id: uuid.UUID) -> AtLimit | bool | None:
-    """For a run still waiting whose deployment has a `maxConcurrency`: `AtLimit` when the deployment's
-    workers already run that many, else True, holding the deployment's claim lock to the end of the
-    transaction. None when the run no longer waits."""
-    waiting = (
-        await conn.execute(
-            select(executions.c.deployment_id, deployments.c.max_concurrency)
-            .select_from(executions.join(deployments, deployments.c.id == executions.c.deployment_id))
-            .where(executions.c.id == execution_id, executions.c.status == "queued", executions.c.owner_id.is_(None))
-        )
-    ).first()
-    if waiting is None:
-        return None
-    if waiting.max_concurrency is None:
-        return True
+async def _at_limit(conn: AsyncConnection, deployment_id: uuid.UUID, max_concurrency: int) -> bool:
+    """Whether the deployment's workers already run `max_concurrency` runs, counted under the deployment's
+    claim lock, held to the end of the transaction."""
     await conn.execute(
-        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-        {"key": f"clara-run:{waiting.deployment_id}"},
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"clara-run:{deployment_id}"}
     )
     owned = await conn.execute(
         select(func.count()).where(
-            executions.c.deployment_id == waiting.deployment_id,
+            executions.c.deployment_id == deployment_id,
             executions.c.status.in_(UNFINISHED),
             executions.c.owner_id.is_not(None),
         )
     )
-    if owned.scalar_one() >= waiting.max_concurrency:
-        return AtLimit(waiting.max_concurrency)
-    return True
+    return owned.scalar_one() >= max_concurrency
 
 
 async def mark_outbound(conn: AsyncConnection, execution_id: uuid.UUID, now: datetime) -> None:

@@ -19,9 +19,9 @@ run handed back at shutdown stores no reply: its relay waits for the worker that
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
-from typing import cast
+from typing import TypeVar, cast
 
 import structlog
 
@@ -40,6 +40,8 @@ from clara_runner.store.database import Database
 from clara_runner.store.job_queue import JobQueue
 
 log = structlog.get_logger(__name__)
+
+_Started = TypeVar("_Started")
 
 AT_LIMIT_SECONDS = 0.25
 """A run whose deployment is at its `maxConcurrency` across the workers is offered again this much later."""
@@ -105,35 +107,37 @@ class QueueWorker:
         return queued
 
     async def _sync(self, admission: Admission, request: ReceivedRequest, execution_id: uuid.UUID) -> Reply:
-        try:
-            return self._render(await self._executions.run(admission, request, execution_id=execution_id))
-        except HandedBack:
-            raise
-        except ClaraError as exc:
-            return self._render(exc)
-        except Exception:
-            log.exception("queued_run_failed", execution_id=str(execution_id))
-            return self._render(ClaraError())
+        outcome = await self._or_refusal(
+            execution_id, self._executions.run(admission, request, execution_id=execution_id)
+        )
+        return outcome if isinstance(outcome, Reply) else self._render(outcome)
 
     async def _detached_run(
         self, admission: Admission, request: ReceivedRequest, execution_id: uuid.UUID, *, relayed: bool
     ) -> Reply:
         """Run it as a detached run; a `relayed` one (stream, wait: a replica waits on it) says when it started."""
-        try:
-            handle = await self._detached.start(admission, request, execution_id)
-        except HandedBack:
-            raise
-        except ClaraError as exc:
-            return self._render(exc)
-        except Exception:
-            log.exception("queued_run_failed", execution_id=str(execution_id))
-            return self._render(ClaraError())
+        handle = await self._or_refusal(execution_id, self._detached.start(admission, request, execution_id))
+        if isinstance(handle, Reply):
+            return handle
         if relayed:
             with suppress(DatabaseUnavailable):
                 await self._recorder.flush_soon()
             async with self._database.write() as conn:
                 await run_queue.mark_started(conn, execution_id, handle.version)
         return await handle.task
+
+    async def _or_refusal(self, execution_id: uuid.UUID, starting: Awaitable[_Started]) -> _Started | Reply:
+        """What `starting` gives, or the reply to what refused or broke it; a run handed back to the queue is
+        neither: it goes on elsewhere (`HandedBack` goes up)."""
+        try:
+            return await starting
+        except HandedBack:
+            raise
+        except ClaraError as exc:
+            return self._render(exc)
+        except Exception:
+            log.exception("queued_run_failed", execution_id=str(execution_id))
+            return self._render(ClaraError())
 
 
 def outbound_marker(database: Database) -> Callable[[str, OutboundHook], OutboundHook]:
